@@ -1,0 +1,95 @@
+"""The correlation rho between weights and quantized weights, closed form and empirical.
+
+REFERENCE.md: for a density f and a K-level quantizer,
+``E[w q] = sum_k c_k * integral_{t_{k-1}}^{t_k} w f(w) dw``,
+``E[q^2] = sum_k c_k^2 P(t_{k-1} <= w < t_k)`` and
+``rho = E[w q] / sqrt(E[w^2] E[q^2])``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._quantizer import Quantizer
+from .densities import get_density
+
+
+def moments(q: Quantizer, dist: Any = "gaussian", sigma: float = 1.0) -> dict[str, float]:
+    """Closed-form ``E[w q]``, ``E[q^2]``, ``E[w^2]`` and the MSE ``E[(w - q)^2]``.
+
+    **Arguments:**
+
+    - `q`: the quantizer, in the units of the weights.
+    - `dist`: the weights' density (see :func:`theory.densities.get_density`).
+    - `sigma`: the weights' standard deviation (the density is scaled by it).
+    """
+    if not isinstance(q, Quantizer):
+        raise ValueError(f"q must be a Quantizer, got {type(q).__name__}")
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be finite and positive, got {sigma!r}")
+    d = get_density(dist)
+    P, M1 = d.cell_moments(q.thresholds / sigma)
+    c = q.levels
+    ewq = float(np.dot(c, M1)) * sigma
+    eq2 = float(np.dot(c * c, P))
+    ew2 = d.second_moment() * sigma**2
+    return {"E_wq": ewq, "E_q2": eq2, "E_w2": ew2, "mse": ew2 - 2 * ewq + eq2}
+
+
+def rho_closed_form(q: Quantizer, dist: Any = "gaussian", sigma: float = 1.0) -> float:
+    """rho of weights drawn from ``dist`` (std ``sigma``) and ``q(w)``, exact."""
+    m = moments(q, dist, sigma)
+    if m["E_q2"] <= 0:
+        return 0.0
+    return m["E_wq"] / np.sqrt(m["E_w2"] * m["E_q2"])
+
+
+def rho_empirical(w: Any, qw: Any) -> float:
+    """Sample correlation ``sum w q / sqrt(sum w^2 sum q^2)`` (uncentred, as in REFERENCE.md)."""
+    w = np.asarray(w, dtype=np.float64).ravel()
+    qw = np.asarray(qw, dtype=np.float64).ravel()
+    if w.shape != qw.shape:
+        raise ValueError(f"w and qw must have the same number of entries, got {w.size} and {qw.size}")
+    if w.size == 0:
+        raise ValueError("w must not be empty")
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(qw))):
+        raise ValueError("w and qw must be finite (no NaN or Inf)")
+    den = np.sqrt(np.dot(w, w) * np.dot(qw, qw))
+    return float(np.dot(w, qw) / den) if den > 0 else 0.0
+
+
+def rho(q_or_w: Any, dist_or_q: Any = "gaussian", sigma: float = 1.0) -> float:
+    """Correlation between weights and quantized weights.
+
+    - ``rho(q, dist="gaussian")``: the closed form for a :class:`Quantizer` and a density.
+    - ``rho(w, q)`` with an array ``w`` and a Quantizer ``q``: the empirical value on ``w``.
+    - ``rho(w, qw)`` with two arrays: the empirical value.
+    """
+    if isinstance(q_or_w, Quantizer):
+        return rho_closed_form(q_or_w, dist_or_q, sigma)
+    if isinstance(dist_or_q, Quantizer):
+        w = np.asarray(q_or_w, dtype=np.float64)
+        return rho_empirical(w, dist_or_q(w))
+    return rho_empirical(q_or_w, dist_or_q)
+
+
+def centroid_levels(thresholds: np.ndarray, dist: Any = "gaussian", fallback: np.ndarray | None = None) -> np.ndarray:
+    """The cell centroids ``E[w | t_{k-1} <= w < t_k]``: the rho-optimal (and MSE-optimal) levels.
+
+    Empty cells (probability 0) take ``fallback[k]`` if given, else the cell midpoint.
+    """
+    d = get_density(dist)
+    t = np.asarray(thresholds, dtype=np.float64)
+    P, M1 = d.cell_moments(t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = M1 / P
+    empty = ~(P > 1e-300)
+    if np.any(empty):
+        if fallback is not None:
+            c[empty] = np.asarray(fallback, dtype=np.float64)[empty]
+        else:
+            ext = np.concatenate(([t[0] - 1.0], t, [t[-1] + 1.0]))
+            c[empty] = 0.5 * (ext[:-1] + ext[1:])[empty]
+    return c

@@ -1,0 +1,161 @@
+"""Fitting quantizers to real data (a weight tensor).
+
+Within each family the shape parameters maximize the *empirical* correlation
+rho on the data (the data's empirical distribution is just another density,
+:class:`theory.densities.Empirical`, so the closed-form machinery applies
+exactly, in O(K log n) per evaluation after one sort).  Lloyd-Max on data is
+1-D k-means (Deep Compression's weight sharing; Han, Mao, Dally, ICLR 2016),
+deterministic, and stops when no weight changes cell.  ``"minmax"`` is the
+round-to-nearest uniform baseline with min-max range that most toolkits use.
+
+Per-channel fitting (:func:`fit_channels`) fits one unit-RMS shape on the
+pooled, per-channel-normalised weights of a layer and gives each channel its
+own scale (its RMS) and least-squares gain; ``"minmax"`` is fitted per channel
+from each channel's own range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._quantizer import Quantizer
+from .densities import Empirical
+from .families import check_bits, check_K, exponential, lloyd_max, midpoints, sign, ternary, uniform, uniform_grid
+
+METHODS = ("minmax", "uniform", "exponential", "lloyd_max", "sign", "ternary")
+
+#: Scale used for an all-zero tensor or channel (keeps levels strictly increasing).
+_TINY = 1e-20
+
+
+def check_data(name: str, x: Any) -> np.ndarray:
+    """A finite, non-empty float64 copy of ``x`` (raises ValueError naming ``name``)."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        bad = "NaN" if np.any(np.isnan(arr)) else "Inf"
+        raise ValueError(f"{name} contains {bad} values; quantizers can only be fitted to finite data")
+    return arr
+
+
+def resolve_K(method: str, K: int | None, bits: int | None) -> int:
+    """Number of levels from ``K`` or ``bits`` (``2**bits``; sign is 2 levels, ternary 3)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    if method == "sign":
+        return 2
+    if method == "ternary":
+        return 3
+    if (K is None) == (bits is None):
+        raise ValueError("give exactly one of K (levels) or bits")
+    return check_K(K) if K is not None else 2 ** check_bits(bits)
+
+
+def minmax_uniform(x: Any, bits: int | None = None, K: int | None = None) -> Quantizer:
+    """Round-to-nearest on ``2**bits`` equally spaced levels spanning ``[min(x), max(x)]``.
+
+    Asymmetric affine quantization as in common toolkits (PyTorch's MinMaxObserver):
+    ``scale = (max - min)/(K - 1)``, integer zero point ``round(-min/scale)``, so
+    zero is exactly representable when it lies in the range.
+    """
+    arr = check_data("x", x)
+    K = resolve_K("minmax", K, bits)
+    lo, hi = min(float(arr.min()), 0.0), max(float(arr.max()), 0.0)
+    span = hi - lo
+    if span <= 0:
+        span = _TINY * (K - 1)
+    scale = span / (K - 1)
+    zp = float(np.clip(np.round(-lo / scale), 0, K - 1))
+    levels = (np.arange(K) - zp) * scale
+    return Quantizer(midpoints(levels), levels, f"minmax(K={K})")
+
+
+def _unit_shape(z: np.ndarray, method: str, K: int) -> Quantizer:
+    """The rho-optimal unit-RMS quantizer of ``method`` for standardised data ``z``."""
+    d = Empirical(z)
+    if method == "sign":
+        return sign(d)
+    if method == "ternary":
+        return ternary(dist=d)
+    if method == "uniform":
+        return uniform(K, dist=d, gain=False)
+    if method == "exponential":
+        return exponential(K, dist=d, gain=False)
+    # Lloyd-Max (k-means): start from the rho-optimal uniform quantizer of the data.
+    return lloyd_max(K, dist=d, init=uniform(K, dist=d, gain=False))
+
+
+def _lsq_gain(q: Quantizer, x: np.ndarray) -> Quantizer:
+    qx = q(x)
+    eq2 = float(np.dot(qx, qx))
+    ewq = float(np.dot(x, qx))
+    return q.with_gain(ewq / eq2) if eq2 > 0 and ewq > 0 else q
+
+
+def fit(x: Any, method: str, K: int | None = None, *, bits: int | None = None) -> Quantizer:
+    """Fit a quantizer of ``method`` to data ``x`` (any shape), in the data's units.
+
+    **Arguments:**
+
+    - `x`: the weights, finite and non-empty.
+    - `method`: one of ``METHODS``.
+    - `K` or `bits`: number of levels, or bits (``K = 2**bits``). Ignored for sign/ternary.
+
+    **Returns:** a :class:`Quantizer` whose shape maximizes the empirical rho
+    within the family and whose levels have the least-squares gain (Lloyd-Max's
+    centroids already have it).
+    """
+    arr = check_data("x", x).ravel()
+    K = resolve_K(method, K, bits)
+    if method == "minmax":
+        return minmax_uniform(arr, K=K)
+    sigma = float(np.sqrt(np.mean(arr * arr)))
+    if sigma == 0:
+        return _unit_shape(np.array([-1.0, 1.0]), method, K).scaled(_TINY)
+    q = _unit_shape(arr / sigma, method, K).scaled(sigma)
+    return _lsq_gain(q, arr).renamed(f"{method}(K={K})")
+
+
+def fit_channels(x: Any, method: str, K: int | None = None, *, bits: int | None = None, axis: int = 0) -> list[Quantizer]:
+    """One quantizer per slice of ``x`` along ``axis`` (per output channel).
+
+    All methods but ``"minmax"`` share one unit-RMS shape fitted on the pooled
+    per-channel-normalised data (so the layer's codebook is one shape times a
+    per-channel scale), with each channel's own least-squares gain.
+    """
+    arr = check_data("x", x)
+    K = resolve_K(method, K, bits)
+    if arr.ndim == 0:
+        raise ValueError("x must have at least one dimension for per-channel fitting")
+    if not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(f"axis {axis} is out of range for x with {arr.ndim} dimensions")
+    rows = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
+    if method == "minmax":
+        return [minmax_uniform(r, K=K) for r in rows]
+    rms = np.sqrt(np.mean(rows * rows, axis=1))
+    live = rms > 0
+    if not np.any(live):
+        return [fit(r, method, K) for r in rows]
+    shape = _unit_shape((rows[live] / rms[live, None]).ravel(), method, K)
+    name = f"{method}(K={K})"
+    return [_lsq_gain(shape.scaled(s if s > 0 else _TINY), r).renamed(name) for s, r in zip(rms, rows)]
+
+
+def apply_channels(x: Any, quantizers: list[Quantizer], axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and dequantized values of numpy ``x`` with one quantizer per slice along ``axis``."""
+    arr = np.asarray(x)
+    if len(quantizers) != arr.shape[axis]:
+        raise ValueError(f"quantizers: need {arr.shape[axis]} (one per slice along axis {axis}), got {len(quantizers)}")
+    moved = np.moveaxis(arr, axis, 0)
+    codes = np.empty(moved.shape, dtype=np.uint8 if max(q.K for q in quantizers) <= 256 else np.uint16)
+    deq = np.empty(moved.shape, dtype=arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64)
+    for i, q in enumerate(quantizers):
+        codes[i] = q.encode(moved[i])
+        deq[i] = q(moved[i])
+    return np.moveaxis(codes, 0, axis), np.moveaxis(deq, 0, axis)
+
+
+__all__ = ["METHODS", "fit", "fit_channels", "apply_channels", "minmax_uniform", "resolve_K", "check_data", "uniform_grid"]
