@@ -1,0 +1,1 @@
+"""The corrquant study report (the main job): python -m report."""

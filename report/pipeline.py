@@ -1,0 +1,85 @@
+"""Runs the report's stages in order, times them, and writes the document."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import document
+
+STAGES = ("theory", "hopfield", "deepnets", "bridge", "anchors")
+
+
+def _stage_modules() -> dict[str, Any]:
+    from . import anchors_stage, bridge_stage, deepnets_stage, hopfield_stage, theory_stage
+
+    return {"theory": theory_stage, "hopfield": hopfield_stage, "deepnets": deepnets_stage,
+            "bridge": bridge_stage, "anchors": anchors_stage}
+
+
+def environment(seed: int, quick: bool) -> dict[str, Any]:
+    import jax
+    import scipy
+    import sympy
+    import torch
+
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
+        "jax": jax.__version__, "jax devices": ", ".join(str(d) for d in jax.devices()),
+        "torch": torch.__version__, "torch threads": torch.get_num_threads(),
+        "seed": seed, "mode": "quick" if quick else "full",
+    }
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, float | int | str | bool) or x is None:
+        return x
+    return repr(x)
+
+
+def run_report(out_dir: Path, quick: bool, seed: int, stages: list[str] | None = None,
+               progress: Callable[[str], None] = print) -> tuple[Path, Path]:
+    stages = list(stages or STAGES)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mods = _stage_modules()
+    results: dict[str, Any] = {}
+    timing: dict[str, float] = {}
+    blocks: list = [("p", "Every number and figure below was produced by this run of `python -m report` "
+                          f"({'--quick, small sizes' if quick else 'default sizes'}, seed {seed}); nothing is copied from stored text.")]
+    t_all = time.perf_counter()
+    for name in STAGES:
+        if name not in stages:
+            continue
+        progress(f"[report] stage {name} ...")
+        t0 = time.perf_counter()
+        results[name] = mods[name].run(out_dir, quick=quick, seed=seed, results=results)
+        timing[name] = time.perf_counter() - t0
+        progress(f"[report] stage {name} done in {timing[name]:.1f} s")
+        blocks += mods[name].blocks(results[name])
+    timing["total"] = time.perf_counter() - t_all
+    env = environment(seed, quick)
+    blocks += [("h", 2, "Environment and timing"),
+               ("table", ["item", "value"], [[k, str(v)] for k, v in env.items()]),
+               ("table", ["stage", "wall time (s)"], [[k, round(v, 1)] for k, v in timing.items()])]
+    (out_dir / "results.json").write_text(json.dumps(_jsonable({"results": results, "timing": timing, "environment": env}), indent=1))
+    return document.write(blocks, out_dir, "corrquant study report")
