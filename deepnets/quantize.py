@@ -1,0 +1,326 @@
+"""Post-training weight quantization of a trained torch classifier with theory's quantizers.
+
+Every Conv2d and Linear weight is replaced by ``q(w)`` where ``q`` comes from
+:func:`theory.fit` (per tensor) or :func:`theory.fit_channels` (one quantizer per
+output channel); biases and BatchNorm stay float.  No retraining: the setting of
+Malsagov et al., OMNN 28(4):262-270, 2019 (exponential levels) and Pushkareva &
+Karandashev, OMNN 29(3):179-186, 2020 (parameters maximizing rho), with k-means
+weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016) as ``"lloyd_max"``
+and min-max round-to-nearest as ``"minmax"``.
+
+The quantized model carries its integer codes and quantizers in
+``qmodel.corrquant`` (a :class:`QuantState`), which :mod:`deepnets.storage` packs.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+import theory
+
+METHODS = theory.METHODS
+#: Storage bits of the methods whose number of levels is fixed (sign: K=2, ternary: K=3).
+FIXED_BITS = {"sign": 1, "ternary": 2}
+
+
+# -- granularity: a value, not a flag (STYLE.md item 14) ----------------------
+@dataclass(frozen=True)
+class PerTensor:
+    """One quantizer for the whole weight tensor."""
+
+
+@dataclass(frozen=True)
+class PerChannel:
+    """One quantizer per slice along ``axis`` of the weight (0 = output channels)."""
+
+    axis: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.axis, bool) or not isinstance(self.axis, int):
+            raise ValueError(f"axis must be an int, got {self.axis!r}")
+
+
+Granularity = PerTensor | PerChannel
+
+
+def as_granularity(granularity: Any) -> Granularity:
+    """``PerTensor()``/``PerChannel(axis)`` from a value or the strings ``"tensor"``/``"channel"``."""
+    if isinstance(granularity, PerTensor | PerChannel):
+        return granularity
+    if granularity == "tensor":
+        return PerTensor()
+    if granularity == "channel":
+        return PerChannel(0)
+    raise ValueError(f"granularity must be PerTensor(), PerChannel(axis), 'tensor' or 'channel', got {granularity!r}")
+
+
+def granularity_name(g: Granularity) -> str:
+    return "tensor" if isinstance(g, PerTensor) else ("channel" if g.axis == 0 else f"channel(axis={g.axis})")
+
+
+# -- config --------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantConfig:
+    """Validated quantization settings, written into every result record.
+
+    **Arguments:**
+
+    - `method`: one of ``METHODS`` (``"minmax"``, ``"uniform"``, ``"exponential"``,
+      ``"lloyd_max"``, ``"sign"``, ``"ternary"``).
+    - `bits`: storage bits per weight, 1..8 (``K = 2**bits`` levels); sign is 1 bit
+      and ternary 2 bits (``None`` picks those).
+    - `granularity`: ``PerTensor()``, ``PerChannel(axis)``, ``"tensor"`` or ``"channel"``.
+    - `skip`: layers kept float: ``"first"``, ``"last"`` and/or fnmatch patterns on
+      the module name (e.g. ``"classifier.*"``).
+    - `fold_bn`: fold BatchNorm into the preceding conv first (``models.fold_batchnorm``).
+    """
+
+    method: str
+    bits: int | None = None
+    granularity: Any = "channel"
+    skip: tuple[str, ...] = ()
+    fold_bn: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        bits = self.bits
+        if self.method in FIXED_BITS:
+            if bits is None:
+                bits = FIXED_BITS[self.method]
+            elif bits != FIXED_BITS[self.method]:
+                raise ValueError(f"bits must be {FIXED_BITS[self.method]} (or None) for method {self.method!r}, got {bits!r}")
+        if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 8:
+            raise ValueError(f"bits must be an integer in 1..8, got {bits!r}")
+        object.__setattr__(self, "bits", int(bits))
+        object.__setattr__(self, "granularity", as_granularity(self.granularity))
+        skip = (self.skip,) if isinstance(self.skip, str) else tuple(self.skip)
+        if not all(isinstance(s, str) for s in skip):
+            raise ValueError(f"skip must be strings ('first', 'last' or name patterns), got {self.skip!r}")
+        object.__setattr__(self, "skip", skip)
+        if not isinstance(self.fold_bn, bool):
+            raise ValueError(f"fold_bn must be a bool, got {self.fold_bn!r}")
+
+    @property
+    def K(self) -> int:
+        return 2 if self.method == "sign" else 3 if self.method == "ternary" else 2**self.bits
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["granularity"] = granularity_name(self.granularity)
+        d["skip"] = list(self.skip)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> QuantConfig:
+        g = d.get("granularity", "channel")
+        if isinstance(g, str) and g.startswith("channel(axis="):
+            g = PerChannel(int(g[len("channel(axis=") : -1]))
+        return cls(d["method"], d.get("bits"), g, tuple(d.get("skip", ())), bool(d.get("fold_bn", False)))
+
+
+# -- per-layer results ------------------------------------------------------------
+@dataclass
+class LayerQuant:
+    """Codes and codebooks of one quantized weight.
+
+    - `codes`: integer array of the weight's shape, values 0..K-1 (uint8).
+    - `quantizers`: the theory Quantizers, one per slice along `axis` (one if `axis` is None).
+    - `axis`: channel axis, or None for per-tensor.
+    - `stored`: the float32 (levels, thresholds) read from a packed file (a quantizer
+      whose float32-rounded levels tie is then None; decoding uses `stored`).
+    """
+
+    codes: np.ndarray
+    quantizers: list
+    axis: int | None
+    bits: int
+    stored: tuple | None = None  # (levels, thresholds) float32 as read from a file
+
+    @property
+    def K(self) -> int:
+        return int(self.levels().shape[1])
+
+    def levels(self) -> np.ndarray:
+        """(C, K) float32 levels, the values the model uses."""
+        if self.stored is not None:
+            return self.stored[0]
+        return np.stack([q.levels for q in self.quantizers]).astype(np.float32)
+
+    def thresholds(self) -> np.ndarray:
+        """(C, K-1) float32 thresholds (to encode new weights; decoding needs only levels)."""
+        if self.stored is not None:
+            return self.stored[1]
+        return np.stack([q.thresholds for q in self.quantizers]).astype(np.float32)
+
+    def dequantize(self) -> np.ndarray:
+        """float32 weights ``levels[c, codes]`` of the codes' shape."""
+        return dequantize(self.codes, self.levels(), self.axis)
+
+
+def dequantize(codes: np.ndarray, levels: np.ndarray, axis: int | None) -> np.ndarray:
+    """float32 ``levels[channel, code]`` for codes (any shape) and (C, K) levels along ``axis``."""
+    if axis is None:
+        return levels[0][codes.astype(np.intp)]
+    moved = np.moveaxis(codes, axis, 0)
+    rows = moved.reshape(moved.shape[0], -1).astype(np.intp)
+    out = np.take_along_axis(levels, rows, axis=1).reshape(moved.shape)
+    return np.ascontiguousarray(np.moveaxis(out, 0, axis))
+
+
+@dataclass
+class LayerRecord:
+    """One row of the per-layer report (rho is empirical: weights vs quantized weights)."""
+
+    name: str
+    type: str
+    params: int
+    bits: int | None
+    K: int | None
+    rho: float | None
+    rel_mse: float | None
+    skipped: bool
+    reason: str = ""
+
+
+@dataclass
+class QuantState:
+    """What :func:`quantize` leaves on ``qmodel.corrquant``: config and per-layer codes."""
+
+    config: QuantConfig
+    layers: dict = field(default_factory=dict)  # module name -> LayerQuant
+    report: list = field(default_factory=list)
+    arch: dict = field(default_factory=dict)  # {"name":..., "dataset":...} when known
+
+
+# -- helpers ------------------------------------------------------------------------
+def layer_type(m: nn.Module) -> str:
+    if isinstance(m, nn.Conv2d):
+        return "depthwise conv" if m.groups > 1 and m.groups == m.in_channels else "conv"
+    return "linear"
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The (name, module) pairs of Conv2d and Linear layers, in registration order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+
+def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...], predicate: Callable | None, module: nn.Module) -> str:
+    if "first" in rules and i == 0:
+        return "first layer"
+    if "last" in rules and i == n - 1:
+        return "last layer"
+    for r in rules:
+        if r not in ("first", "last") and fnmatch.fnmatchcase(name, r):
+            return f"name matches {r!r}"
+    if predicate is not None and predicate(name, module):
+        return "skip predicate"
+    return ""
+
+
+def quantize_weight(w: np.ndarray, config: QuantConfig) -> LayerQuant:
+    """Fit theory quantizer(s) to one weight array and encode it.
+
+    **Arguments:** `w`: float weight array (e.g. (O, I, kh, kw)); `config`: the settings.
+
+    **Returns:** a :class:`LayerQuant` with uint8 codes of ``w.shape``.
+    """
+    g = config.granularity
+    w64 = np.asarray(w, dtype=np.float64)
+    kw = {} if config.method in FIXED_BITS else {"bits": config.bits}
+    if isinstance(g, PerTensor) or w64.ndim == 0:
+        q = theory.fit(w64, config.method, **kw)
+        codes = q.encode(w64).astype(np.uint8)
+        return LayerQuant(codes, [q], None, config.bits)
+    axis = g.axis % w64.ndim
+    qs = theory.fit_channels(w64, config.method, axis=axis, **kw)
+    codes, _ = theory.apply_channels(w64, qs, axis=axis)
+    return LayerQuant(codes.astype(np.uint8), qs, axis, config.bits)
+
+
+def _check_finite(model: nn.Module) -> None:
+    for n, p in model.state_dict().items():
+        if p.is_floating_point() and not torch.isfinite(p).all():
+            raise ValueError(f"model has non-finite (NaN or Inf) values in {n!r}; cannot quantize")
+
+
+# -- the entry point ------------------------------------------------------------------
+def quantize(
+    model: nn.Module,
+    method: str | QuantConfig,
+    bits: int | None = None,
+    granularity: Any = "channel",
+    skip: Any = (),
+    fold_bn: bool = False,
+    arch: dict | None = None,
+) -> tuple[nn.Module, list[LayerRecord]]:
+    """Quantize the Conv2d and Linear weights of ``model`` post-training; returns a NEW model.
+
+    **Arguments:**
+
+    - `model`: a torch module (left untouched; the result is a deep copy).
+    - `method`: one of ``METHODS``, or a :class:`QuantConfig` (then the other settings are ignored).
+    - `bits`: 1..8 (None for sign/ternary).
+    - `granularity`: ``"channel"`` / ``PerChannel(axis)`` or ``"tensor"`` / ``PerTensor()``.
+    - `skip`: ``"first"``, ``"last"``, fnmatch name patterns, or a predicate ``f(name, module) -> bool``
+      (a predicate is recorded in the config as ``"<predicate>"``).
+    - `fold_bn`: fold BatchNorm into convs first (needs ``deepnets.models.fold_batchnorm``).
+    - `arch`: optional ``{"name":..., "dataset":...}`` so :func:`deepnets.storage.load` can rebuild it.
+
+    **Returns:** ``(qmodel, report)``: the quantized copy (codes and quantizers in
+    ``qmodel.corrquant``) and one :class:`LayerRecord` per Conv2d/Linear layer with
+    the empirical rho (Pushkareva & Karandashev 2020) and relative MSE
+    ``sum (w - q)^2 / sum w^2``.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    predicate = None
+    if callable(skip) and not isinstance(skip, str):
+        predicate, skip = skip, ("<predicate>",)
+    if isinstance(method, QuantConfig):
+        config = method
+    else:
+        config = QuantConfig(method, bits, granularity, skip, fold_bn)
+    _check_finite(model)
+    qmodel = copy.deepcopy(model)
+    if config.fold_bn:
+        from . import models  # the other engineer's module
+
+        qmodel = models.fold_batchnorm(qmodel)
+    layers = weight_layers(qmodel)
+    state = QuantState(config, arch=dict(arch or getattr(model, "corrquant_arch", {}) or {}))
+    for i, (name, m) in enumerate(layers):
+        w = m.weight.detach().cpu().numpy()
+        reason = _skip_reason(name, i, len(layers), config.skip, predicate, m)
+        if reason:
+            state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
+            continue
+        lq = quantize_weight(w, config)
+        deq = lq.dequantize()
+        w64 = w.astype(np.float64)
+        rel = float(np.sum((w64 - deq) ** 2) / max(np.sum(w64 * w64), 1e-300))
+        state.layers[name] = lq
+        with torch.no_grad():
+            m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
+        state.report.append(
+            LayerRecord(name, layer_type(m), int(w.size), config.bits, lq.K, theory.rho(w64, deq), rel, False)
+        )
+    qmodel.corrquant = state
+    return qmodel, state.report
+
+
+def mean_rho(report: list[LayerRecord], weighted: bool = False) -> float:
+    """Mean of the per-layer rho over quantized layers (parameter-weighted if asked); nan if none."""
+    r = [(x.rho, x.params) for x in report if not x.skipped and x.rho is not None]
+    if not r:
+        return math.nan
+    v, n = np.array(r, dtype=np.float64).T
+    return float(np.average(v, weights=n if weighted else None))

@@ -1,0 +1,316 @@
+"""Packed on-disk format of a quantized model: one safetensors file, codes at their real bit width.
+
+Layout (all in ONE safetensors file; no pickle, loading never runs code from the file):
+
+- ``<layer>.weight.codes``: uint8, the layer's codes packed at ``bits`` bits each
+  (little-endian bit order, ``ceil(n * bits / 8)`` bytes; true packing at every
+  width 1..8, like HQQ's bit packing but without wide containers).
+- ``<layer>.weight.levels`` (C, K) and ``<layer>.weight.thresholds`` (C, K-1), float32:
+  the per-channel codebooks (C = 1 per tensor).  Decoding is ``levels[c, code]``.
+- every other state_dict entry (biases, BatchNorm, skipped layers) as float32
+  (integer buffers keep their integer dtype).
+- metadata ``"corrquant"``: JSON with format version, arch, config and per-layer
+  shape/bits/K/axis; ``"sha256"``: a checksum over that JSON and all tensors.
+
+The information bound of a file is ``bits * params / 8`` plus codebooks plus float
+params; the rest is the safetensors header.  Deep Compression (Han et al. 2016)
+reports sizes the same way (codes + codebook).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import struct
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+import safetensors.torch
+import torch
+from torch import nn
+
+import theory
+
+from .quantize import LayerQuant, QuantConfig, QuantState, dequantize
+
+FORMAT = "corrquant-packed-v1"
+_CHUNK = 1 << 22  # elements per packing chunk (a multiple of 8 keeps byte alignment)
+
+
+# -- bit packing ------------------------------------------------------------------------
+def _check_bits(bits: Any) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 8:
+        raise ValueError(f"bits must be an integer in 1..8, got {bits!r}")
+    return int(bits)
+
+
+def packed_nbytes(n: int, bits: int) -> int:
+    """Bytes needed for ``n`` codes of ``bits`` bits: ``ceil(n * bits / 8)``."""
+    return (int(n) * _check_bits(bits) + 7) // 8
+
+
+def pack(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack integer codes (any shape, values < 2**bits) into ``ceil(n*bits/8)`` uint8 bytes.
+
+    **Arguments:** `codes`: integer array; `bits`: 1..8.
+    **Returns:** (ceil(n*bits/8),) uint8; code ``i`` occupies bits ``i*bits .. i*bits+bits-1``
+    (little-endian within and across bytes).
+    """
+    bits = _check_bits(bits)
+    c = np.ascontiguousarray(codes).ravel()
+    if c.size and (int(c.min()) < 0 or int(c.max()) >= 1 << bits):
+        raise ValueError(f"codes must lie in 0..{(1 << bits) - 1} for bits={bits}, got [{c.min()}, {c.max()}]")
+    c = c.astype(np.uint8, copy=False)
+    if bits == 8:
+        return c.copy()
+    shifts = np.arange(bits, dtype=np.uint8)
+    out = np.empty(packed_nbytes(c.size, bits), dtype=np.uint8)
+    for start in range(0, c.size, _CHUNK):
+        part = c[start : start + _CHUNK]
+        planes = (part[:, None] >> shifts) & 1  # (n, bits) bit matrix
+        packed = np.packbits(planes.ravel(), bitorder="little")
+        o = start * bits // 8
+        out[o : o + packed.size] = packed
+    return out
+
+
+def unpack(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack`: ``n`` uint8 codes from packed bytes (ValueError on wrong length)."""
+    bits = _check_bits(bits)
+    buf = np.asarray(buf)
+    if buf.dtype != np.uint8 or buf.ndim != 1:
+        raise ValueError(f"buf must be a 1-D uint8 array, got {buf.dtype} {buf.shape}")
+    if buf.size != packed_nbytes(n, bits):
+        raise ValueError(f"buf has {buf.size} bytes, expected {packed_nbytes(n, bits)} for n={n} codes at {bits} bits")
+    if bits == 8:
+        return buf.copy()
+    weights = (1 << np.arange(bits, dtype=np.uint8)).astype(np.uint8)
+    out = np.empty(n, dtype=np.uint8)
+    for start in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - start)
+        o = start * bits // 8
+        planes = np.unpackbits(buf[o : o + packed_nbytes(m, bits)], count=m * bits, bitorder="little")
+        out[start : start + m] = planes.reshape(m, bits) @ weights
+    return out
+
+
+# -- checksum -------------------------------------------------------------------------------
+def _digest(meta_json: str, tensors: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256(meta_json.encode())
+    for k in sorted(tensors):
+        a = np.ascontiguousarray(tensors[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+# -- save -------------------------------------------------------------------------------------
+def _float_tensors(model: nn.Module, exclude: set[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in model.state_dict().items():
+        if k in exclude:
+            continue
+        v = v.detach().cpu()
+        out[k] = (v.float() if v.is_floating_point() else v).contiguous().numpy()
+    return out
+
+
+def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
+    """Write a quantized model (from :func:`deepnets.quantize.quantize`) as one packed safetensors file.
+
+    **Arguments:** `qmodel`: carries ``qmodel.corrquant``; `path`: destination.
+
+    **Returns:** sizes in bytes: ``{"file": ..., "codes": ..., "codebooks": ..., "float": ..., "bound": ...}``
+    where ``bound = codes + codebooks + float`` is the information bound (no header).
+    """
+    state = getattr(qmodel, "corrquant", None)
+    if not isinstance(state, QuantState):
+        raise ValueError("qmodel must be a model returned by deepnets.quantize (it has no .corrquant state)")
+    tensors: dict[str, np.ndarray] = {}
+    layers = {}
+    sizes = {"codes": 0, "codebooks": 0, "float": 0}
+    for name, lq in state.layers.items():
+        key = f"{name}.weight" if name else "weight"
+        tensors[key + ".codes"] = pack(lq.codes, lq.bits)
+        tensors[key + ".levels"] = lq.levels()
+        tensors[key + ".thresholds"] = lq.thresholds()
+        layers[name] = {"key": key, "shape": list(lq.codes.shape), "bits": lq.bits, "K": lq.K, "axis": lq.axis}
+        sizes["codes"] += tensors[key + ".codes"].nbytes
+        sizes["codebooks"] += tensors[key + ".levels"].nbytes + tensors[key + ".thresholds"].nbytes
+    floats = _float_tensors(qmodel, {v["key"] for v in layers.values()})
+    clash = set(floats) & set(tensors)
+    if clash:
+        raise ValueError(f"qmodel: state_dict keys clash with packed keys: {sorted(clash)}")
+    sizes["float"] = sum(a.nbytes for a in floats.values())
+    tensors.update(floats)
+    meta = {
+        "format": FORMAT,
+        "arch": state.arch,
+        "config": state.config.to_dict(),
+        "layers": layers,
+        "float_keys": sorted(floats),
+    }
+    meta_json = json.dumps(meta, sort_keys=True)
+    safetensors.numpy.save_file(tensors, str(path), metadata={"corrquant": meta_json, "sha256": _digest(meta_json, tensors)})
+    sizes["bound"] = sizes["codes"] + sizes["codebooks"] + sizes["float"]
+    sizes["file"] = os.path.getsize(path)
+    return sizes
+
+
+def save_float(model: nn.Module, path: str | os.PathLike) -> int:
+    """The float32 reference: the model's state_dict via safetensors; returns bytes on disk."""
+    sd = {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).contiguous() for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(sd, str(path))
+    return os.path.getsize(path)
+
+
+def compression(float_model: nn.Module, qmodel: nn.Module, directory: str | os.PathLike) -> dict:
+    """Measured compression: float32 safetensors size / packed file size, both written to ``directory``.
+
+    **Returns:** ``{"float_bytes", "packed_bytes", "ratio", "bound_bytes", "bound_ratio", ...sizes}``.
+    """
+    fb = save_float(float_model, os.path.join(directory, "float.safetensors"))
+    sizes = save(qmodel, os.path.join(directory, "packed.safetensors"))
+    return {
+        "float_bytes": fb,
+        "packed_bytes": sizes["file"],
+        "ratio": fb / sizes["file"],
+        "bound_bytes": sizes["bound"],
+        "bound_ratio": fb / sizes["bound"],
+        **{f"{k}_bytes": v for k, v in sizes.items() if k not in ("file", "bound")},
+    }
+
+
+# -- load --------------------------------------------------------------------------------------
+def _read_header(path: str) -> dict:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"path: {path!r} is not a safetensors file (shorter than 8 bytes)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8 or n > 100 * 2**20:
+            raise ValueError(f"path: {path!r} is truncated or corrupt (header length {n} > file size {size})")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"path: {path!r} has a corrupt safetensors header ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"path: {path!r} has a corrupt safetensors header")
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end != size:
+        raise ValueError(f"path: {path!r} is truncated or corrupt: header says {8 + n + end} bytes, file has {size}")
+    return header
+
+
+def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], dict[str, np.ndarray]]:
+    """Validate and read a packed file: ``(meta, layers, float_tensors)``; ValueError on any inconsistency."""
+    path = str(path)
+    header = _read_header(path)
+    md = header.get("__metadata__") or {}
+    if "corrquant" not in md or "sha256" not in md:
+        raise ValueError(f"path: {path!r} is not a corrquant packed file (no corrquant metadata)")
+    try:
+        meta = json.loads(md["corrquant"])
+        tensors = safetensors.numpy.load_file(path)
+    except Exception as e:  # safetensors raises its own error type on corrupt data
+        raise ValueError(f"path: {path!r} is corrupt ({type(e).__name__}: {e})") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"path: {path!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    if _digest(md["corrquant"], tensors) != md["sha256"]:
+        raise ValueError(f"path: {path!r} fails its sha256 checksum (tampered or corrupt)")
+    layers = {}
+    try:
+        for name, L in meta["layers"].items():
+            key, shape, bits, K, axis = L["key"], tuple(int(s) for s in L["shape"]), int(L["bits"]), int(L["K"]), L["axis"]
+            n = math.prod(shape)
+            C = 1 if axis is None else shape[axis]
+            lv, th = tensors[key + ".levels"], tensors[key + ".thresholds"]
+            if lv.shape != (C, K) or th.shape != (C, K - 1) or K > 1 << bits:
+                raise ValueError(f"layer {name!r}: codebook shapes {lv.shape}, {th.shape} do not match C={C}, K={K}, bits={bits}")
+            if not (np.all(np.isfinite(lv)) and np.all(np.isfinite(th))):
+                raise ValueError(f"layer {name!r}: non-finite codebook")
+            codes = unpack(tensors[key + ".codes"], n, bits)
+            if codes.size and int(codes.max()) >= K:
+                raise ValueError(f"layer {name!r}: codes out of range (max {int(codes.max())} >= K={K})")
+            qs = []
+            for c in range(C):
+                try:
+                    qs.append(theory.Quantizer(th[c].astype(np.float64), lv[c].astype(np.float64), f"{meta['config']['method']}(K={K})"))
+                except ValueError:  # float32 rounding merged two levels; decoding uses the stored levels anyway
+                    qs.append(None)
+            layers[name] = LayerQuant(codes.reshape(shape), qs, axis, bits, stored=(lv, th))
+        floats = {k: tensors[k] for k in meta["float_keys"]}
+    except (KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"path: {path!r} has inconsistent metadata ({type(e).__name__}: {e})") from None
+    return meta, layers, floats
+
+
+def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
+    """Rebuild a quantized model from a packed file; its outputs are bitwise those of the saved model.
+
+    **Arguments:**
+
+    - `path`: a file written by :func:`save`.
+    - `model`: an ``nn.Module`` of the right architecture (copied, not modified), a
+      zero-argument factory returning one, or an arch name for ``deepnets.models.build``
+      (None: the arch recorded in the file).
+
+    **Returns:** the model with dequantized weights and ``.corrquant`` restored.
+    """
+    meta, layers, floats = read_packed(path)
+    if model is None or isinstance(model, str):
+        from . import models
+
+        arch = meta.get("arch") or {}
+        name = model or arch.get("name")
+        if not name or not arch.get("dataset"):
+            raise ValueError("model: give a module or factory; the file records no arch name/dataset")
+        net = models.build(name, arch["dataset"])
+    elif isinstance(model, nn.Module):
+        import copy
+
+        net = copy.deepcopy(model)
+    elif callable(model):
+        net = model()
+    else:
+        raise ValueError(f"model must be an nn.Module, a factory or an arch name, got {type(model).__name__}")
+    sd = {k: torch.from_numpy(np.array(v)) for k, v in floats.items()}
+    for name, lq in layers.items():
+        sd[meta["layers"][name]["key"]] = torch.from_numpy(dequantize(lq.codes, lq.levels(), lq.axis))
+    expected = set(net.state_dict())
+    if set(sd) != expected:
+        raise ValueError(
+            f"model: architecture does not match the file (missing {sorted(expected - set(sd))[:5]}, unexpected {sorted(set(sd) - expected)[:5]})"
+        )
+    for k, v in net.state_dict().items():
+        if tuple(v.shape) != tuple(sd[k].shape):
+            raise ValueError(f"model: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
+    net.load_state_dict({k: v.to(net.state_dict()[k].dtype) for k, v in sd.items()})
+    net.corrquant = QuantState(QuantConfig.from_dict(meta["config"]), layers, [], meta.get("arch") or {})
+    return net
+
+
+def file_rho(path: str | os.PathLike, float_model: nn.Module) -> dict[str, float]:
+    """Empirical rho per layer between ``float_model``'s weights and the weights decoded from ``path``."""
+    meta, layers, _ = read_packed(path)
+    sd = float_model.state_dict()
+    return {
+        name: theory.rho(sd[meta["layers"][name]["key"]].double().numpy(), dequantize(lq.codes, lq.levels(), lq.axis))
+        for name, lq in layers.items()
+    }
+
+
+def state_bytes(obj: Any) -> int:
+    """Bytes of ``torch.save(obj)`` (used only to size the torch baselines; never loaded back)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getbuffer().nbytes
+
+
+__all__ = ["pack", "unpack", "packed_nbytes", "save", "save_float", "load", "read_packed", "compression", "file_rho", "state_bytes"]
