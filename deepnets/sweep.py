@@ -1,0 +1,287 @@
+"""Accuracy, rho and measured compression over models x methods x bits, with writers and plots.
+
+Each row is a plain dict (STYLE.md item 8): model, method, bits, granularity, config,
+top1, top5, drop (float top1 - top1, points), mean_rho, layer_rho (JSON), packed and
+float32 file sizes on disk, the compression ratio and its information bound.  Our
+methods (theory quantizers; Malsagov et al. 2019, Pushkareva & Karandashev 2020,
+Han et al. 2016) sit beside PyTorch's int8 baselines in the same table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import baselines as _baselines
+from .evaluate import evaluate
+from .quantize import FIXED_BITS, METHODS, QuantConfig, as_granularity, granularity_name, mean_rho, quantize
+from .storage import compression, save_float
+
+COLUMNS = [
+    "model", "method", "bits", "granularity", "top1", "top5", "drop", "mean_rho", "packed_bytes",
+    "float_bytes", "ratio", "bound_ratio", "n", "config", "layer_rho",
+]
+
+
+def _resolve_models(models: Any, dataset: Any) -> dict[str, nn.Module]:
+    if isinstance(models, nn.Module):
+        return {"model": models}
+    if isinstance(models, dict):
+        return dict(models)
+    if isinstance(dataset, str):
+        from . import models as zoo_models
+
+        return {name: zoo_models.load_pretrained(name, dataset) for name in models}
+    raise ValueError("models: give a dict name -> nn.Module, or model names together with a dataset name")
+
+
+def _resolve_data(dataset: Any, limit: int | None) -> tuple[str, tuple]:
+    if isinstance(dataset, str):
+        from . import data
+
+        x, y = data.get_dataset(dataset, "test")
+        name = dataset
+    elif isinstance(dataset, tuple | list) and len(dataset) == 2:
+        (x, y), name = dataset, "custom"
+    else:
+        raise ValueError(f"dataset must be a name or an (images, labels) tuple, got {type(dataset).__name__}")
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return name, (x, y)
+
+
+def sweep(
+    models: Any,
+    methods: Iterable[str],
+    bits_list: Iterable[int],
+    dataset: Any,
+    granularity: Any = "channel",
+    skip: Any = (),
+    batch_size: int = 256,
+    limit: int | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Quantize every model with every method and bit width, evaluate, pack to disk and measure.
+
+    **Arguments:**
+
+    - `models`: dict name -> nn.Module, one module, or model names for ``models.load_pretrained``.
+    - `methods`: names from ``METHODS`` and/or ``baselines.BASELINES``; sign and ternary run
+      once at their own width (1 and 2 bits), the torch baselines once at 8 bits.
+    - `bits_list`: bit widths 1..8.
+    - `dataset`: a dataset name for ``data.get_dataset(name, "test")`` or ``(images, labels)``.
+    - `granularity`: ``"channel"``/``"tensor"``/``PerChannel``/``PerTensor``.
+    - `skip`: layers kept float (see :func:`deepnets.quantize.quantize`).
+    - `limit`: evaluate on the first ``limit`` images only.
+
+    **Returns:** a list of rows (dicts with ``COLUMNS``), one float row per model
+    (``method == "float"``) then one per quantized variant.
+    """
+    methods, bits_list = list(methods), sorted(set(bits_list))
+    for m in methods:
+        if m not in METHODS and m not in _baselines.BASELINES:
+            raise ValueError(f"methods: {m!r} is not one of {list(METHODS) + list(_baselines.BASELINES)}")
+    for b in bits_list:
+        QuantConfig("uniform", b)  # validates bits (ValueError naming bits)
+    g = as_granularity(granularity)
+    dname, data = _resolve_data(dataset, limit)
+    rows = []
+    for mname, model in _resolve_models(models, dataset).items():
+        model = model.eval()
+        ref = evaluate(model, data, batch_size, progress)
+        with tempfile.TemporaryDirectory() as tmp:
+            fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
+            base = {"model": mname, "dataset": dname, "float_top1": ref["top1"], "float_bytes": fbytes, "n": ref["n"]}
+            rows.append({**base, "method": "float", "bits": 32, "granularity": "", "top1": ref["top1"], "top5": ref["top5"],
+                         "drop": 0.0, "mean_rho": 1.0, "packed_bytes": fbytes, "ratio": 1.0, "bound_ratio": 1.0,
+                         "config": "", "layer_rho": "{}"})
+            for method in methods:
+                if method in _baselines.BASELINES:
+                    qm, report, size = _baselines.run_baseline(method, model, tmp)
+                    cfg = {"method": method, "bits": 8, "granularity": "channel" if method.endswith("channel") else "tensor"}
+                    sizes = {"packed_bytes": size, "ratio": fbytes / size, "bound_ratio": math.nan}
+                    widths = [8]
+                else:
+                    widths = [FIXED_BITS[method]] if method in FIXED_BITS else bits_list
+                for b in widths:
+                    if method not in _baselines.BASELINES:
+                        qm, report = quantize(model, method, b, g, skip)
+                        c = compression(model, qm, tmp)
+                        cfg = qm.corrquant.config.to_dict()
+                        sizes = {"packed_bytes": c["packed_bytes"], "ratio": c["ratio"], "bound_ratio": c["bound_ratio"]}
+                    acc = evaluate(qm, data, batch_size, progress)
+                    rows.append({
+                        **base, "method": method, "bits": b, "granularity": cfg["granularity"], "top1": acc["top1"],
+                        "top5": acc["top5"], "drop": ref["top1"] - acc["top1"], "mean_rho": mean_rho(report), **sizes,
+                        "config": json.dumps(cfg, sort_keys=True),
+                        "layer_rho": json.dumps({r.name: r.rho for r in report if not r.skipped}),
+                    })
+    return rows
+
+
+# -- summaries ---------------------------------------------------------------------------
+def smallest_bits_within(table: list[dict], points: float = 1.0) -> list[dict]:
+    """Per (model, method): the smallest bit width whose top-1 is within ``points`` of float.
+
+    **Returns:** rows ``{"model", "method", "bits", "top1", "drop", "ratio", "mean_rho"}``;
+    ``bits`` is None (and the rest nan) when no width in the table qualifies.
+    """
+    if not (isinstance(points, int | float) and math.isfinite(points) and points >= 0):
+        raise ValueError(f"points must be a finite number >= 0, got {points!r}")
+    out, groups = [], {}
+    for r in table:
+        if r["method"] != "float":
+            groups.setdefault((r["model"], r["method"]), []).append(r)
+    for (model, method), rs in groups.items():
+        ok = sorted((r for r in rs if r["drop"] <= points), key=lambda r: r["bits"])
+        if ok:
+            r = ok[0]
+            out.append({"model": model, "method": method, "bits": r["bits"], "top1": r["top1"], "drop": r["drop"],
+                        "ratio": r["ratio"], "mean_rho": r["mean_rho"]})
+        else:
+            out.append({"model": model, "method": method, "bits": None, "top1": math.nan, "drop": math.nan,
+                        "ratio": math.nan, "mean_rho": math.nan})
+    return out
+
+
+# -- writers --------------------------------------------------------------------------------
+def write_csv(table: list[dict], path: str | os.PathLike, columns: list[str] | None = None) -> str:
+    """Write rows to CSV (``columns`` default: ``COLUMNS`` present in the table); returns the path."""
+    cols = columns or [c for c in COLUMNS if table and c in table[0]]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(table)
+    return str(path)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.5f}" if abs(v) < 1.5 else f"{v:.2f}"
+    return "" if v is None else str(v)
+
+
+def to_markdown(table: list[dict], columns: list[str] | None = None) -> str:
+    """A Markdown table of the rows (default columns: the short ones of ``COLUMNS``)."""
+    cols = columns or [c for c in COLUMNS if c not in ("config", "layer_rho", "n") and table and c in table[0]]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in table]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(table: list[dict], path: str | os.PathLike, columns: list[str] | None = None) -> str:
+    with open(path, "w") as f:
+        f.write(to_markdown(table, columns))
+    return str(path)
+
+
+# -- plots (consume rows; never recompute science) ------------------------------------------
+def plot_accuracy_vs_bits(table: list[dict], path: str | os.PathLike) -> str:
+    """Top-1 vs bits, one line per (model, method); float accuracy dashed; saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for model in dict.fromkeys(r["model"] for r in table):
+        rows = [r for r in table if r["model"] == model]
+        for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "float"):
+            rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["bits"])
+            ax.plot([r["bits"] for r in rs], [r["top1"] for r in rs], "o-", label=f"{model}: {method}")
+        fl = [r for r in rows if r["method"] == "float"]
+        if fl:
+            ax.axhline(fl[0]["top1"], ls="--", c="k", lw=0.8)
+    ax.set_xlabel("bits per weight")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_accuracy_vs_rho(table: list[dict], path: str | os.PathLike) -> str:
+    """Top-1 vs mean per-layer rho, one marker set per method; saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for method in dict.fromkeys(r["method"] for r in table if r["method"] != "float"):
+        rs = [r for r in table if r["method"] == method and r["mean_rho"] == r["mean_rho"]]
+        ax.plot([r["mean_rho"] for r in rs], [r["top1"] for r in rs], "o", label=method)
+    ax.set_xlabel("mean per-layer rho")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def headline(table: list[dict], points: float = 1.0) -> dict:
+    """Smallest bits within ``points`` per (model, method) and whether max-rho exponential beats minmax at 3-4 bits."""
+    best = smallest_bits_within(table, points)
+    beats = {}
+    for r in table:
+        if r["method"] == "exponential" and r["bits"] in (3, 4):
+            mm = [s for s in table if s["model"] == r["model"] and s["method"] == "minmax" and s["bits"] == r["bits"]]
+            if mm:
+                beats[f"{r['model']}@{r['bits']}bits"] = {"exponential_top1": r["top1"], "minmax_top1": mm[0]["top1"],
+                                                          "beats": r["top1"] > mm[0]["top1"]}
+    return {"smallest_bits_within": best, "exponential_vs_minmax": beats,
+            "exponential_beats_minmax_at_3_4_bits": bool(beats) and all(v["beats"] for v in beats.values())}
+
+
+def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike = "out/deepnets") -> dict:
+    """The deepnets part of the study report: sweep the committed models, write table and figures.
+
+    **Arguments:**
+
+    - `quick`: digits (or a 1000-image Fashion-MNIST subset) and bits {2, 3, 4, 8}; else the
+      full Fashion-MNIST test set and bits 1..8.
+    - `seed`: seeds torch before anything random (quantization itself is deterministic).
+    - `out_dir`: where CSV, Markdown and PNG files go.
+
+    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "dataset", "models"}``.
+    """
+    from . import data, models as zoo_models
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    os.makedirs(out_dir, exist_ok=True)
+    dataset = "fashion_mnist"
+    try:
+        data.get_dataset(dataset, "test")
+    except (ValueError, FileNotFoundError, OSError):
+        dataset = "digits"
+    names = [n for n in zoo_models.MODELS if _has_weights(zoo_models, n, dataset)]
+    if quick:
+        names = names[:2]
+    methods = list(METHODS) + list(_baselines.BASELINES)
+    bits = [2, 3, 4, 8] if quick else list(range(1, 9))
+    rows = sweep(names, methods, bits, dataset, "channel", limit=1000 if quick else None)
+    csv_path = write_csv(rows, os.path.join(out_dir, "deepnets_sweep.csv"))
+    md_path = write_markdown(rows, os.path.join(out_dir, "deepnets_sweep.md"))
+    figs = [plot_accuracy_vs_bits(rows, os.path.join(out_dir, "deepnets_accuracy_vs_bits.png")),
+            plot_accuracy_vs_rho(rows, os.path.join(out_dir, "deepnets_accuracy_vs_rho.png"))]
+    return {"rows": rows, "markdown": to_markdown(rows), "csv": csv_path, "markdown_path": md_path, "figures": figs,
+            "headline": headline(rows), "dataset": dataset, "models": names, "granularity": granularity_name(as_granularity("channel"))}
+
+
+def _has_weights(zoo_models: Any, name: str, dataset: str) -> bool:
+    try:
+        zoo_models.load_pretrained(name, dataset)
+        return True
+    except (ValueError, FileNotFoundError, OSError, KeyError):
+        return False
