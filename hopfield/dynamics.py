@@ -1,0 +1,183 @@
+"""Zero-temperature Hopfield dynamics on {-1, +1} states, in JAX.
+
+``s_i <- sign(h_i)`` with local field ``h = W s`` (J. J. Hopfield, PNAS 79:2554,
+1982).  **sign(0) convention:** a neuron whose field is exactly 0 keeps its
+current state, so a flip always has ``s_new_i h_i > 0``.
+
+- Asynchronous: one sweep updates every neuron once in a fresh random order
+  (a permutation drawn from ``fold_in(key, sweep)``).  The field vector is kept
+  and updated incrementally when neuron i flips, ``h += 2 s_new_i W[:, i]``, so a
+  sweep costs O(N^2), not N matvecs.  With W symmetric and zero on the diagonal
+  every flip lowers ``E = -1/2 s^T W s`` by ``2 |h_i| > 0``, so the dynamics ends
+  in a fixed point: a sweep without a flip.
+- Synchronous: ``s <- sign(W s)`` for all neurons at once; ends in a fixed point
+  or a 2-cycle (``s(t+1) = s(t-1) != s(t)``), the only attractors of parallel
+  dynamics with symmetric W.
+
+Single-example functions (``async_single``, ``sync_single``) are pure and
+jit-able; batches are ``jax.vmap`` over them (``run``); see
+:mod:`hopfield.sharding` for the batch axis over several devices.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import check_int, check_key, check_states, check_weights
+
+#: Status codes of a run: reached a fixed point / a 2-cycle (sync only) / the sweep limit.
+FIXED_POINT, CYCLE, LIMIT = 0, 1, 2
+STATUS_NAMES = ("fixed_point", "cycle", "limit")
+MODES = ("async", "sync")
+
+
+class RunResult(NamedTuple):
+    """Outcome of a run on a batch of B states.
+
+    - `states`: (B, N) float32 in {-1, +1}, final states.
+    - `sweeps`: (B,) int32; sweeps run, each of which changed the state (async:
+      full sweeps, stopping as soon as the maintained fields show a stable state,
+      so no extra checking sweep; sync: parallel steps, a 2-cycle counting the
+      step that closed it).  A state that is already a fixed point uses 0 sweeps.
+    - `status`: (B,) int32: FIXED_POINT (0), CYCLE (1) or LIMIT (2).
+    """
+
+    states: jax.Array
+    sweeps: jax.Array
+    status: jax.Array
+
+
+def sign_keep(h: jax.Array, s: jax.Array) -> jax.Array:
+    """``sign(h)`` with the current state ``s`` kept where ``h == 0``."""
+    return jnp.where(h > 0, 1.0, jnp.where(h < 0, -1.0, s)).astype(s.dtype)
+
+
+def energy(W: jax.Array, s: jax.Array) -> jax.Array:
+    """``E(s) = -1/2 s^T W s`` for ``s: (N,)`` (a batch: ``jax.vmap(energy, (None, 0))``)."""
+    return -0.5 * s @ (W @ s)
+
+
+def update_neuron(W: jax.Array, s: jax.Array, h: jax.Array, i: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One asynchronous update of neuron ``i``; ``h`` must equal ``W s``.
+
+    **Returns:** ``(s, h, flipped)`` with the field updated incrementally,
+    ``h += 2 s_new_i W[:, i]`` (W symmetric, so row i is used).
+    """
+    old = s[i]
+    new = sign_keep(h[i], old)
+    d = new - old  # 0 or +-2
+    s = s.at[i].set(new)
+    h = h + d * W[i]
+    return s, h, d != 0
+
+
+def async_sweep(W: jax.Array, s: jax.Array, h: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One asynchronous sweep in the random order ``permutation(key, N)``; returns ``(s, h, n_flips)``."""
+    order = jax.random.permutation(key, s.shape[0])
+
+    def body(k, carry):
+        s, h, n = carry
+        s, h, flipped = update_neuron(W, s, h, order[k])
+        return s, h, n + flipped.astype(jnp.int32)
+
+    return jax.lax.fori_loop(0, s.shape[0], body, (s, h, jnp.int32(0)))
+
+
+def async_single(W: jax.Array, s: jax.Array, key: jax.Array, max_sweeps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Asynchronous dynamics of one state ``s: (N,)`` until it is stable or after ``max_sweeps`` sweeps.
+
+    **Returns:** ``(s, sweeps, status)`` as in :class:`RunResult` (one example).
+    """
+    h = W @ s
+
+    def stable(s, h):
+        return jnp.all(sign_keep(h, s) == s)
+
+    def cond(c):
+        s, h, t = c
+        return (t < max_sweeps) & ~stable(s, h)
+
+    def body(c):
+        s, h, t = c
+        s, h, _ = async_sweep(W, s, h, jax.random.fold_in(key, t))
+        return s, h, t + 1
+
+    s, h, t = jax.lax.while_loop(cond, body, (s, h, jnp.int32(0)))
+    # Stability is read off the maintained field (O(N)), so no extra checking sweep is run.
+    return s, t, jnp.where(stable(s, h), FIXED_POINT, LIMIT).astype(jnp.int32)
+
+
+def sync_single(W: jax.Array, s: jax.Array, max_sweeps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Synchronous dynamics of one state ``s: (N,)``: ``s <- sign_keep(W s, s)``.
+
+    Stops at a fixed point, a 2-cycle, or after ``max_sweeps`` steps.
+    **Returns:** ``(s, sweeps, status)`` as in :class:`RunResult`.
+    """
+
+    def cond(c):
+        _, _, t, status = c
+        return (status < 0) & (t < max_sweeps)
+
+    def body(c):
+        s, prev, t, _ = c
+        new = sign_keep(W @ s, s)
+        fixed = jnp.all(new == s)
+        cycle = jnp.all(new == prev)
+        status = jnp.where(fixed, FIXED_POINT, jnp.where(cycle, CYCLE, -1))
+        s_next = jnp.where(fixed, s, new)
+        return s_next, s, t + jnp.where(fixed, 0, 1), status.astype(jnp.int32)
+
+    init = (s, jnp.zeros_like(s), jnp.int32(0), jnp.int32(-1))
+    s, _, t, status = jax.lax.while_loop(cond, body, init)
+    at_limit = jnp.where(jnp.all(sign_keep(W @ s, s) == s), FIXED_POINT, LIMIT)
+    return s, t, jnp.where(status < 0, at_limit, status).astype(jnp.int32)
+
+
+@partial(jax.jit, static_argnames=("mode", "max_sweeps"))
+def run_batch(W: jax.Array, s0: jax.Array, keys: jax.Array, mode: str = "async", max_sweeps: int = 100) -> RunResult:
+    """Jitted batch dynamics: ``s0: (B, N)``, ``keys: (B,)`` (unused for ``mode="sync"``). Trusts its inputs."""
+    if mode == "async":
+        out = jax.vmap(async_single, in_axes=(None, 0, 0, None))(W, s0, keys, max_sweeps)
+    else:
+        out = jax.vmap(sync_single, in_axes=(None, 0, None))(W, s0, max_sweeps)
+    return RunResult(*out)
+
+
+def check_run_args(W: Any, s0: Any, key: Any, mode: str, max_sweeps: Any):
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    w = check_weights(W, symmetric_atol=0.0)
+    s, single = check_states(s0, w.shape[0])
+    max_sweeps = check_int("max_sweeps", max_sweeps, 1)
+    if mode == "async":
+        key = check_key(key)
+    elif key is None:
+        key = jax.random.key(0)  # sync dynamics is deterministic
+    else:
+        key = check_key(key)
+    return jnp.asarray(w), jnp.asarray(s), jax.random.split(key, s.shape[0]), single, max_sweeps
+
+
+def run(W: Any, s0: Any, key: Any = None, *, mode: str = "async", max_sweeps: int = 100) -> RunResult:
+    """Run the dynamics from ``s0`` until a fixed point (or 2-cycle) or ``max_sweeps``.
+
+    **Arguments:**
+
+    - `W`: (N, N) symmetric with zero diagonal (e.g. :func:`hopfield.hebbian`, :func:`hopfield.quantize`).
+    - `s0`: (N,) or (B, N) initial states in {-1, +1}.
+    - `key`: JAX PRNG key for the asynchronous update orders (required for
+      ``mode="async"``; trial b uses ``split(key, B)[b]``).
+    - `mode`: ``"async"`` (random sequential, Hopfield 1982) or ``"sync"`` (parallel).
+    - `max_sweeps`: sweep limit (>= 1).
+
+    **Returns:** :class:`RunResult` with a leading batch axis (dropped if `s0` was (N,)).
+    """
+    w, s, keys, single, max_sweeps = check_run_args(W, s0, key, mode, max_sweeps)
+    out = run_batch(w, s, keys, mode=mode, max_sweeps=max_sweeps)
+    if single:
+        out = RunResult(*(x[0] for x in out))
+    return out
