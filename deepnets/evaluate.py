@@ -10,6 +10,8 @@ from tqdm.auto import tqdm
 
 
 def _batches(data: Any, batch_size: int) -> Iterable:
+    if hasattr(data, "tensors") and len(data.tensors) == 2:  # a TensorDataset
+        data = tuple(data.tensors)
     if isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         x, y = data
         if x.shape[0] != y.shape[0]:
@@ -26,7 +28,8 @@ def evaluate(model: nn.Module, data: Any, batch_size: int = 256, progress: bool 
 
     - `model`: maps (B, C, H, W) float images to (B, classes) logits; run in eval mode
       (its train/eval flag is restored afterwards).
-    - `data`: ``(images (n, C, H, W) float, labels (n,) int64)`` or an iterable of such batches.
+    - `data`: ``(images (n, C, H, W) float, labels (n,) int64)``, a ``TensorDataset`` of
+      those, or an iterable of such batches (e.g. ``data.loader(...)``).
     - `batch_size`: images per forward pass (for the tuple form), >= 1.
     - `progress`: show a tqdm bar.
 

@@ -128,40 +128,119 @@ class QuantConfig:
 
 
 # -- per-layer results ------------------------------------------------------------
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A (C, n) float32 table of per-channel codebook rows (levels or thresholds).
+
+    Stored either in ``full`` or, when every row is an affine image of one unit row
+    (true for theory's per-channel fits: one shape times a per-channel scale and
+    gain; and for per-channel min-max: scale and zero point), as
+    ``scale[c] * unit + offset[c]``: n + 2C numbers instead of nC.  :meth:`values`
+    is the single definition of the float32 rows used for decoding, in memory and
+    after loading, so both give bitwise-identical weights.
+    """
+
+    full: np.ndarray | None = None  # (C, n)
+    unit: np.ndarray | None = None  # (n,)
+    scale: np.ndarray | None = None  # (C,)
+    offset: np.ndarray | None = None  # (C,)
+
+    def values(self) -> np.ndarray:
+        if self.full is not None:
+            return self.full
+        return self.scale[:, None] * self.unit[None, :] + self.offset[:, None]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.full.shape) if self.full is not None else (self.scale.size, self.unit.size)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        if self.full is not None:
+            return {prefix: self.full}
+        return {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale, f"{prefix}.offset": self.offset}
+
+    @classmethod
+    def from_arrays(cls, prefix: str, tensors: dict, C: int, n: int) -> Table:
+        """Read back :meth:`arrays`; ValueError if shapes or dtypes do not match (C, n)."""
+        if prefix in tensors:
+            t = cls(full=tensors[prefix])
+            want = {"full": (C, n)}
+        else:
+            t = cls(unit=tensors[f"{prefix}.unit"], scale=tensors[f"{prefix}.scale"], offset=tensors[f"{prefix}.offset"])
+            want = {"unit": (n,), "scale": (C,), "offset": (C,)}
+        for k, shp in want.items():
+            a = getattr(t, k)
+            if a.dtype != np.float32 or a.shape != shp or not np.all(np.isfinite(a)):
+                raise ValueError(f"{prefix}.{k}: expected finite float32 of shape {shp}, got {a.dtype} {a.shape}")
+        return t
+
+    @classmethod
+    def fit(cls, M: np.ndarray) -> Table:
+        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine if it reproduces every row."""
+        M = np.asarray(M, dtype=np.float64)
+        C, n = M.shape
+        full = cls(full=M.astype(np.float32))
+        if C * n <= n + 2 * C:
+            return full
+        amax = np.max(np.abs(M), axis=1)
+        unit = M[int(np.argmax(amax))]
+        A = np.stack([unit, np.ones(n)], axis=1)
+        (a, b), *_ = np.linalg.lstsq(A, M.T, rcond=None)
+        b = np.where(np.abs(b) <= 1e-9 * amax, 0.0, b)
+        t = cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), offset=b.astype(np.float32))
+        v = t.values()
+        ok = np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None])
+        if n > 1 and np.all(np.diff(M, axis=1) > 0):
+            ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
+        return t if ok else full
+
+
 @dataclass
 class LayerQuant:
     """Codes and codebooks of one quantized weight.
 
-    - `codes`: integer array of the weight's shape, values 0..K-1 (uint8).
-    - `quantizers`: the theory Quantizers, one per slice along `axis` (one if `axis` is None).
+    - `codes`: uint8 array of the weight's shape, values 0..K-1.
+    - `quantizers`: the theory Quantizers, one per slice along `axis` (one if `axis` is None);
+      after loading, rebuilt from the float32 codebooks (None where float32 rounding tied two levels).
     - `axis`: channel axis, or None for per-tensor.
-    - `stored`: the float32 (levels, thresholds) read from a packed file (a quantizer
-      whose float32-rounded levels tie is then None; decoding uses `stored`).
+    - `levels_table`, `thresholds_table`: the float32 codebooks as stored (:class:`Table`);
+      decoding is ``levels_table.values()[c, code]``.
     """
 
     codes: np.ndarray
     quantizers: list
     axis: int | None
     bits: int
-    stored: tuple | None = None  # (levels, thresholds) float32 as read from a file
+    levels_table: Table
+    thresholds_table: Table
+
+    @classmethod
+    def from_quantizers(cls, codes: np.ndarray, quantizers: list, axis: int | None, bits: int) -> LayerQuant:
+        lv = Table.fit(np.stack([q.levels for q in quantizers]))
+        th = Table.fit(np.stack([q.thresholds for q in quantizers]))
+        return cls(codes, quantizers, axis, bits, lv, th)
 
     @property
     def K(self) -> int:
-        return int(self.levels().shape[1])
+        return int(self.levels_table.shape[1])
 
     def levels(self) -> np.ndarray:
         """(C, K) float32 levels, the values the model uses."""
-        if self.stored is not None:
-            return self.stored[0]
-        return np.stack([q.levels for q in self.quantizers]).astype(np.float32)
+        return self.levels_table.values()
 
     def thresholds(self) -> np.ndarray:
         """(C, K-1) float32 thresholds (to encode new weights; decoding needs only levels)."""
-        if self.stored is not None:
-            return self.stored[1]
-        return np.stack([q.thresholds for q in self.quantizers]).astype(np.float32)
+        return self.thresholds_table.values()
 
     def dequantize(self) -> np.ndarray:
+        """float32 weights ``levels[c, codes]`` of the codes' shape."""
+        return dequantize(self.codes, self.levels(), self.axis)
+
+
+def dequantize(self) -> np.ndarray:
         """float32 weights ``levels[c, codes]`` of the codes' shape."""
         return dequantize(self.codes, self.levels(), self.axis)
 
@@ -239,11 +318,11 @@ def quantize_weight(w: np.ndarray, config: QuantConfig) -> LayerQuant:
     if isinstance(g, PerTensor) or w64.ndim == 0:
         q = theory.fit(w64, config.method, **kw)
         codes = q.encode(w64).astype(np.uint8)
-        return LayerQuant(codes, [q], None, config.bits)
+        return LayerQuant.from_quantizers(codes, [q], None, config.bits)
     axis = g.axis % w64.ndim
     qs = theory.fit_channels(w64, config.method, axis=axis, **kw)
     codes, _ = theory.apply_channels(w64, qs, axis=axis)
-    return LayerQuant(codes.astype(np.uint8), qs, axis, config.bits)
+    return LayerQuant.from_quantizers(codes.astype(np.uint8), qs, axis, config.bits)
 
 
 def _check_finite(model: nn.Module) -> None:

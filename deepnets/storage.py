@@ -6,7 +6,11 @@ Layout (all in ONE safetensors file; no pickle, loading never runs code from the
   (little-endian bit order, ``ceil(n * bits / 8)`` bytes; true packing at every
   width 1..8, like HQQ's bit packing but without wide containers).
 - ``<layer>.weight.levels`` (C, K) and ``<layer>.weight.thresholds`` (C, K-1), float32:
-  the per-channel codebooks (C = 1 per tensor).  Decoding is ``levels[c, code]``.
+  the per-channel codebooks (C = 1 per tensor), or, when every channel's row is
+  ``scale[c] * unit + offset[c]`` (theory's per-channel fits: one shape times a
+  per-channel scale; min-max: scale and zero point), ``.unit`` (K,), ``.scale`` (C,)
+  and ``.offset`` (C,) instead (:class:`deepnets.quantize.Table`).  Decoding is
+  ``levels[c, code]``.
 - every other state_dict entry (biases, BatchNorm, skipped layers) as float32
   (integer buffers keep their integer dtype).
 - metadata ``"corrquant"``: JSON with format version, arch, config and per-layer
@@ -36,7 +40,7 @@ from torch import nn
 
 import theory
 
-from .quantize import LayerQuant, QuantConfig, QuantState, dequantize
+from .quantize import LayerQuant, QuantConfig, QuantState, Table, dequantize
 
 FORMAT = "corrquant-packed-v1"
 _CHUNK = 1 << 22  # elements per packing chunk (a multiple of 8 keeps byte alignment)
@@ -137,11 +141,11 @@ def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
     for name, lq in state.layers.items():
         key = f"{name}.weight" if name else "weight"
         tensors[key + ".codes"] = pack(lq.codes, lq.bits)
-        tensors[key + ".levels"] = lq.levels()
-        tensors[key + ".thresholds"] = lq.thresholds()
+        books = {**lq.levels_table.arrays(key + ".levels"), **lq.thresholds_table.arrays(key + ".thresholds")}
+        tensors.update(books)
         layers[name] = {"key": key, "shape": list(lq.codes.shape), "bits": lq.bits, "K": lq.K, "axis": lq.axis}
         sizes["codes"] += tensors[key + ".codes"].nbytes
-        sizes["codebooks"] += tensors[key + ".levels"].nbytes + tensors[key + ".thresholds"].nbytes
+        sizes["codebooks"] += sum(a.nbytes for a in books.values())
     floats = _float_tensors(qmodel, {v["key"] for v in layers.values()})
     clash = set(floats) & set(tensors)
     if clash:
@@ -172,7 +176,8 @@ def save_float(model: nn.Module, path: str | os.PathLike) -> int:
 def compression(float_model: nn.Module, qmodel: nn.Module, directory: str | os.PathLike) -> dict:
     """Measured compression: float32 safetensors size / packed file size, both written to ``directory``.
 
-    **Returns:** ``{"float_bytes", "packed_bytes", "ratio", "bound_bytes", "bound_ratio", ...sizes}``.
+    **Returns:** ``{"float_bytes", "packed_bytes", "ratio", "bound_bytes", "bound_ratio", "codes_bytes",
+    "codebook_bytes", "float_param_bytes"}`` (the last three add up to ``bound_bytes``).
     """
     fb = save_float(float_model, os.path.join(directory, "float.safetensors"))
     sizes = save(qmodel, os.path.join(directory, "packed.safetensors"))
@@ -182,7 +187,9 @@ def compression(float_model: nn.Module, qmodel: nn.Module, directory: str | os.P
         "ratio": fb / sizes["file"],
         "bound_bytes": sizes["bound"],
         "bound_ratio": fb / sizes["bound"],
-        **{f"{k}_bytes": v for k, v in sizes.items() if k not in ("file", "bound")},
+        "codes_bytes": sizes["codes"],
+        "codebook_bytes": sizes["codebooks"],
+        "float_param_bytes": sizes["float"],
     }
 
 
@@ -230,11 +237,11 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
             key, shape, bits, K, axis = L["key"], tuple(int(s) for s in L["shape"]), int(L["bits"]), int(L["K"]), L["axis"]
             n = math.prod(shape)
             C = 1 if axis is None else shape[axis]
-            lv, th = tensors[key + ".levels"], tensors[key + ".thresholds"]
-            if lv.shape != (C, K) or th.shape != (C, K - 1) or K > 1 << bits:
-                raise ValueError(f"layer {name!r}: codebook shapes {lv.shape}, {th.shape} do not match C={C}, K={K}, bits={bits}")
-            if not (np.all(np.isfinite(lv)) and np.all(np.isfinite(th))):
-                raise ValueError(f"layer {name!r}: non-finite codebook")
+            if not 2 <= K <= 1 << bits:
+                raise ValueError(f"layer {name!r}: K={K} does not fit in {bits} bits")
+            lt = Table.from_arrays(key + ".levels", tensors, C, K)
+            tt = Table.from_arrays(key + ".thresholds", tensors, C, K - 1)
+            lv, th = lt.values(), tt.values()
             codes = unpack(tensors[key + ".codes"], n, bits)
             if codes.size and int(codes.max()) >= K:
                 raise ValueError(f"layer {name!r}: codes out of range (max {int(codes.max())} >= K={K})")
@@ -244,7 +251,7 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
                     qs.append(theory.Quantizer(th[c].astype(np.float64), lv[c].astype(np.float64), f"{meta['config']['method']}(K={K})"))
                 except ValueError:  # float32 rounding merged two levels; decoding uses the stored levels anyway
                     qs.append(None)
-            layers[name] = LayerQuant(codes.reshape(shape), qs, axis, bits, stored=(lv, th))
+            layers[name] = LayerQuant(codes.reshape(shape), qs, axis, bits, lt, tt)
         floats = {k: tensors[k] for k in meta["float_keys"]}
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"path: {path!r} has inconsistent metadata ({type(e).__name__}: {e})") from None

@@ -47,8 +47,10 @@ def _resolve_data(dataset: Any, limit: int | None) -> tuple[str, tuple]:
     if isinstance(dataset, str):
         from . import data
 
-        x, y = data.get_dataset(dataset, "test")
+        x, y = data.get_dataset(dataset, "test").tensors
         name = dataset
+    elif hasattr(dataset, "tensors") and len(dataset.tensors) == 2:  # a TensorDataset
+        (x, y), name = dataset.tensors, "custom"
     elif isinstance(dataset, tuple | list) and len(dataset) == 2:
         (x, y), name = dataset, "custom"
     else:
@@ -77,7 +79,8 @@ def sweep(
     - `methods`: names from ``METHODS`` and/or ``baselines.BASELINES``; sign and ternary run
       once at their own width (1 and 2 bits), the torch baselines once at 8 bits.
     - `bits_list`: bit widths 1..8.
-    - `dataset`: a dataset name for ``data.get_dataset(name, "test")`` or ``(images, labels)``.
+    - `dataset`: a dataset name for ``data.get_dataset(name, "test")``, a ``TensorDataset``
+      or ``(images, labels)``.
     - `granularity`: ``"channel"``/``"tensor"``/``PerChannel``/``PerTensor``.
     - `skip`: layers kept float (see :func:`deepnets.quantize.quantize`).
     - `limit`: evaluate on the first ``limit`` images only.

@@ -1,0 +1,150 @@
+"""Command line: ``python -m deepnets train|quantize|evaluate|sweep`` (see ``--help`` of each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+METHOD_HELP = "minmax (min-max round-to-nearest baseline), uniform (max-rho step), exponential (max-rho base and " \
+              "smallest level; Pushkareva & Karandashev 2020), lloyd_max (k-means weight sharing; Han et al. 2016), " \
+              "sign (1 bit), ternary (2 bits)"
+
+
+def _load_float(model: str, arch: str | None, dataset: str):
+    """A float model from a registry name (committed weights) or a safetensors state_dict file."""
+    from . import models
+
+    if os.path.isfile(model):
+        import safetensors
+
+        with safetensors.safe_open(model, "np") as f:
+            md = f.metadata() or {}
+        if "corrquant" in md:
+            from .storage import load
+
+            return load(model, arch), json.loads(md["corrquant"]).get("arch", {}).get("name", arch)
+        if not arch:
+            raise SystemExit("error: --arch is required when --model is a float weights file")
+        import safetensors.torch
+
+        net = models.build(arch, dataset)
+        net.load_state_dict(safetensors.torch.load_file(model))
+        return net.eval(), arch
+    return models.load_pretrained(model, dataset).eval(), model
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from . import train
+    from .storage import save_float
+
+    model, log = train.train(a.model, a.dataset, a.epochs, a.seed)
+    out = a.out or f"{a.model}_{a.dataset}.safetensors"
+    size = save_float(model, out)
+    print(json.dumps({"out": out, "bytes": size, "log": log if isinstance(log, dict | list) else str(log)}, default=str)[:2000])
+
+
+def cmd_quantize(a: argparse.Namespace) -> None:
+    from .quantize import quantize
+    from .storage import compression, save
+
+    net, name = _load_float(a.model, a.arch, a.dataset)
+    qnet, report = quantize(net, a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, arch={"name": name, "dataset": a.dataset})
+    out = a.out or f"{name}_{a.dataset}_{a.method}{qnet.corrquant.config.bits}.safetensors"
+    sizes = save(qnet, out)
+    for r in report:
+        print(f"{r.name:32s} {r.type:15s} {r.params:>9d} " + (f"skipped ({r.reason})" if r.skipped else f"K={r.K:<4d} rho={r.rho:.5f} relMSE={r.rel_mse:.3e}"))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        c = compression(net, qnet, tmp)
+    print(json.dumps({"out": out, "file_bytes": sizes["file"], "bound_bytes": sizes["bound"], "float32_bytes": c["float_bytes"], "ratio": round(c["ratio"], 3)}))
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    from . import data
+    from .evaluate import evaluate
+
+    net, _ = _load_float(a.model, a.arch, a.dataset)
+    x, y = data.get_dataset(a.dataset, "test").tensors
+    if a.limit:
+        x, y = x[: a.limit], y[: a.limit]
+    print(json.dumps(evaluate(net, (x, y), a.batch_size, progress=True)))
+
+
+def cmd_sweep(a: argparse.Namespace) -> None:
+    from .sweep import headline, plot_accuracy_vs_bits, plot_accuracy_vs_rho, sweep, to_markdown, write_csv, write_markdown
+
+    rows = sweep(a.models, a.methods, a.bits, a.dataset, a.granularity, tuple(a.skip), a.batch_size, a.limit, progress=True)
+    os.makedirs(a.out_dir, exist_ok=True)
+    write_csv(rows, os.path.join(a.out_dir, "sweep.csv"))
+    write_markdown(rows, os.path.join(a.out_dir, "sweep.md"))
+    plot_accuracy_vs_bits(rows, os.path.join(a.out_dir, "accuracy_vs_bits.png"))
+    plot_accuracy_vs_rho(rows, os.path.join(a.out_dir, "accuracy_vs_rho.png"))
+    print(to_markdown(rows))
+    print(json.dumps(headline(rows), default=str, indent=1))
+
+
+def parser() -> argparse.ArgumentParser:
+    from .baselines import BASELINES
+    from .quantize import METHODS
+
+    p = argparse.ArgumentParser(prog="python -m deepnets", description="Post-training weight quantization of image classifiers with corrquant's quantizers.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(s, model_help: str) -> None:
+        s.add_argument("--model", required=True, help=model_help)
+        s.add_argument("--arch", default=None, help="architecture name (mlp, vgg, resnet, mobilenet) when --model is a weights file")
+        s.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "digits"], help="dataset the model was trained on / is evaluated on (default fashion_mnist)")
+
+    t = sub.add_parser("train", help="train a model (delegates to deepnets.train)", description="Train a registry model and write its float32 weights (safetensors).")
+    t.add_argument("--model", required=True, help="architecture name: mlp, vgg, resnet or mobilenet")
+    t.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "digits"], help="training set (default fashion_mnist)")
+    t.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
+    t.add_argument("--seed", type=int, default=0, help="seed of initialization and batch order (default 0)")
+    t.add_argument("--out", default=None, help="output weights file (default <model>_<dataset>.safetensors)")
+    t.set_defaults(func=cmd_train)
+
+    q = sub.add_parser("quantize", help="quantize a model and write the packed file", description="Quantize Conv2d/Linear weights post-training and write codes packed at the real bit width in one safetensors file.")
+    common(q, "registry name (committed weights) or a float32 safetensors weights file (then give --arch)")
+    q.add_argument("--method", required=True, choices=list(METHODS), help=METHOD_HELP)
+    q.add_argument("--bits", type=int, default=None, help="bits per weight 1..8 (K = 2**bits levels); omit for sign/ternary")
+    q.add_argument("--granularity", default="channel", choices=["channel", "tensor"], help="one quantizer per output channel (default) or per tensor")
+    q.add_argument("--skip", action="append", default=[], help="keep a layer float: 'first', 'last' or an fnmatch name pattern; repeatable")
+    q.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding conv before quantizing")
+    q.add_argument("--out", default=None, help="output packed file (default <model>_<dataset>_<method><bits>.safetensors)")
+    q.set_defaults(func=cmd_quantize)
+
+    e = sub.add_parser("evaluate", help="top-1/top-5 accuracy on the test split", description="Evaluate a registry model, a float weights file or a packed quantized file on the test split.")
+    common(e, "registry name, float32 safetensors file (with --arch) or packed file from 'quantize'")
+    e.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
+    e.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("sweep", help="accuracy, rho and compression over methods x bits", description="Sweep methods x bits on committed models; writes sweep.csv, sweep.md and two plots.")
+    s.add_argument("--models", nargs="+", default=["mlp"], help="registry model names (committed weights), default mlp")
+    s.add_argument("--methods", nargs="+", default=list(METHODS) + list(BASELINES), help=f"methods: {list(METHODS)} and torch baselines {list(BASELINES)} (default all)")
+    s.add_argument("--bits", nargs="+", type=int, default=[2, 3, 4, 5, 6, 8], help="bit widths 1..8 (sign/ternary run at 1/2, torch baselines at 8)")
+    s.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "digits"], help="dataset (default fashion_mnist)")
+    s.add_argument("--granularity", default="channel", choices=["channel", "tensor"], help="per output channel (default) or per tensor")
+    s.add_argument("--skip", action="append", default=[], help="keep a layer float: 'first', 'last' or a name pattern; repeatable")
+    s.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
+    s.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
+    s.add_argument("--out-dir", default="out/deepnets", help="folder for CSV, Markdown and plots (default out/deepnets)")
+    s.set_defaults(func=cmd_sweep)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        a.func(a)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""deepnets.quantize: new model, per-layer report, granularity values, validation."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import theory
+from deepnets.quantize import METHODS, PerChannel, PerTensor, QuantConfig, as_granularity, mean_rho, quantize
+
+
+def small_cnn(seed: int = 0) -> nn.Module:
+    """conv -> BN -> depthwise conv -> linear: every layer type the report knows."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10),
+    ).eval()
+
+
+def bits_for(method):
+    return None if method in ("sign", "ternary") else 4
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_original_untouched_and_weights_are_levels_of_codes(method):
+    model = small_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    qmodel, report = quantize(model, method, bits_for(method))
+    assert qmodel is not model
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"quantize modified the original model's {k}"
+    state = qmodel.corrquant
+    assert [r.type for r in report] == ["conv", "depthwise conv", "linear"]
+    for name, lq in state.layers.items():
+        w = dict(qmodel.named_modules())[name].weight.detach().numpy()
+        assert np.array_equal(w, lq.dequantize()), name
+        assert lq.codes.shape == w.shape and int(lq.codes.max()) < lq.K
+        assert len(lq.quantizers) == w.shape[0] and all(isinstance(q, theory.Quantizer) for q in lq.quantizers)
+    # biases and BatchNorm stay float and equal
+    assert torch.equal(qmodel[1].running_var, model[1].running_var)
+    assert torch.equal(qmodel[6].bias, model[6].bias)
+
+
+def test_rho_floors_at_4_bits_and_report_fields():
+    """rho in real units: 4-bit fits on near-Gaussian weights are above 0.98 (Gaussian 4-bit Lloyd-Max: 0.995)."""
+    model = small_cnn()
+    rhos = {}
+    for method in ("minmax", "uniform", "exponential", "lloyd_max"):
+        _, report = quantize(model, method, 4)
+        for r in report:
+            assert r.K == 16 and r.bits == 4 and not r.skipped
+            assert r.rho >= 0.98, f"{method} {r.name}: rho={r.rho:.4f} below 0.98"
+            assert abs(r.rel_mse - (1 / r.rho**2 - 1)) < 0.05, f"{method}: relMSE {r.rel_mse} vs 1/rho^2-1"
+        rhos[method] = mean_rho(report)
+    assert rhos["lloyd_max"] >= rhos["uniform"] - 1e-3, rhos
+    _, rs = quantize(model, "sign")
+    assert all(0.6 < r.rho < 0.95 and r.K == 2 and r.bits == 1 for r in rs), [r.rho for r in rs]
+    _, rt = quantize(model, "ternary")
+    assert all(r.K == 3 and r.bits == 2 for r in rt)
+
+
+def test_per_tensor_has_one_quantizer_and_granularity_values():
+    model = small_cnn()
+    q, _ = quantize(model, "uniform", 3, PerTensor())
+    assert all(len(lq.quantizers) == 1 and lq.axis is None for lq in q.corrquant.layers.values())
+    assert as_granularity("tensor") == PerTensor() and as_granularity("channel") == PerChannel(0)
+    q2, _ = quantize(model, "uniform", 3, "channel")
+    assert q2.corrquant.config.granularity == PerChannel(0)
+    assert q2.corrquant.config.to_dict() == {"method": "uniform", "bits": 3, "granularity": "channel", "skip": [], "fold_bn": False}
+    assert QuantConfig.from_dict(q2.corrquant.config.to_dict()) == q2.corrquant.config
+
+
+def test_skip_rules():
+    model = small_cnn()
+    _, r = quantize(model, "minmax", 4, skip=("first", "last"))
+    assert [x.skipped for x in r] == [True, False, True] and r[0].reason == "first layer" and r[2].reason == "last layer"
+    q, r = quantize(model, "minmax", 4, skip=("3",))
+    assert [x.skipped for x in r] == [False, True, False] and "3" not in q.corrquant.layers
+    assert torch.equal(q[3].weight, model[3].weight)
+    _, r = quantize(model, "minmax", 4, skip=lambda name, m: isinstance(m, nn.Linear))
+    assert [x.skipped for x in r] == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        (dict(method="kmeans", bits=4), "method"),
+        (dict(method="uniform", bits=0), "bits"),
+        (dict(method="uniform", bits=9), "bits"),
+        (dict(method="uniform", bits=4, granularity="row"), "granularity"),
+        (dict(method="sign", bits=3), "bits"),
+    ],
+)
+def test_bad_arguments_raise_valueerror_naming_them(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        quantize(small_cnn(), **kwargs)
+
+
+def test_nan_weights_raise():
+    model = small_cnn()
+    with torch.no_grad():
+        model[6].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        quantize(model, "uniform", 4)

@@ -1,0 +1,145 @@
+"""deepnets.storage: true bit packing at every width, exact save/load, honest sizes, corrupt files."""
+
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+import safetensors.numpy
+import torch
+from torch import nn
+
+from deepnets.quantize import METHODS, quantize
+from deepnets.storage import compression, file_rho, load, pack, packed_nbytes, read_packed, save, save_float, unpack
+
+
+def small_cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10),
+    ).eval()
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+@pytest.mark.parametrize("n", [0, 1, 7, 9, 13, 1001])
+def test_pack_roundtrip_every_width(bits, n):
+    rng = np.random.default_rng(1000 * bits + n)
+    codes = rng.integers(0, 2**bits, n, dtype=np.uint8)
+    if n:
+        codes[-1] = 2**bits - 1  # the top code survives at the end of a partial byte
+    buf = pack(codes, bits)
+    assert buf.dtype == np.uint8 and buf.size == (n * bits + 7) // 8 == packed_nbytes(n, bits)
+    assert np.array_equal(unpack(buf, n, bits), codes)
+
+
+def test_pack_layout_is_little_endian_bits():
+    assert pack(np.array([1, 0, 3]), 2).tolist() == [0b110001]
+    assert pack(np.array([5, 2, 7]), 3).tolist() == [0b11010101, 0b1]
+
+
+def test_pack_rejects_out_of_range_and_bad_bits():
+    with pytest.raises(ValueError, match="codes"):
+        pack(np.array([4]), 2)
+    with pytest.raises(ValueError, match="bits"):
+        pack(np.array([0]), 9)
+    with pytest.raises(ValueError, match="buf"):
+        unpack(np.zeros(3, np.uint8), 10, 3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("granularity", ["channel", "tensor"])
+def test_save_load_bitwise_and_rho_from_file(tmp_path, method, granularity):
+    model = small_cnn()
+    bits = {"sign": None, "ternary": None}.get(method, 3)
+    qmodel, report = quantize(model, method, bits, granularity)
+    path = tmp_path / "q.safetensors"
+    sizes = save(qmodel, path)
+    loaded = load(path, small_cnn)
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded(x), qmodel(x)), "loaded model's outputs differ from the in-memory quantized model"
+    rho_file = file_rho(path, model)
+    for r in report:
+        assert rho_file[r.name] == pytest.approx(r.rho, abs=1e-12), r.name
+    # sizes: codes exactly ceil(n*bits/8) per layer; file = bound + header only
+    b = qmodel.corrquant.config.bits
+    assert sizes["codes"] == sum((lq.codes.size * b + 7) // 8 for lq in qmodel.corrquant.layers.values())
+    assert sizes["file"] == os.path.getsize(path) and 0 < sizes["file"] - sizes["bound"] < 4096
+    assert loaded.corrquant.config == qmodel.corrquant.config
+
+
+def test_compression_ratio_measured_on_disk(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    q, _ = quantize(model, "exponential", 4)
+    c = compression(model, q, tmp_path)
+    assert c["float_bytes"] == os.path.getsize(tmp_path / "float.safetensors")
+    assert c["packed_bytes"] == os.path.getsize(tmp_path / "packed.safetensors")
+    # 4-bit codes of 68k weights + per-channel codebooks: at least 5x smaller than float32
+    assert c["ratio"] > 5.0, f"4-bit compression ratio only {c['ratio']:.2f}"
+    assert c["ratio"] < c["bound_ratio"] < 8.0
+
+
+def _saved(tmp_path):
+    q, _ = quantize(small_cnn(), "uniform", 3)
+    path = tmp_path / "q.safetensors"
+    save(q, path)
+    return path
+
+
+def test_truncated_file(tmp_path):
+    path = _saved(tmp_path)
+    data = path.read_bytes()
+    for cut in (4, 100, len(data) - 1):
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="path"):
+            load(path, small_cnn)
+
+
+def test_flipped_payload_byte_fails_checksum(tmp_path):
+    path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        load(path, small_cnn)
+
+
+def test_tampered_metadata_and_codes(tmp_path):
+    path = _saved(tmp_path)
+    tensors = safetensors.numpy.load_file(str(path))
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        md = json.loads(f.read(n))["__metadata__"]
+    meta = json.loads(md["corrquant"])
+    meta["layers"]["6"]["bits"] = 4  # claims more bits than were packed
+    safetensors.numpy.save_file(tensors, str(path), metadata={"corrquant": json.dumps(meta), "sha256": md["sha256"]})
+    with pytest.raises(ValueError, match="sha256"):
+        load(path, small_cnn)
+    # an out-of-range code with a valid checksum (K=8 codes fit in 3 bits, so force K=5)
+    from deepnets.storage import _digest
+
+    meta = json.loads(md["corrquant"])
+    meta["layers"]["6"]["K"] = 5
+    assert "6.weight.levels.unit" in tensors, "per-channel uniform codebook should be stored factored"
+    t2 = dict(tensors)
+    t2["6.weight.levels.unit"] = np.ascontiguousarray(tensors["6.weight.levels.unit"][:5])
+    t2["6.weight.thresholds.unit"] = np.ascontiguousarray(tensors["6.weight.thresholds.unit"][:4])
+    mj = json.dumps(meta)
+    safetensors.numpy.save_file(t2, str(path), metadata={"corrquant": mj, "sha256": _digest(mj, t2)})
+    with pytest.raises(ValueError, match="out of range"):
+        read_packed(path)
+
+
+def test_not_a_packed_file_and_wrong_arch(tmp_path):
+    (tmp_path / "junk").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(ValueError, match="path"):
+        load(tmp_path / "junk", small_cnn)
+    save_float(small_cnn(), tmp_path / "float.safetensors")
+    with pytest.raises(ValueError, match="not a corrquant"):
+        load(tmp_path / "float.safetensors", small_cnn)
+    path = _saved(tmp_path)
+    with pytest.raises(ValueError, match="model"):
+        load(path, lambda: nn.Sequential(nn.Linear(3, 3)))
