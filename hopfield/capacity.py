@@ -63,7 +63,7 @@ def capacity(key: Any, N: int, quantizer: QuantizerSpec = None, *, alphas: Seque
     `n_boot`: bootstrap resamples (networks within each load).
 
     **Returns:** the retrieval record plus ``alpha_c, alpha_c_lo, alpha_c_hi, width``
-    (logistic fit), ``k, n`` (A,) retrieved probes and probes per load, and
+    (logistic fit) and the fitted curve ``fit_alpha, fit_retrieved`` (100,), ``k, n`` (A,) retrieved probes and probes per load, and
     ``theory_alpha_c`` = ``theory.capacity(mean measured rho)``.
     """
     key = check_key(key)
@@ -89,7 +89,9 @@ def capacity(key: Any, N: int, quantizer: QuantizerSpec = None, *, alphas: Seque
         boot.append(_fit_logistic(a, kb, nb, start=(ac, width))[0])
     lo, hi = (np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan))
     rho = float(np.mean(rec["rho"]))
+    grid = np.linspace(a.min(), a.max(), 100)
     return dict(rec, alpha_c=ac, alpha_c_lo=float(lo), alpha_c_hi=float(hi), width=width,
+                fit_alpha=grid, fit_retrieved=1.0 / (1.0 + np.exp((grid - ac) / width)),
                 k=k_net.sum(1), n=n_net.sum(1), theory_alpha_c=theory.capacity(min(rho, 1.0)))
 
 

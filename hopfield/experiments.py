@@ -169,7 +169,8 @@ def retrieval(key: Any, N: int, alphas: Sequence[float], quantizer: QuantizerSpe
     retrieved, retrieved_se`` (A,); ``sweeps_mean`` (A,); ``status_counts`` (A, 3);
     ``rho, field_agreement`` (A,) measured (1 for float weights);
     ``theory_overlap, theory_field_agreement`` (A,) and ``theory_capacity`` (A,)
-    from the measured rho; ``interrupted`` (bool).
+    from the measured rho; ``theory_alpha_grid, theory_m_grid`` (80,) the AGS
+    curve at the mean measured rho; ``interrupted`` (bool).
     """
     key, N, networks, probes, max_sweeps = _check_common(key, N, networks, probes, mode, max_sweeps, criterion)
     noise = check_fraction("noise", noise)
@@ -232,6 +233,10 @@ def _retrieval_record(rows: list[dict], config: dict, interrupted: bool) -> dict
         theory_overlap=np.array([theory.overlap(al, min(r_, 1.0)) for al, r_ in zip(rec["alpha"], rho)]),
         theory_capacity=np.array([theory.capacity(min(r_, 1.0)) for r_ in rho]),
     )
+    # The theory curve on a fine grid at the mean measured rho, for plots (which never recompute science).
+    rho_mean = float(min(np.mean(rho), 1.0))
+    grid = np.linspace(0.0, 1.15 * float(rec["alpha"].max()), 80)
+    rec.update(theory_alpha_grid=grid, theory_m_grid=np.asarray(theory.overlap(grid, rho_mean), dtype=float))
     return rec
 
 
@@ -279,3 +284,44 @@ def basins(key: Any, N: int, alpha: float, quantizer: QuantizerSpec = None, *, m
     rec.update(m=m, m_mean=m.mean(axis=(0, 2)), retrieved=ok.mean(axis=(0, 2)),
                retrieved_se=_se_over_networks(np.moveaxis(ok, 0, 1)), rho=float(np.mean([n["rho"] for n in nets])))
     return rec
+
+
+# -- theory side by side ------------------------------------------------------------
+#: The quantizers compared with theory: sign, ternary, uniform and exponential at 2-5 bits, Lloyd-Max at 2-3 bits.
+COMPARISON_QUANTIZERS = (None, "sign", "ternary",
+                         *[(f, 2**b) for f in ("uniform", "exponential") for b in (2, 3, 4, 5)],
+                         ("lloyd_max", 4), ("lloyd_max", 8))
+
+
+def compare_quantizers(key: Any, N: int, alphas: Sequence[float], quantizers: Sequence[QuantizerSpec] = COMPARISON_QUANTIZERS,
+                       *, progress: bool = True, **kwargs) -> dict:
+    """Measured versus predicted behaviour for several quantizers of the same networks.
+
+    Every quantizer sees the same patterns, W and starts (same key), so the
+    comparison across quantizers is paired.
+
+    **Arguments:** `quantizers`: specs (see :func:`resolve_quantizer`); other
+    keywords go to :func:`retrieval`.
+
+    **Returns:** dict with ``labels`` (Q,), ``runs`` (the Q retrieval records),
+    ``rho, field_agreement, theory_field_agreement, theory_capacity`` (Q,)
+    averaged over loads, the Sheppard curve ``rho_grid, field_agreement_grid``
+    (200,), and ``interrupted``.
+    """
+    runs, interrupted = [], False
+    for q in tqdm(list(quantizers), desc="quantizers", disable=not progress, leave=False):
+        r = retrieval(key, N, alphas, q, progress=progress, **kwargs)
+        if len(r["alpha"]):
+            runs.append(r)
+        if r["interrupted"]:
+            interrupted = True
+            break
+    grid = np.linspace(0.0, 1.0, 200)
+    return dict(
+        N=N, labels=[r["quantizer"] for r in runs], runs=runs, interrupted=interrupted,
+        rho=np.array([np.mean(r["rho"]) for r in runs]),
+        field_agreement=np.array([np.mean(r["field_agreement"]) for r in runs]),
+        theory_field_agreement=np.array([float(theory.field_agreement(min(np.mean(r["rho"]), 1.0))) for r in runs]),
+        theory_capacity=np.array([float(np.mean(r["theory_capacity"])) for r in runs]),
+        rho_grid=grid, field_agreement_grid=np.asarray(theory.field_agreement(grid), dtype=float),
+    )
