@@ -46,9 +46,10 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_quantize(a: argparse.Namespace) -> None:
-    from .quantize import quantize
+    from .quantize import QuantConfig, quantize
     from .storage import compression, save
 
+    QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn)  # validate before loading anything
     net, name = _load_float(a.model, a.arch, a.dataset)
     qnet, report = quantize(net, a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, arch={"name": name, "dataset": a.dataset})
     out = a.out or f"{name}_{a.dataset}_{a.method}{qnet.corrquant.config.bits}.safetensors"

@@ -160,7 +160,10 @@ class Table:
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         if self.full is not None:
             return {prefix: self.full}
-        return {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale, f"{prefix}.offset": self.offset}
+        out = {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale}
+        if np.any(self.offset != 0):  # symmetric shapes have no offset: nothing stored, zeros on load
+            out[f"{prefix}.offset"] = self.offset
+        return out
 
     @classmethod
     def from_arrays(cls, prefix: str, tensors: dict, C: int, n: int) -> Table:
@@ -169,7 +172,9 @@ class Table:
             t = cls(full=tensors[prefix])
             want = {"full": (C, n)}
         else:
-            t = cls(unit=tensors[f"{prefix}.unit"], scale=tensors[f"{prefix}.scale"], offset=tensors[f"{prefix}.offset"])
+            scale = tensors[f"{prefix}.scale"]
+            offset = tensors.get(f"{prefix}.offset", np.zeros(scale.shape, np.float32))
+            t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, offset=offset)
             want = {"unit": (n,), "scale": (C,), "offset": (C,)}
         for k, shp in want.items():
             a = getattr(t, k)

@@ -1,0 +1,100 @@
+"""deepnets.evaluate / sweep: accuracy in real units on a small digits model trained here (seeded)."""
+
+import math
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from deepnets import data
+from deepnets.baselines import BASELINES
+from deepnets.evaluate import evaluate
+from deepnets.quantize import quantize
+from deepnets.sweep import (
+    headline, plot_accuracy_vs_bits, plot_accuracy_vs_rho, smallest_bits_within, sweep, write_csv, write_markdown,
+)
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    """A 64-64-10 MLP trained on scikit-learn's digits for 60 full-batch Adam steps (seed 0, ~0.3 s)."""
+    torch.manual_seed(0)
+    x, y = data.get_dataset("digits", "train").tensors
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval(), data.get_dataset("digits", "test")
+
+
+def test_evaluate_counts_exactly():
+    """Logits = one-hot of a known prediction: top-1 is the share of matches, top-5 counts ranks."""
+    logits = torch.tensor([[5.0, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [0, 0, 0, 0, 0, 9]])
+    labels = torch.tensor([0, 0, 5, 5])
+    model = nn.Identity()
+    r = evaluate(model, (logits, labels), batch_size=3, progress=False)
+    assert r == {"top1": 50.0, "top5": 50.0, "n": 4}  # row 1: label 0 ranks 6th; row 2: label 5 ranks 6th
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate(model, (logits, labels), batch_size=0)
+
+
+def test_float_model_is_good(digits_model):
+    model, test = digits_model
+    acc = evaluate(model, test, progress=False)
+    assert acc["top1"] > 90.0, f"digits MLP top-1 only {acc['top1']:.2f}%"
+
+
+@pytest.mark.parametrize("method", ["minmax", "uniform", "exponential", "lloyd_max"])
+def test_8_bits_keeps_accuracy_within_half_a_point(digits_model, method):
+    model, test = digits_model
+    ref = evaluate(model, test, progress=False)["top1"]
+    q, _ = quantize(model, method, 8)
+    drop = ref - evaluate(q, test, progress=False)["top1"]
+    assert drop <= 0.5, f"{method} at 8 bits drops {drop:.2f} points (float {ref:.2f}%)"
+
+
+def test_sweep_table_files_and_headline(digits_model, tmp_path):
+    model, test = digits_model
+    rows = sweep({"mlp": model}, ["minmax", "exponential", "sign", *BASELINES], [2, 4, 8], test, "channel")
+    methods = [(r["method"], r["bits"]) for r in rows]
+    assert methods[0] == ("float", 32) and ("sign", 1) in methods and ("torch_int8_channel", 8) in methods
+    assert len(rows) == 1 + 3 + 3 + 1 + len(BASELINES)
+    for r in rows[1:]:
+        assert math.isclose(r["ratio"], r["float_bytes"] / r["packed_bytes"]), r
+        assert 0 < r["mean_rho"] <= 1
+    four = {r["method"]: r for r in rows if r["bits"] == 4}
+    # a 4.8k-parameter model (64 inputs per channel): header and per-channel scale/zero point weigh
+    assert four["minmax"]["ratio"] > 3.0, f"4-bit packed file only {four['minmax']['ratio']:.2f}x smaller than float32"
+    assert 4.5 < four["minmax"]["bound_ratio"] < 8.0, four["minmax"]["bound_ratio"]
+    assert 5.5 < four["exponential"]["bound_ratio"] < 8.0, four["exponential"]["bound_ratio"]
+    best = {b["method"]: b for b in smallest_bits_within(rows, 1.0)}
+    assert best["minmax"]["bits"] in (4, 8) and best["minmax"]["drop"] <= 1.0
+    h = headline(rows)
+    assert set(h["exponential_vs_minmax"]) == {"mlp@4bits"}
+    for f in (write_csv(rows, tmp_path / "t.csv"), write_markdown(rows, tmp_path / "t.md"),
+              plot_accuracy_vs_bits(rows, tmp_path / "a.png"), plot_accuracy_vs_rho(rows, tmp_path / "b.png")):
+        assert os.path.getsize(f) > 100
+
+
+def test_smallest_bits_within_on_a_constructed_table():
+    base = {"model": "m", "ratio": 1.0, "mean_rho": 1.0, "top5": 0}
+    t = [{**base, "method": "float", "bits": 32, "top1": 90.0, "drop": 0.0}]
+    t += [{**base, "method": "a", "bits": b, "top1": 90 - d, "drop": d, "ratio": 32 / b} for b, d in [(2, 5.0), (3, 1.0), (4, 0.2)]]
+    t += [{**base, "method": "b", "bits": 2, "top1": 80.0, "drop": 10.0}]
+    best = {b["method"]: b for b in smallest_bits_within(t, 1.0)}
+    assert best["a"]["bits"] == 3 and best["a"]["ratio"] == pytest.approx(32 / 3)
+    assert best["b"]["bits"] is None
+    assert {b["method"]: b["bits"] for b in smallest_bits_within(t, 0.5)}["a"] == 4
+    with pytest.raises(ValueError, match="points"):
+        smallest_bits_within(t, -1)
+
+
+def test_sweep_rejects_bad_arguments(digits_model):
+    model, test = digits_model
+    with pytest.raises(ValueError, match="methods"):
+        sweep({"m": model}, ["kmeans"], [4], test)
+    with pytest.raises(ValueError, match="bits"):
+        sweep({"m": model}, ["uniform"], [9], test)
