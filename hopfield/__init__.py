@@ -8,7 +8,7 @@ quantization goes through :class:`theory.Quantizer`.
 
 from .capacity import capacity, finite_size
 from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult, async_single, async_sweep, energy,
-                       run, run_batch, sign_keep, sync_single, update_neuron)
+                       run, run_batch, sign_keep, sync_single, tie_tolerance, update_neuron)
 from .experiments import COMPARISON_QUANTIZERS, basins, compare_quantizers, quantizer_label, resolve_quantizer, retrieval
 from .hebbian import hebbian, offdiag_rms, quantize
 from .patterns import GLYPHS, flip_bits, glyph, glyph_patterns, random_patterns
@@ -19,7 +19,7 @@ from .tour import getting_started
 __all__ = [
     "hebbian", "quantize", "offdiag_rms",
     "random_patterns", "flip_bits", "glyph", "glyph_patterns", "GLYPHS",
-    "run", "run_batch", "RunResult", "energy", "sign_keep", "update_neuron", "async_sweep", "async_single", "sync_single",
+    "run", "run_batch", "RunResult", "energy", "sign_keep", "tie_tolerance", "update_neuron", "async_sweep", "async_single", "sync_single",
     "FIXED_POINT", "CYCLE", "LIMIT", "STATUS_NAMES", "MODES",
     "run_sharded", "batch_sharding",
     "retrieval", "basins", "compare_quantizers", "resolve_quantizer", "quantizer_label", "COMPARISON_QUANTIZERS",

@@ -1,8 +1,11 @@
 """Zero-temperature Hopfield dynamics on {-1, +1} states, in JAX.
 
 ``s_i <- sign(h_i)`` with local field ``h = W s`` (J. J. Hopfield, PNAS 79:2554,
-1982).  **sign(0) convention:** a neuron whose field is exactly 0 keeps its
-current state, so a flip always has ``s_new_i h_i > 0``.
+1982).  **sign(0) convention:** a neuron whose field is 0 keeps its current
+state, so a flip always has ``s_new_i h_i > 0``.  "0" means within float32
+rounding of zero, ``|h_i| <= tol = 64 eps max_i sum_j |W_ij|``
+(:func:`tie_tolerance`): Hebbian fields are multiples of 1/N and exact ties
+do happen, and the incremental and full-matvec fields must agree on them.
 
 - Asynchronous: one sweep updates every neuron once in a fresh random order
   (a permutation drawn from ``fold_in(key, sweep)``).  The field vector is kept
@@ -51,9 +54,14 @@ class RunResult(NamedTuple):
     status: jax.Array
 
 
-def sign_keep(h: jax.Array, s: jax.Array) -> jax.Array:
-    """``sign(h)`` with the current state ``s`` kept where ``h == 0``."""
-    return jnp.where(h > 0, 1.0, jnp.where(h < 0, -1.0, s)).astype(s.dtype)
+def sign_keep(h: jax.Array, s: jax.Array, tol: jax.Array | float = 0.0) -> jax.Array:
+    """``sign(h)`` with the current state ``s`` kept where ``|h| <= tol`` (a tie)."""
+    return jnp.where(h > tol, 1.0, jnp.where(h < -tol, -1.0, s)).astype(s.dtype)
+
+
+def tie_tolerance(W: jax.Array) -> jax.Array:
+    """Fields with ``|h| <= 64 eps max_i sum_j |W_ij|`` count as 0 (a bound on float32 rounding of a field)."""
+    return 64 * jnp.finfo(W.dtype).eps * jnp.max(jnp.sum(jnp.abs(W), axis=1))
 
 
 def energy(W: jax.Array, s: jax.Array) -> jax.Array:
@@ -61,27 +69,29 @@ def energy(W: jax.Array, s: jax.Array) -> jax.Array:
     return -0.5 * s @ (W @ s)
 
 
-def update_neuron(W: jax.Array, s: jax.Array, h: jax.Array, i: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """One asynchronous update of neuron ``i``; ``h`` must equal ``W s``.
+def update_neuron(W: jax.Array, s: jax.Array, h: jax.Array, i: jax.Array, tol: jax.Array | float = 0.0
+                  ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One asynchronous update of neuron ``i``; ``h`` must equal ``W s``; fields within ``tol`` of 0 keep the state.
 
     **Returns:** ``(s, h, flipped)`` with the field updated incrementally,
     ``h += 2 s_new_i W[:, i]`` (W symmetric, so row i is used).
     """
     old = s[i]
-    new = sign_keep(h[i], old)
+    new = sign_keep(h[i], old, tol)
     d = new - old  # 0 or +-2
     s = s.at[i].set(new)
     h = h + d * W[i]
     return s, h, d != 0
 
 
-def async_sweep(W: jax.Array, s: jax.Array, h: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def async_sweep(W: jax.Array, s: jax.Array, h: jax.Array, key: jax.Array, tol: jax.Array | float = 0.0
+                ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One asynchronous sweep in the random order ``permutation(key, N)``; returns ``(s, h, n_flips)``."""
     order = jax.random.permutation(key, s.shape[0])
 
     def body(k, carry):
         s, h, n = carry
-        s, h, flipped = update_neuron(W, s, h, order[k])
+        s, h, flipped = update_neuron(W, s, h, order[k], tol)
         return s, h, n + flipped.astype(jnp.int32)
 
     return jax.lax.fori_loop(0, s.shape[0], body, (s, h, jnp.int32(0)))
@@ -93,9 +103,10 @@ def async_single(W: jax.Array, s: jax.Array, key: jax.Array, max_sweeps: int) ->
     **Returns:** ``(s, sweeps, status)`` as in :class:`RunResult` (one example).
     """
     h = W @ s
+    tol = tie_tolerance(W)
 
     def stable(s, h):
-        return jnp.all(sign_keep(h, s) == s)
+        return jnp.all(sign_keep(h, s, tol) == s)
 
     def cond(c):
         s, h, t = c
@@ -103,8 +114,8 @@ def async_single(W: jax.Array, s: jax.Array, key: jax.Array, max_sweeps: int) ->
 
     def body(c):
         s, h, t = c
-        s, h, _ = async_sweep(W, s, h, jax.random.fold_in(key, t))
-        return s, h, t + 1
+        s, h, _ = async_sweep(W, s, h, jax.random.fold_in(key, t), tol)
+        return s, W @ s, t + 1  # a fresh field each sweep bounds the drift of the incremental one
 
     s, h, t = jax.lax.while_loop(cond, body, (s, h, jnp.int32(0)))
     # Stability is read off the maintained field (O(N)), so no extra checking sweep is run.
@@ -118,13 +129,15 @@ def sync_single(W: jax.Array, s: jax.Array, max_sweeps: int) -> tuple[jax.Array,
     **Returns:** ``(s, sweeps, status)`` as in :class:`RunResult`.
     """
 
+    tol = tie_tolerance(W)
+
     def cond(c):
         _, _, t, status = c
         return (status < 0) & (t < max_sweeps)
 
     def body(c):
         s, prev, t, _ = c
-        new = sign_keep(W @ s, s)
+        new = sign_keep(W @ s, s, tol)
         fixed = jnp.all(new == s)
         cycle = jnp.all(new == prev)
         status = jnp.where(fixed, FIXED_POINT, jnp.where(cycle, CYCLE, -1))
@@ -133,7 +146,7 @@ def sync_single(W: jax.Array, s: jax.Array, max_sweeps: int) -> tuple[jax.Array,
 
     init = (s, jnp.zeros_like(s), jnp.int32(0), jnp.int32(-1))
     s, _, t, status = jax.lax.while_loop(cond, body, init)
-    at_limit = jnp.where(jnp.all(sign_keep(W @ s, s) == s), FIXED_POINT, LIMIT)
+    at_limit = jnp.where(jnp.all(sign_keep(W @ s, s, tol) == s), FIXED_POINT, LIMIT)
     return s, t, jnp.where(status < 0, at_limit, status).astype(jnp.int32)
 
 
