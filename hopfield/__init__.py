@@ -6,7 +6,7 @@ quantized synapses as static noise (Sompolinsky, PRA 34:2571, 1986).  All
 quantization goes through :class:`theory.Quantizer`.
 """
 
-from .capacity import capacity, finite_size
+from .critical_load import capacity, finite_size
 from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult, async_single, async_sweep, energy,
                        run, run_batch, sign_keep, sync_single, tie_tolerance, update_neuron)
 from .experiments import COMPARISON_QUANTIZERS, basins, compare_quantizers, quantizer_label, resolve_quantizer, retrieval

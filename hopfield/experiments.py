@@ -88,10 +88,21 @@ def quantizer_label(spec: QuantizerSpec) -> str:
 
 
 # -- one network ----------------------------------------------------------------
+#: Random states per network on which field agreement is measured (each gives N fields).
+FIELD_STATES = 64
+
+
 @jax.jit
 def _field_agreement(key, W, qW):
-    S = jnp.where(jax.random.bernoulli(key, 0.5, (64, W.shape[0])), 1.0, -1.0).astype(W.dtype)
-    return jnp.mean(jnp.sign(S @ W) == jnp.sign(S @ qW))
+    """Fraction of local fields of ``FIELD_STATES`` random states whose sign W and qW agree.
+
+    A zero field (common for lattice-valued quantized matrices, e.g. ternary)
+    counts as half an agreement, i.e. ties broken at random, which is what
+    Sheppard's formula for continuous fields describes.
+    """
+    S = jnp.where(jax.random.bernoulli(key, 0.5, (FIELD_STATES, W.shape[0])), 1.0, -1.0).astype(W.dtype)
+    prod = jnp.sign(S @ W) * jnp.sign(S @ qW)
+    return jnp.mean(jnp.where(prod > 0, 1.0, jnp.where(prod < 0, 0.0, 0.5)))
 
 
 def _network(key, N: int, p: int, quantizer: Quantizer | None, n_flip: np.ndarray, probes: int, mode: str,

@@ -1,4 +1,4 @@
-"""Matplotlib helpers for the records of :mod:`hopfield.experiments` and :mod:`hopfield.capacity`.
+"""Matplotlib helpers for the records of :mod:`hopfield.experiments` and :mod:`hopfield.critical_load`.
 
 They only draw what the records hold (theory curves included); nothing here
 recomputes science.  Each takes an optional ``ax`` and returns it.
