@@ -209,14 +209,14 @@ class LayerQuant:
 
     - `codes`: uint8 array of the weight's shape, values 0..K-1.
     - `quantizers`: the theory Quantizers, one per slice along `axis` (one if `axis` is None);
-      after loading, rebuilt from the float32 codebooks (None where float32 rounding tied two levels).
+      None after loading (:meth:`theory_quantizers` rebuilds them from the float32 codebooks).
     - `axis`: channel axis, or None for per-tensor.
     - `levels_table`, `thresholds_table`: the float32 codebooks as stored (:class:`Table`);
       decoding is ``levels_table.values()[c, code]``.
     """
 
     codes: np.ndarray
-    quantizers: list
+    quantizers: list | None
     axis: int | None
     bits: int
     levels_table: Table
@@ -231,6 +231,16 @@ class LayerQuant:
     @property
     def K(self) -> int:
         return int(self.levels_table.shape[1])
+
+    def theory_quantizers(self) -> list:
+        """The per-channel :class:`theory.Quantizer` list (rebuilt from the float32 codebooks after loading).
+
+        Raises ValueError if float32 rounding tied two levels or thresholds of a channel.
+        """
+        if self.quantizers is not None:
+            return self.quantizers
+        lv, th = self.levels().astype(np.float64), self.thresholds().astype(np.float64)
+        return [theory.Quantizer(t, c, f"K={self.K}") for t, c in zip(th, lv)]
 
     def levels(self) -> np.ndarray:
         """(C, K) float32 levels, the values the model uses."""

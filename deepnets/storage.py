@@ -241,17 +241,10 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
                 raise ValueError(f"layer {name!r}: K={K} does not fit in {bits} bits")
             lt = Table.from_arrays(key + ".levels", tensors, C, K)
             tt = Table.from_arrays(key + ".thresholds", tensors, C, K - 1)
-            lv, th = lt.values(), tt.values()
             codes = unpack(tensors[key + ".codes"], n, bits)
             if codes.size and int(codes.max()) >= K:
                 raise ValueError(f"layer {name!r}: codes out of range (max {int(codes.max())} >= K={K})")
-            qs = []
-            for c in range(C):
-                try:
-                    qs.append(theory.Quantizer(th[c].astype(np.float64), lv[c].astype(np.float64), f"{meta['config']['method']}(K={K})"))
-                except ValueError:  # float32 rounding merged two levels; decoding uses the stored levels anyway
-                    qs.append(None)
-            layers[name] = LayerQuant(codes.reshape(shape), qs, axis, bits, lt, tt)
+            layers[name] = LayerQuant(codes.reshape(shape), None, axis, bits, lt, tt)
         floats = {k: tensors[k] for k in meta["float_keys"]}
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"path: {path!r} has inconsistent metadata ({type(e).__name__}: {e})") from None
@@ -290,15 +283,16 @@ def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
     sd = {k: torch.from_numpy(np.array(v)) for k, v in floats.items()}
     for name, lq in layers.items():
         sd[meta["layers"][name]["key"]] = torch.from_numpy(dequantize(lq.codes, lq.levels(), lq.axis))
-    expected = set(net.state_dict())
+    net_sd = net.state_dict()
+    expected = set(net_sd)
     if set(sd) != expected:
         raise ValueError(
             f"model: architecture does not match the file (missing {sorted(expected - set(sd))[:5]}, unexpected {sorted(set(sd) - expected)[:5]})"
         )
-    for k, v in net.state_dict().items():
+    for k, v in net_sd.items():
         if tuple(v.shape) != tuple(sd[k].shape):
             raise ValueError(f"model: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
-    net.load_state_dict({k: v.to(net.state_dict()[k].dtype) for k, v in sd.items()})
+    net.load_state_dict({k: v.to(net_sd[k].dtype) for k, v in sd.items()})
     net.corrquant = QuantState(QuantConfig.from_dict(meta["config"]), layers, [], meta.get("arch") or {})
     return net
 

@@ -68,6 +68,10 @@ def test_save_load_bitwise_and_rho_from_file(tmp_path, method, granularity):
     assert sizes["codes"] == sum((lq.codes.size * b + 7) // 8 for lq in qmodel.corrquant.layers.values())
     assert sizes["file"] == os.path.getsize(path) and 0 < sizes["file"] - sizes["bound"] < 4096
     assert loaded.corrquant.config == qmodel.corrquant.config
+    for name, lq in loaded.corrquant.layers.items():
+        if method == "sign":  # K=2 codebooks are stored in full, float32 levels never tie here
+            for a, b in zip(lq.theory_quantizers(), qmodel.corrquant.layers[name].quantizers):
+                assert np.allclose(a.levels, b.levels, rtol=1e-6, atol=0) and a.K == b.K
 
 
 def test_compression_ratio_measured_on_disk(tmp_path):
