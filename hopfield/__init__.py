@@ -11,6 +11,7 @@ from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult
                        run, run_batch, sign_keep, sync_single, tie_tolerance, update_neuron)
 from .experiments import COMPARISON_QUANTIZERS, basins, compare_quantizers, quantizer_label, resolve_quantizer, retrieval
 from .hebbian import hebbian, offdiag_rms, quantize
+from .overlap_dynamics import overlap_run_batch, run_hebbian
 from .patterns import GLYPHS, flip_bits, glyph, glyph_patterns, random_patterns
 from .report import REPORT_QUANTIZERS, report_section
 from .sharding import batch_sharding, run_sharded
@@ -21,6 +22,7 @@ __all__ = [
     "random_patterns", "flip_bits", "glyph", "glyph_patterns", "GLYPHS",
     "run", "run_batch", "RunResult", "energy", "sign_keep", "tie_tolerance", "update_neuron", "async_sweep", "async_single", "sync_single",
     "FIXED_POINT", "CYCLE", "LIMIT", "STATUS_NAMES", "MODES",
+    "run_hebbian", "overlap_run_batch",
     "run_sharded", "batch_sharding",
     "retrieval", "basins", "compare_quantizers", "resolve_quantizer", "quantizer_label", "COMPARISON_QUANTIZERS",
     "capacity", "finite_size",

@@ -145,3 +145,16 @@ def test_sharded_run_equals_single_device_run():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
+
+
+def test_overlap_space_run_equals_matrix_run():
+    from hopfield import run_hebbian
+
+    for p, N in ((38, 200),):  # even p: exact ties occur and must be resolved alike
+        xi = random_patterns(jax.random.fold_in(KEY, p), p, N)
+        s0 = jnp.concatenate([flip_bits(jax.random.key(1), xi[:6], 0.3),
+                              jnp.where(jax.random.bernoulli(jax.random.key(2), 0.5, (6, N)), 1.0, -1.0)])
+        a = run(hebbian(xi), s0, KEY)
+        b = run_hebbian(xi, s0, KEY)
+        for x, y in zip(a, b):
+            assert np.array_equal(np.asarray(x), np.asarray(y)), (p, N)
