@@ -98,3 +98,27 @@ def test_sweep_rejects_bad_arguments(digits_model):
         sweep({"m": model}, ["kmeans"], [4], test)
     with pytest.raises(ValueError, match="bits"):
         sweep({"m": model}, ["uniform"], [9], test)
+
+
+def test_report_section_plumbing(tmp_path, monkeypatch):
+    """report_section on a stand-in registry (two linear models) so the test does not wait for trained weights."""
+    import sys
+    import types
+
+    import deepnets
+    from deepnets.sweep import report_section
+
+    def load_pretrained(name, dataset):
+        x, _ = data.get_dataset(dataset, "test").tensors
+        torch.manual_seed(len(name))
+        return nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 10)).eval()
+
+    fake = types.SimpleNamespace(MODELS={"lin_a": None, "lin_b": None, "lin_c": None}, load_pretrained=load_pretrained)
+    monkeypatch.setitem(sys.modules, "deepnets.models", fake)
+    monkeypatch.setattr(deepnets, "models", fake, raising=False)
+    out = report_section(quick=True, seed=0, out_dir=tmp_path)
+    assert out["models"] == ["lin_a", "lin_b"] and out["dataset"] in ("fashion_mnist", "digits")
+    assert all(os.path.getsize(f) > 1000 for f in out["figures"])
+    assert {r["method"] for r in out["rows"]} >= {"float", "minmax", "exponential", "torch_int8_channel"}
+    assert len(out["headline"]["smallest_bits_within"]) == 2 * (6 + len(BASELINES))
+    assert isinstance(out["headline"]["exponential_beats_minmax_at_3_4_bits"], bool)
