@@ -111,3 +111,15 @@ def test_latex_formulas():
         assert isinstance(out[key], str) and out[key]
     assert r"\binom" in out["hebbian_F0"] or "binom" in out["hebbian_F0"]
     assert "erfc" in out["gaussian_F0"]
+
+
+def test_lambdified_functions_are_vectorized():
+    steps = np.linspace(0.1, 1.0, 7)
+    f = D.family_rho_function("uniform", "laplace", 8)
+    want = [theory.rho(theory.uniform(8, s, "laplace", gain=False), "laplace") for s in steps]
+    np.testing.assert_allclose(f(steps), want, atol=1e-12)
+    g = D.moments_function("gaussian", 3)
+    t = np.stack([-steps, steps])  # (K-1, n)
+    c = np.stack([-2 * steps, np.zeros_like(steps), 2 * steps])  # (K, n)
+    want = [theory.rho(theory.Quantizer([-s, s], [-2 * s, 0, 2 * s]), "gaussian") for s in steps]
+    np.testing.assert_allclose(g(t, c)["rho"], want, atol=1e-12)

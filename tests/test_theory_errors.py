@@ -150,3 +150,12 @@ def test_apply_channels_count():
 def test_fit_channels_bad_axis():
     with pytest.raises(ValueError, match="^axis"):
         theory.fit_channels(np.ones((3, 4)), "uniform", bits=2, axis=2)
+
+
+def test_measured_rho_never_leaves_unit_interval():
+    """Lloyd-Max on 3 points reproduces them; rounding must not push rho above 1 (predictions would reject it)."""
+    x = np.array([1e-30, -1e-30, 2e-30])
+    r = theory.rho(x, theory.fit(x, "lloyd_max", bits=3))
+    assert -1.0 <= r <= 1.0 and theory.field_agreement(r) == pytest.approx(1.0)
+    for dist in (("hebbian", 1), ("hebbian", 2)):  # two or three atoms: exact representation, rho = 1
+        assert -1.0 <= theory.rho(theory.lloyd_max(3, dist), dist) <= 1.0

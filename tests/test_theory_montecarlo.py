@@ -68,7 +68,7 @@ def _hebbian_entries(p, N, seed):
 
 
 @pytest.mark.parametrize("p", [7, 8])
-@pytest.mark.parametrize("family,K", [("sign", 2), ("ternary", 3), ("uniform", 4), ("exponential", 6)])
+@pytest.mark.parametrize("family,K", [("sign", 2), ("ternary", 3), ("uniform", 4), ("exponential", 6), ("lloyd_max", 4)])
 def test_hebbian_exact_vs_real_hebbian_matrices(p, family, K):
     """Exact finite-p formula vs entries of real Hebbian matrices (pairwise independent, so the delta-method SE holds)."""
     dist = ("hebbian", p)

@@ -43,7 +43,8 @@ def rho_closed_form(q: Quantizer, dist: Any = "gaussian", sigma: float = 1.0) ->
     m = moments(q, dist, sigma)
     if m["E_q2"] <= 0:
         return 0.0
-    return m["E_wq"] / np.sqrt(m["E_w2"] * m["E_q2"])
+    # |rho| <= 1 by Cauchy-Schwarz; clip the last-ulp rounding so rho can be fed to predictions.*
+    return float(np.clip(m["E_wq"] / np.sqrt(m["E_w2"] * m["E_q2"]), -1.0, 1.0))
 
 
 def rho_empirical(w: Any, qw: Any) -> float:
@@ -57,7 +58,7 @@ def rho_empirical(w: Any, qw: Any) -> float:
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(qw))):
         raise ValueError("w and qw must be finite (no NaN or Inf)")
     den = np.sqrt(np.dot(w, w) * np.dot(qw, qw))
-    return float(np.dot(w, qw) / den) if den > 0 else 0.0
+    return float(np.clip(np.dot(w, qw) / den, -1.0, 1.0)) if den > 0 else 0.0  # Cauchy-Schwarz, up to rounding
 
 
 def rho(q_or_w: Any, dist_or_q: Any = "gaussian", sigma: float = 1.0) -> float:
