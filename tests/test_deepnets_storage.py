@@ -147,3 +147,32 @@ def test_not_a_packed_file_and_wrong_arch(tmp_path):
     path = _saved(tmp_path)
     with pytest.raises(ValueError, match="model"):
         load(path, lambda: nn.Sequential(nn.Linear(3, 3)))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "vgg", "resnet", "mobilenet"])
+def test_registry_models_roundtrip_by_arch_name(tmp_path, arch):
+    """Every registry architecture (random init, seeded) packs and reloads from its recorded arch name."""
+    models = pytest.importorskip("deepnets.models")
+    torch.manual_seed(0)
+    model = models.build(arch, "digits").eval()
+    q, report = quantize(model, "lloyd_max", 3, arch={"name": arch, "dataset": "digits"})
+    if arch == "mobilenet":
+        assert "depthwise conv" in {r.type for r in report}
+    save(q, tmp_path / "q.safetensors")
+    loaded = load(tmp_path / "q.safetensors")  # arch from the file's metadata
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(x), q(x))
+
+
+def test_fold_bn_then_quantize():
+    models = pytest.importorskip("deepnets.models")
+    torch.manual_seed(0)
+    model = models.build("resnet", "digits").eval()
+    q, report = quantize(model, "uniform", 8, fold_bn=True)
+    assert q.corrquant.config.fold_bn and not any(isinstance(m, nn.BatchNorm2d) for m in q.modules())
+    x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref, out = model(x), q(x)
+    err = float((out - ref).norm() / ref.norm())
+    assert err < 0.05, f"8-bit quantized folded resnet: relative output error {err:.4f}"
