@@ -3,9 +3,13 @@
 Quantize (:func:`quantize`), pack at the real bit width (:func:`save`/:func:`load`),
 evaluate (:func:`evaluate`) and sweep methods x bits against PyTorch's own int8
 (:func:`sweep`).  Sources: Malsagov et al. 2019; Pushkareva & Karandashev 2020;
-Han, Mao, Dally 2016 (Deep Compression).
+Han, Mao, Dally 2016 (Deep Compression).  Data and models (``get_dataset``, ``build``,
+``load_pretrained``, ``fold_batchnorm``) come from :mod:`deepnets.data` and
+:mod:`deepnets.models`; training is ``deepnets.train.train``.
 """
 
+from .data import get_dataset, loader
+from .models import MODELS, build, fold_batchnorm, load_pretrained
 from .baselines import BASELINES, dynamic_int8, int8_per_channel, run_baseline
 from .evaluate import evaluate
 from .quantize import (
@@ -18,6 +22,7 @@ from .sweep import (
 )
 
 __all__ = [
+    "get_dataset", "loader", "MODELS", "build", "load_pretrained", "fold_batchnorm",
     "METHODS", "BASELINES", "PerTensor", "PerChannel", "QuantConfig", "QuantState", "LayerQuant", "LayerRecord",
     "as_granularity", "quantize", "mean_rho", "int8_per_channel", "dynamic_int8", "run_baseline",
     "pack", "unpack", "packed_nbytes", "save", "save_float", "load", "read_packed", "compression", "file_rho",

@@ -37,12 +37,10 @@ def _load_float(model: str, arch: str | None, dataset: str):
 
 def cmd_train(a: argparse.Namespace) -> None:
     from . import train
-    from .storage import save_float
 
-    model, log = train.train(a.model, a.dataset, a.epochs, a.seed)
-    out = a.out or f"{a.model}_{a.dataset}.safetensors"
-    size = save_float(model, out)
-    print(json.dumps({"out": out, "bytes": size, "log": log if isinstance(log, dict | list) else str(log)}, default=str)[:2000])
+    model, log = train.train(a.model, a.dataset, a.epochs, a.seed, progress=not a.quiet)
+    weights, log_path = train.save(model, log, a.out or train.WEIGHTS_DIR)
+    print(json.dumps({"weights": str(weights), "log": str(log_path), "test_top1": log["test_top1"], "epochs": log["epochs"]}))
 
 
 def cmd_quantize(a: argparse.Namespace) -> None:
@@ -99,12 +97,13 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--arch", default=None, help="architecture name (mlp, vgg, resnet, mobilenet) when --model is a weights file")
         s.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "digits"], help="dataset the model was trained on / is evaluated on (default fashion_mnist)")
 
-    t = sub.add_parser("train", help="train a model (delegates to deepnets.train)", description="Train a registry model and write its float32 weights (safetensors).")
+    t = sub.add_parser("train", help="train a model (delegates to deepnets.train)", description="Train a registry model (deepnets.train.train) and write <model>_<dataset>.safetensors + .json log.")
     t.add_argument("--model", required=True, help="architecture name: mlp, vgg, resnet or mobilenet")
     t.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "digits"], help="training set (default fashion_mnist)")
-    t.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
+    t.add_argument("--epochs", type=int, default=None, help="training epochs (default: deepnets.train.DEFAULT_EPOCHS for the model and dataset)")
     t.add_argument("--seed", type=int, default=0, help="seed of initialization and batch order (default 0)")
-    t.add_argument("--out", default=None, help="output weights file (default <model>_<dataset>.safetensors)")
+    t.add_argument("--out", default=None, help="output folder (default deepnets/weights, where load_pretrained looks)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
     q = sub.add_parser("quantize", help="quantize a model and write the packed file", description="Quantize Conv2d/Linear weights post-training and write codes packed at the real bit width in one safetensors file.")

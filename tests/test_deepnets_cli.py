@@ -52,3 +52,10 @@ def test_quantize_then_evaluate_packed_file(tmp_path, capsys):
     assert main(["evaluate", "--model", str(packed), "--dataset", "digits", "--limit", "50"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["n"] == 50 and 0 <= res["top1"] <= 100
+
+
+def test_train_delegates(tmp_path, capsys):
+    pytest.importorskip("deepnets.train")
+    assert main(["train", "--model", "mlp", "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert os.path.isfile(res["weights"]) and res["epochs"] == 1 and res["test_top1"] > 0.3
