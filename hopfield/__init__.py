@@ -7,7 +7,7 @@ quantization goes through :class:`theory.Quantizer`.
 """
 
 from .critical_load import capacity, finite_size
-from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult, async_single, async_sweep, energy,
+from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult, async_single, async_sweep, energy, event_sweep,
                        run, run_batch, sign_keep, sync_single, tie_tolerance, update_neuron)
 from .experiments import COMPARISON_QUANTIZERS, basins, compare_quantizers, quantizer_label, resolve_quantizer, retrieval
 from .hebbian import hebbian, offdiag_rms, quantize
@@ -20,7 +20,7 @@ from .tour import getting_started
 __all__ = [
     "hebbian", "quantize", "offdiag_rms",
     "random_patterns", "flip_bits", "glyph", "glyph_patterns", "GLYPHS",
-    "run", "run_batch", "RunResult", "energy", "sign_keep", "tie_tolerance", "update_neuron", "async_sweep", "async_single", "sync_single",
+    "run", "run_batch", "RunResult", "energy", "sign_keep", "tie_tolerance", "update_neuron", "async_sweep", "event_sweep", "async_single", "sync_single",
     "FIXED_POINT", "CYCLE", "LIMIT", "STATUS_NAMES", "MODES",
     "run_hebbian", "overlap_run_batch",
     "run_sharded", "batch_sharding",

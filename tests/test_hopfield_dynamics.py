@@ -158,3 +158,22 @@ def test_overlap_space_run_equals_matrix_run():
         b = run_hebbian(xi, s0, KEY)
         for x, y in zip(a, b):
             assert np.array_equal(np.asarray(x), np.asarray(y)), (p, N)
+
+
+def test_event_driven_sweep_equals_visiting_every_neuron():
+    # The jump-to-next-flip sweep used by run() must give the states of the literal
+    # sweep that visits all N neurons in the permuted order (Hopfield 1982 dynamics).
+    from hopfield import async_sweep, event_sweep
+
+    N = 150
+    W = hebbian(random_patterns(KEY, 45, N))  # alpha = 0.3: many flips per sweep
+    tol = tie_tolerance(W)
+    lit, ev = jax.jit(async_sweep), jax.jit(event_sweep)
+    for trial in range(3):
+        s = jnp.where(jax.random.bernoulli(jax.random.key(trial), 0.5, (N,)), 1.0, -1.0)
+        a_s, b_s = s, s
+        for t in range(4):
+            k = jax.random.fold_in(jax.random.key(100 + trial), t)
+            a_s, _, na = lit(W, a_s, W @ a_s, k, tol)
+            b_s, _, nb = ev(W, b_s, W @ b_s, k, tol)
+            assert np.array_equal(np.asarray(a_s), np.asarray(b_s)) and int(na) == int(nb), (trial, t)
