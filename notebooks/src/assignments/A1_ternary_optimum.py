@@ -114,6 +114,8 @@ assert abs(rho_star - theory.rho(_ref, DIST)) < 1e-9, f"rho_star = {rho_star}"
 ### BEGIN HIDDEN TESTS
 _known = {"gaussian": 0.612003, "laplace": 1 / np.sqrt(2), "uniform": 1 / np.sqrt(3)}
 assert abs(t_star - _known[DIST]) < 1e-5, f"t_star = {t_star}, the optimum for {DIST} is {_known[DIST]:.6f}"
+from theory import derivation as _derivation
+assert abs(t_star - _derivation.ternary_optimum(DIST)) < 1e-6, f"t_star = {t_star}"
 ### END HIDDEN TESTS
 
 # %% test:a1-test-zero-fraction points=1

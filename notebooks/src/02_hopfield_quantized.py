@@ -1,0 +1,196 @@
+# %% [markdown]
+# # 02 — A Hopfield memory with quantized weights
+#
+# A Hopfield network stores $p$ patterns $\xi^\mu \in \{-1,+1\}^N$ in the Hebbian matrix
+# $W = \frac1N \sum_\mu \xi^\mu \xi^{\mu\top}$ (zero diagonal) and recalls one from a noisy start by
+# $s_i \leftarrow \mathrm{sign}(\sum_j W_{ij} s_j)$ (J. J. Hopfield, PNAS 79:2554, 1982). Here every
+# off-diagonal weight goes through one `theory.Quantizer` and we ask how much memory survives.
+#
+# The theory needs only $\rho$, the correlation between $W$ and the quantized $W$ (notebook 01):
+# - **field agreement** — the local fields of the two matrices are jointly Gaussian with correlation $\rho$,
+#   so a field keeps its sign with probability $1 - \arccos(\rho)/\pi$ (Sheppard's formula);
+# - **capacity** — a quantized synapse is Hebb plus static noise of relative variance $1/\rho^2 - 1$
+#   (H. Sompolinsky, PRA 34:2571, 1986), which the mean-field theory of D. J. Amit, H. Gutfreund,
+#   H. Sompolinsky (PRL 55:1530, 1985) turns into an overlap $m(\alpha, \rho)$ and a capacity
+#   $\alpha_c(\rho)$, 0.138 at $\rho = 1$.
+#
+# Sections: (1) letters stored and recalled, the energy falling; (2) $m(\alpha)$ for several quantizers beside
+# the theory; (3) the capacity; (4) field agreement against $1 - \arccos(\rho)/\pi$.
+
+# %% parameters
+# Small defaults: the test suite runs this notebook in well under a minute on 2 CPU cores.
+# For publication-quality curves use N = 1000-2000, NETWORKS = 16, PROBES = 8 and finer ALPHAS (minutes on a GPU).
+LETTERS = "HT4OZ"        # patterns for section 1, from hopfield.GLYPHS (letters/digits drawn in code, no download)
+SCALE = 2                # each glyph pixel becomes SCALE x SCALE neurons (N = 35 SCALE^2)
+NOISE = 0.2              # fraction of flipped pixels in the start state of section 1
+N = 200                  # neurons for the random-pattern experiments
+ALPHAS = [0.05, 0.1, 0.15, 0.2, 0.25]   # loads p/N
+NETWORKS = 3             # independent networks per load
+PROBES = 4               # stored patterns probed per network
+QUANTIZERS = [None, "sign", "ternary", ("lloyd_max", 4)]  # None = float weights
+SEED = 0
+
+# %%
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+import hopfield
+from hopfield import plots as hplots
+import theory
+
+key = jax.random.key(SEED)
+
+# %% [markdown]
+# ## 1 — Store letters, recall one from a noisy copy
+#
+# The letters are drawn by the code (`hopfield.glyph_patterns`), each a $7\cdot$SCALE $\times$ $5\cdot$SCALE image.
+# Letters are correlated patterns (they share strokes), so a handful is already a heavy load for a small network.
+
+# %%
+xi, shape = hopfield.glyph_patterns(LETTERS, scale=SCALE)
+W = hopfield.hebbian(xi)
+qW = {"float": W, "sign": hopfield.quantize(W, theory.sign()), "ternary": hopfield.quantize(W, theory.ternary())}
+print(f"N = {xi.shape[1]} neurons, p = {xi.shape[0]} letters, alpha = {xi.shape[0] / xi.shape[1]:.3f}")
+for name, w in qW.items():
+    print(f"{name:>8}: rho(W, qW) = {theory.rho(np.asarray(W), np.asarray(w)):.3f}")
+hplots.show_patterns(xi, shape, titles=list(LETTERS))
+plt.show()
+
+# %% [markdown]
+# Start from the first letter with a fraction NOISE of its pixels flipped and run asynchronous sweeps
+# (every neuron once, in random order). With symmetric weights and zero diagonal every flip lowers
+# $E(s) = -\frac12 s^\top W s$, so the energy falls until a fixed point. We record it sweep by sweep with
+# `hopfield.async_sweep` (the library's `hopfield.run` runs the same dynamics to the end in one call).
+
+# %%
+k_noise, k_run = jax.random.split(key)
+s0 = hopfield.flip_bits(k_noise, xi[0], NOISE)
+trace = {}
+for name, w in qW.items():
+    s, h, states, energies = s0, w @ s0, [s0], [float(hopfield.energy(w, s0))]
+    for t in range(6):
+        s, h, n_flips = hopfield.async_sweep(w, s, h, jax.random.fold_in(k_run, t), hopfield.tie_tolerance(w))
+        states.append(s)
+        energies.append(float(hopfield.energy(w, s)))
+    trace[name] = (np.array(states), np.array(energies))
+    final = hopfield.run(w, s0, k_run)
+    print(f"{name:>8}: hopfield.run -> {hopfield.STATUS_NAMES[int(final.status)]} after {int(final.sweeps)} sweeps, "
+          f"overlap with {LETTERS[0]!r} m = {float(jnp.mean(final.states * xi[0])):.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for name, (states, energies) in trace.items():
+    ax.plot(np.arange(len(energies)), energies / xi.shape[1], "o-", label=f"{name} weights")
+ax.set_xlabel("asynchronous sweep (each neuron updated once)")
+ax.set_ylabel("energy per neuron E/N (units of W)")
+ax.set_title(f"Recall of {LETTERS[0]!r} from {NOISE:.0%} flipped pixels: the energy falls")
+ax.legend()
+plt.show()
+
+names = list(trace)
+fig, axes = plt.subplots(len(names), 4, figsize=(5, 1.7 * len(names)), squeeze=False)
+for r, name in enumerate(names):
+    states = trace[name][0]
+    hplots.show_patterns(states[[0, 1, 2, -1]], shape, titles=[f"{name}: start", "sweep 1", "sweep 2", "final"], axes=axes[r])
+plt.show()
+
+# %% [markdown]
+# ## 2 — Overlap against load: measurement beside the mean-field theory
+#
+# Random unbiased patterns, $p = \alpha N$ of them; each probe starts from a stored pattern with 10% of its
+# bits flipped; $m$ is the final overlap with that pattern. Each quantizer is the $\rho$-optimal member of
+# its family for the exact (binomial) density of the Hebbian entries, and every quantizer sees the same
+# networks and starts. Lines: $m(\alpha, \rho)$ from the theory at each quantizer's measured $\rho$.
+
+# %%
+comparison = hopfield.compare_quantizers(key, N, ALPHAS, QUANTIZERS, networks=NETWORKS, probes=PROBES, progress=False)
+for lab, r, ac in zip(comparison["labels"], comparison["rho"], comparison["theory_capacity"]):
+    print(f"{lab:>16}: rho = {r:.4f}, predicted alpha_c = {ac:.4f}")
+
+# %%
+ax = hplots.plot_overlap(comparison["runs"])
+ax.figure.set_size_inches(7, 4)
+ax.set_title(f"Final overlap, N = {N} (points, mean +- SE) vs AGS theory (lines)")
+ax.set_xlabel("load alpha = p/N (patterns per neuron)")
+ax.set_ylabel("final overlap m (dimensionless)")
+plt.show()
+
+# %% [markdown]
+# The theory's overlap drops to zero at $lpha_c(ho)$; at $N = 200$ the measured overlap instead
+# decays gradually and stays well above zero past $\alpha_c$, because a small network's crosstalk noise
+# fluctuates and a start that is 90% correct keeps a partial overlap. The order of the quantizers at each
+# load is what to compare.
+
+# %% [markdown]
+# ## 3 — Capacity: where retrieval stops
+#
+# `hopfield.capacity` fits a logistic curve to the fraction retrieved against $\alpha$ and gives $\alpha_c(N)$
+# with a 95% bootstrap interval. The theory is for $N \to \infty$; finite networks retrieve above it
+# (AGS 1987 already note this), and the excess shrinks roughly like $N^{-1/2}$ (`hopfield.finite_size`).
+# What the theory must get right at small $N$ is the **order** of the quantizers and the **ratio** to
+# float weights.
+
+# %%
+caps = [hopfield.capacity(jax.random.fold_in(key, i), N, q, alphas=np.linspace(0.06, 0.26, 5), networks=NETWORKS,
+                          probes=PROBES, n_boot=50, progress=False) for i, q in enumerate(QUANTIZERS)]
+base = caps[0]
+print(f"{'quantizer':>16} {'rho':>6} {'alpha_c (95% CI)':>24} {'theory':>7} {'ratio meas.':>11} {'ratio theory':>12}")
+for c in caps:
+    print(f"{c['quantizer']:>16} {np.mean(c['rho']):6.3f} {c['alpha_c']:8.3f} ({c['alpha_c_lo']:.3f}-{c['alpha_c_hi']:.3f})"
+          f" {c['theory_alpha_c']:7.3f} {c['alpha_c'] / base['alpha_c']:11.2f} {c['theory_alpha_c'] / base['theory_alpha_c']:12.2f}")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+hplots.plot_retrieved(caps, ax=axes[0])
+axes[0].set_title("Retrieved (m >= 0.9), logistic fits; dotted: theory")
+axes[0].set_xlabel("load alpha = p/N (patterns per neuron)")
+axes[0].set_ylabel("fraction of probes retrieved")
+hplots.plot_capacity_vs_theory(caps, ax=axes[1])
+axes[1].set_title(f"Measured alpha_c (N = {N}) vs theory; dotted: equality")
+axes[1].set_xlabel("theory alpha_c(rho) (patterns per neuron)")
+axes[1].set_ylabel("measured alpha_c(N) (patterns per neuron)")
+axes = axes[1:]
+rhos = np.linspace(0.6, 1.0, 41)
+axes[1].plot(rhos, [theory.capacity(r) for r in rhos], "k-", label="theory alpha_c(rho)")
+for i, c in enumerate(caps):
+    axes[1].errorbar(np.mean(c["rho"]), c["alpha_c"] * base["theory_alpha_c"] / base["alpha_c"],
+                     yerr=[[(c["alpha_c"] - c["alpha_c_lo"]) * base["theory_alpha_c"] / base["alpha_c"]],
+                           [(c["alpha_c_hi"] - c["alpha_c"]) * base["theory_alpha_c"] / base["alpha_c"]]],
+                     fmt="o", color=f"C{i}", label=c["quantizer"])
+axes[1].set_xlabel("rho (dimensionless)")
+axes[1].set_ylabel("alpha_c, measured x (0.138 / float alpha_c)")
+axes[1].set_title("Capacity against rho, finite-size offset removed")
+axes[1].legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4 — Field agreement: Sheppard's formula
+#
+# For random states, the fraction of local fields whose sign the quantized matrix keeps, against the
+# measured $\rho$, on the curve $1 - \arccos(\rho)/\pi$. This prediction has no free parameter and no
+# finite-size correction beyond the central limit theorem; it should hold to within sampling error.
+
+# %%
+ax = hplots.plot_field_agreement(comparison)
+ax.set_xlabel("measured rho (dimensionless)")
+ax.set_ylabel("P(sign h = sign h') (fraction of fields)")
+ax.set_title("Field sign agreement vs 1 - arccos(rho)/pi")
+plt.show()
+for lab, fa, th in zip(comparison["labels"], comparison["field_agreement"], comparison["theory_field_agreement"]):
+    print(f"{lab:>16}: measured {fa:.4f}, Sheppard {th:.4f}, difference {fa - th:+.4f}")
+
+# %% [markdown]
+# **What to take away.**
+# - Recall works with 1-bit (sign) weights, at a lower load.
+# - The field agreement follows $1 - \arccos(\rho)/\pi$ to within about 0.002 for every quantizer: this
+#   prediction holds already at small $N$.
+# - The static-noise theory predicts that the capacity falls with $\rho$: sign weights ($\rho^2 = 2/\pi$)
+#   keep 74% of the float capacity (0.102 vs 0.138), ternary 87%, 2-bit Lloyd-Max 93%.
+#   At the default $N = 200$ with 3 networks per load the measured capacities sit 20-30% above the
+#   $N \to \infty$ theory, and only the drop for sign weights is clearly resolved; the ordering among the
+#   multi-bit quantizers (all within a few per cent of float in theory) is inside the noise, and the
+#   bootstrap intervals over 3 networks are too narrow to trust. Rerun with N = 1000-2000, NETWORKS = 16
+#   to test the smaller differences, and use `hopfield.finite_size` to extrapolate $\alpha_c(N)$ to $N\to\infty$.
