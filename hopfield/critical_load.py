@@ -102,13 +102,24 @@ def finite_size(key: Any, Ns: Sequence[int], quantizer: QuantizerSpec = None, *,
     `nu`: finite-size exponent (default 1/2); other keywords go to :func:`capacity`.
 
     **Returns:** dict with ``N, alpha_c, alpha_c_lo, alpha_c_hi`` (len(Ns),),
-    ``alpha_inf, alpha_inf_se, a, nu``, ``theory_alpha_c`` and the per-N records in ``runs``.
+    ``alpha_inf, alpha_inf_se, a, nu``, ``theory_alpha_c``, the per-N records in ``runs`` and
+    ``interrupted`` (Ctrl-C stops after the current size; fewer than 2 sizes done gives NaN fits).
     """
     key = check_key(key)
     Ns = [check_int("Ns", n, 2) for n in Ns]
     if len(set(Ns)) < 2:
         raise ValueError(f"Ns must hold at least 2 distinct sizes, got {Ns!r}")
-    runs = [capacity(jax.random.fold_in(key, n), n, quantizer, **kwargs) for n in Ns]
+    runs = []
+    for n in Ns:  # an interrupted size ends the scan; the sizes done are fitted
+        runs.append(capacity(jax.random.fold_in(key, n), n, quantizer, **kwargs))
+        if runs[-1].get("interrupted"):
+            break
+    interrupted = bool(runs[-1].get("interrupted"))
+    runs = [r for r in runs if np.isfinite(r["alpha_c"])]
+    Ns = Ns[: len(runs)]
+    if len(Ns) < 2:
+        return dict(N=np.array(Ns), runs=runs, interrupted=interrupted, alpha_inf=np.nan, alpha_inf_se=np.nan, a=np.nan,
+                    nu=float(nu), quantizer=runs[0]["quantizer"] if runs else None)
     ac = np.array([r["alpha_c"] for r in runs])
     half = np.array([(r["alpha_c_hi"] - r["alpha_c_lo"]) / 2 for r in runs])
     sigma = np.where(np.isfinite(half) & (half > 0), half / 1.96, np.nanmax(np.r_[half, 1e-3]))
@@ -123,4 +134,4 @@ def finite_size(key: Any, Ns: Sequence[int], quantizer: QuantizerSpec = None, *,
                 alpha_c_hi=np.array([r["alpha_c_hi"] for r in runs]), alpha_inf=float(beta[0]),
                 alpha_inf_se=float(np.sqrt(cov[0, 0])), a=float(beta[1]), nu=float(nu),
                 theory_alpha_c=float(np.mean([r["theory_alpha_c"] for r in runs])), runs=runs,
-                quantizer=runs[0]["quantizer"])
+                quantizer=runs[0]["quantizer"], interrupted=interrupted)

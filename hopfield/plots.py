@@ -11,6 +11,9 @@ from typing import Any, Sequence
 import numpy as np
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def _ax(ax):
     if ax is None:
         import matplotlib.pyplot as plt
@@ -24,7 +27,8 @@ def plot_overlap(records: Sequence[dict], ax: Any = None, theory: bool = True) -
     ax = _ax(ax)
     for i, r in enumerate(records):
         color = f"C{i}"
-        ax.errorbar(r["alpha"], r["m_mean"], yerr=r["m_se"], fmt="o", ms=4, color=color, label=f"{r['quantizer']} (N={r['N']})")
+        ax.errorbar(r["alpha"], r["m_mean"], yerr=r["m_se"], fmt=MARKERS[i % len(MARKERS)], ms=4, color=color, mfc="none",
+                    label=f"{r['quantizer']} (N={r['N']})")
         if theory and "theory_m_grid" in r:
             ax.plot(r["theory_alpha_grid"], r["theory_m_grid"], "-", color=color, lw=1,
                     label=f"theory rho={np.mean(r['rho']):.3f}")
@@ -39,7 +43,8 @@ def plot_retrieved(records: Sequence[dict], ax: Any = None) -> Any:
     ax = _ax(ax)
     for i, r in enumerate(records):
         color = f"C{i}"
-        ax.errorbar(r["alpha"], r["retrieved"], yerr=r["retrieved_se"], fmt="o", ms=4, color=color, label=r["quantizer"])
+        ax.errorbar(r["alpha"], r["retrieved"], yerr=r["retrieved_se"], fmt=MARKERS[i % len(MARKERS)], ms=4, color=color,
+                    mfc="none", label=r["quantizer"])
         if "fit_alpha" in r:
             ax.plot(r["fit_alpha"], r["fit_retrieved"], "-", color=color, lw=1)
             ax.axvspan(r["alpha_c_lo"], r["alpha_c_hi"], color=color, alpha=0.15)

@@ -67,7 +67,7 @@ def test_finite_size_fit_recovers_alpha_inf(monkeypatch):
 
     def fake(key, N, quantizer=None, **kw):
         ac = 0.138 + 0.5 / np.sqrt(N)
-        return dict(alpha_c=ac, alpha_c_lo=ac - 0.002, alpha_c_hi=ac + 0.002, theory_alpha_c=0.138, quantizer="float")
+        return dict(interrupted=False, alpha_c=ac, alpha_c_lo=ac - 0.002, alpha_c_hi=ac + 0.002, theory_alpha_c=0.138, quantizer="float")
 
     monkeypatch.setattr(cap, "capacity", fake)
     fs = cap.finite_size(KEY, [100, 400, 1600, 6400])
@@ -119,3 +119,24 @@ def test_getting_started_prints_a_tour(capsys):
     out = hopfield.getting_started(seed=1)
     text = capsys.readouterr().out
     assert "Hebb rule" in text and out["float"] == 1.0
+
+
+def test_plot_helpers_draw_records_without_recomputing(comparison, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hopfield import plots
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3))
+    plots.plot_field_agreement(comparison, ax=axes[0])
+    plots.plot_overlap(comparison["runs"], ax=axes[1])
+    plots.plot_retrieved(comparison["runs"], ax=axes[2])
+    fs = dict(N=np.array([100, 400]), nu=0.5, alpha_c=np.array([0.19, 0.16]), alpha_c_lo=np.array([0.18, 0.155]),
+              alpha_c_hi=np.array([0.2, 0.165]), alpha_inf=0.138, alpha_inf_se=0.01, a=0.5, theory_alpha_c=0.138,
+              quantizer="float")
+    plots.plot_finite_size(fs, ax=axes[3])
+    assert len(axes[0].lines) == 1 + len(comparison["labels"])
+    fig.savefig(tmp_path / "p.png")
+    plt.close(fig)
