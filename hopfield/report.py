@@ -38,7 +38,7 @@ def report_section(quick: bool = False, seed: int = 0, out_dir: str | os.PathLik
     if quick:
         N, alphas, networks, probes = 200, np.array([0.04, 0.08, 0.12, 0.16, 0.2]), 3, 4
     else:
-        N, alphas, networks, probes = 500, np.round(np.arange(0.02, 0.25, 0.02), 3), 6, 6
+        N, alphas, networks, probes = 500, np.round(np.arange(0.02, 0.25, 0.02), 3), 10, 6
     cfg = dict(N=N, alphas=alphas.tolist(), networks=networks, probes=probes, noise=0.1, mode="async", seed=int(seed),
                quick=bool(quick), criterion=0.9)
     key = jax.random.key(seed)
