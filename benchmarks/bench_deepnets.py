@@ -2,8 +2,7 @@
 
 Usage: ``.venv/bin/python benchmarks/bench_deepnets.py [--bits 4] [--seed 0] [--methods ...]``
 
-Random weights (no download; ``deepnets.zoo.resnet50_shaped`` when present, else the
-same shape built here).  Every method runs per output channel at ``--bits`` (sign and
+Random weights (no download): ``deepnets.zoo.resnet50_shaped(seed)``, 25,557,032 parameters.  Every method runs per output channel at ``--bits`` (sign and
 ternary at 1 and 2 bits) in ONE process, and times are printed as ratios to min-max
 round-to-nearest on the same model in the same run (STYLE.md item 11).  Peak memory is
 ``tracemalloc``'s peak of Python and numpy allocations during the step (torch tensor
@@ -23,45 +22,11 @@ import time
 import tracemalloc
 
 import torch
-from torch import nn
 
 from deepnets.baselines import int8_per_channel
 from deepnets.quantize import FIXED_BITS, METHODS, quantize
 from deepnets.storage import load, save, save_float
-
-
-class _Bottleneck(nn.Module):
-    def __init__(self, cin: int, width: int, stride: int) -> None:
-        super().__init__()
-        cout = 4 * width
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout),
-        )
-        self.down = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                     if stride != 1 or cin != cout else nn.Identity())
-
-    def forward(self, x):
-        return torch.relu(self.body(x) + self.down(x))
-
-
-def resnet50_shaped(seed: int = 0) -> nn.Module:
-    """ResNet-50 layer shapes (He et al. 2016; 25.6M parameters), random init with ``seed``."""
-    try:
-        from deepnets import zoo
-
-        return zoo.resnet50_shaped(seed)
-    except ImportError:
-        pass
-    torch.manual_seed(seed)
-    layers, cin = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)], 64
-    for width, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
-        for b in range(blocks):
-            layers.append(_Bottleneck(cin, width, stride if b == 0 else 1))
-            cin = 4 * width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 1000)]
-    return nn.Sequential(*layers).eval()
+from deepnets.zoo import resnet50_shaped
 
 
 def _measure(fn):

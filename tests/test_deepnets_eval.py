@@ -16,9 +16,8 @@ from deepnets.sweep import (
 )
 
 
-@pytest.fixture(scope="module")
-def digits_model():
-    """A 64-64-10 MLP trained on scikit-learn's digits for 60 full-batch Adam steps (seed 0, ~0.3 s)."""
+def _train_digits_mlp():
+    """Fallback when the committed weights are missing: a 64-64-10 MLP, 60 full-batch Adam steps, seed 0."""
     torch.manual_seed(0)
     x, y = data.get_dataset("digits", "train").tensors
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
@@ -27,7 +26,24 @@ def digits_model():
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    return model.eval(), data.get_dataset("digits", "test")
+    return model.eval()
+
+
+def _digits_model(arch):
+    try:
+        from deepnets import models
+
+        return models.load_pretrained(arch, "digits")
+    except (ImportError, FileNotFoundError):
+        if arch != "mlp":
+            pytest.skip(f"no committed {arch}_digits weights")
+        return _train_digits_mlp()
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    """The committed digits MLP (deepnets/weights), or one trained here if it is missing."""
+    return _digits_model("mlp"), data.get_dataset("digits", "test")
 
 
 def test_evaluate_counts_exactly():
@@ -47,13 +63,14 @@ def test_float_model_is_good(digits_model):
     assert acc["top1"] > 90.0, f"digits MLP top-1 only {acc['top1']:.2f}%"
 
 
+@pytest.mark.parametrize("arch", ["mlp", "vgg"])
 @pytest.mark.parametrize("method", ["minmax", "uniform", "exponential", "lloyd_max"])
-def test_8_bits_keeps_accuracy_within_half_a_point(digits_model, method):
-    model, test = digits_model
+def test_8_bits_keeps_accuracy_within_half_a_point(arch, method):
+    model, test = _digits_model(arch), data.get_dataset("digits", "test")
     ref = evaluate(model, test, progress=False)["top1"]
     q, _ = quantize(model, method, 8)
     drop = ref - evaluate(q, test, progress=False)["top1"]
-    assert drop <= 0.5, f"{method} at 8 bits drops {drop:.2f} points (float {ref:.2f}%)"
+    assert drop <= 0.5, f"{arch} {method} at 8 bits drops {drop:.2f} points (float {ref:.2f}%)"
 
 
 def test_sweep_table_files_and_headline(digits_model, tmp_path):
