@@ -160,25 +160,28 @@ def sign_change_rate(r: Any) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
-def layer_noise(w: Any, q: Any, S: Any) -> float:
+def layer_noise(w: Any, q: Any, S: Any, r_floor: float = 0.05) -> float:
     """Relative noise power of a layer's pre-activations, ``sum_i (1/r_i^2 - 1) w_i^T S w_i / sum_i w_i^T S w_i``.
 
     Same arguments as :func:`data_aware_rho`.  With ``S = I`` and one unit this is
-    ``synaptic_noise(rho)`` of the weights.  Units with ``r_i <= 0`` (a sign
-    quantizer can do that to a tiny unit) count as infinite noise only if they carry power.
+    ``synaptic_noise(rho)`` of the weights.  ``r_i`` is floored at `r_floor` (a unit whose
+    quantized weights lost almost all correlation, e.g. a tiny depthwise channel under a
+    sign quantizer, counts as ``1/r_floor^2 - 1`` = 399 times its power in noise instead of
+    infinitely much: its information is gone, but it cannot inject unbounded noise).
     """
     W, Q, Sa = _check_wqs(w, q, S)
+    if not 0 < r_floor <= 1:
+        raise ValueError(f"r_floor must be in (0, 1], got {r_floor!r}")
     wsq, wsw, qsq = _quadratic_forms(W, Q, Sa)
     power = np.maximum(wsw, 0)
     tot = power.sum()
     if tot <= 0:
         return 0.0
-    # (1/r^2 - 1) * wSw = wSw * qSq / (wSq)^2 * wSw - wSw  (written to avoid dividing by r)
-    live = power > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        noise = np.where(live, power * (power * qsq / np.where(wsq > 0, wsq, np.nan) ** 2 - 1.0), 0.0)
-    noise = np.where(live & ~(wsq > 0), np.inf, noise)
-    return float(max(np.sum(noise), 0.0) / tot)
+    den = np.sqrt(power * np.maximum(qsq, 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, wsq / den, 1.0)
+    r = np.clip(r, r_floor, 1.0)
+    return float(np.sum(power * (1.0 / r**2 - 1.0)) / tot)
 
 
 # -- accumulation and output agreement -------------------------------------------
