@@ -264,8 +264,9 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
 
     **Arguments:**
 
-    - `quick`: digits (or a 1000-image Fashion-MNIST subset) and bits {2, 3, 4, 8}; else the
-      full Fashion-MNIST test set and bits 1..8.
+    - `quick`: the first two models, a 1000-image test subset and bits {2, 3, 4, 8}; else every
+      model with weights, the full test set and bits 1..8.  Fashion-MNIST when its data and
+      committed weights are present, else the digits fallback.
     - `seed`: seeds torch before anything random (quantization itself is deterministic).
     - `out_dir`: where CSV, Markdown and PNG files go.
 
@@ -276,12 +277,17 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     torch.manual_seed(seed)
     np.random.seed(seed)
     os.makedirs(out_dir, exist_ok=True)
-    dataset = "fashion_mnist"
+    dataset, names = "digits", []
     try:
-        data.get_dataset(dataset, "test")
+        data.get_dataset("fashion_mnist", "test")
+        names = [n for n in zoo_models.MODELS if _has_weights(zoo_models, n, "fashion_mnist")]
+        dataset = "fashion_mnist" if names else "digits"
     except (ValueError, FileNotFoundError, OSError):
-        dataset = "digits"
-    names = [n for n in zoo_models.MODELS if _has_weights(zoo_models, n, dataset)]
+        pass
+    if dataset == "digits":
+        names = [n for n in zoo_models.MODELS if _has_weights(zoo_models, n, "digits")]
+    if not names:
+        raise ValueError(f"no committed weights for any of {list(zoo_models.MODELS)} on fashion_mnist or digits")
     if quick:
         names = names[:2]
     methods = list(METHODS) + list(_baselines.BASELINES)
