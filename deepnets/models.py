@@ -64,18 +64,21 @@ class MLP(nn.Module):
 
 
 class VGG(nn.Module):
-    """VGG-style: blocks of two 3x3 conv + ReLU then 2x2 max pooling, a last 3x3 conv,
-    global average pooling, then a two-layer fully connected classifier.  No BatchNorm.
+    """VGG-style: two blocks of two 3x3 conv + ReLU then 2x2 max pooling, then a
+    fully connected classifier on the flattened feature map (as in VGG-16, most weights
+    sit in the fully connected layers).  No BatchNorm.
 
     Arguments:
         in_channels, num_classes, image_size: input ``(n, C, S, S)`` with ``S >= 4``.
-        widths: channels of the two pooled blocks and of the last conv.
+        widths: channels of the two conv blocks.
+        hidden: width of the hidden fully connected layer.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int, widths: tuple[int, int, int] = (16, 32, 128)):
+    def __init__(self, in_channels: int, num_classes: int, image_size: int,
+                 widths: tuple[int, int] = (16, 32), hidden: int = 256):
         super().__init__()
         _check_shape_args(in_channels, num_classes, image_size)
-        w1, w2, w3 = widths
+        w1, w2 = widths
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, w1, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(w1, w1, 3, padding=1), nn.ReLU(inplace=True),
@@ -83,11 +86,10 @@ class VGG(nn.Module):
             nn.Conv2d(w1, w2, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(w2, w2, 3, padding=1), nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(w2, w3, 3, padding=1), nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(1),
         )
+        side = image_size // 4
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(w3, w3), nn.ReLU(inplace=True), nn.Linear(w3, num_classes)
+            nn.Flatten(), nn.Linear(w2 * side * side, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

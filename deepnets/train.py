@@ -31,7 +31,7 @@ from .models import MODELS, WEIGHTS_DIR, build, count_params
 #: all four Fashion-MNIST models train in about 20 minutes on 1-2 shared CPU cores.
 DEFAULT_EPOCHS = {
     ("mlp", "fashion_mnist"): 15,
-    ("vgg", "fashion_mnist"): 4,
+    ("vgg", "fashion_mnist"): 5,
     ("resnet", "fashion_mnist"): 4,
     ("mobilenet", "fashion_mnist"): 5,
     ("mlp", "digits"): 30,
