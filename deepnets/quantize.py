@@ -137,21 +137,23 @@ class Table:
 
     Stored either in ``full`` or, when every row is an affine image of one unit row
     (true for theory's per-channel fits: one shape times a per-channel scale and
-    gain; and for per-channel min-max: scale and zero point), as
-    ``scale[c] * unit + offset[c]``: n + 2C numbers instead of nC.  :meth:`values`
-    is the single definition of the float32 rows used for decoding, in memory and
-    after loading, so both give bitwise-identical weights.
+    gain; and for per-channel min-max: scale and integer zero point), as
+    ``scale[c] * (unit + shift[c])``: n + 2C numbers instead of nC (n + C when all
+    shifts are 0).  For min-max the unit row is the integer grid and the shifts are
+    integers, so the zero level stays exactly 0.  :meth:`values` is the single
+    definition of the float32 rows used for decoding, in memory and after loading,
+    so both give bitwise-identical weights.
     """
 
     full: np.ndarray | None = None  # (C, n)
     unit: np.ndarray | None = None  # (n,)
     scale: np.ndarray | None = None  # (C,)
-    offset: np.ndarray | None = None  # (C,)
+    shift: np.ndarray | None = None  # (C,)
 
     def values(self) -> np.ndarray:
         if self.full is not None:
             return self.full
-        return self.scale[:, None] * self.unit[None, :] + self.offset[:, None]
+        return self.scale[:, None] * (self.unit[None, :] + self.shift[:, None])
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -161,8 +163,8 @@ class Table:
         if self.full is not None:
             return {prefix: self.full}
         out = {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale}
-        if np.any(self.offset != 0):  # symmetric shapes have no offset: nothing stored, zeros on load
-            out[f"{prefix}.offset"] = self.offset
+        if np.any(self.shift != 0):  # symmetric shapes have no shift: nothing stored, zeros on load
+            out[f"{prefix}.shift"] = self.shift
         return out
 
     @classmethod
@@ -173,9 +175,9 @@ class Table:
             want = {"full": (C, n)}
         else:
             scale = tensors[f"{prefix}.scale"]
-            offset = tensors.get(f"{prefix}.offset", np.zeros(scale.shape, np.float32))
-            t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, offset=offset)
-            want = {"unit": (n,), "scale": (C,), "offset": (C,)}
+            shift = tensors.get(f"{prefix}.shift", np.zeros(scale.shape, np.float32))
+            t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, shift=shift)
+            want = {"unit": (n,), "scale": (C,), "shift": (C,)}
         for k, shp in want.items():
             a = getattr(t, k)
             if a.dtype != np.float32 or a.shape != shp or not np.all(np.isfinite(a)):
@@ -188,17 +190,27 @@ class Table:
         M = np.asarray(M, dtype=np.float64)
         C, n = M.shape
         full = cls(full=M.astype(np.float32))
-        if C * n <= n + 2 * C:
+        if C * n <= n + 2 * C or n < 2:
             return full
         amax = np.max(np.abs(M), axis=1)
-        unit = M[int(np.argmax(amax))]
-        A = np.stack([unit, np.ones(n)], axis=1)
-        (a, b), *_ = np.linalg.lstsq(A, M.T, rcond=None)
-        b = np.where(np.abs(b) <= 1e-9 * amax, 0.0, b)
-        t = cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), offset=b.astype(np.float32))
+        i = int(np.argmax(amax))
+        step = M[i, 1] - M[i, 0]
+        if not step > 0:
+            return full
+        unit = M[i] / step
+        (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
+        if not np.all(a > 0):
+            return full
+        shift = b / a
+        if np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit))):  # an integer grid (min-max)
+            unit = np.round(unit)
+            near = np.abs(shift - np.round(shift)) <= 1e-6
+            shift = np.where(near, np.round(shift), shift)
+        shift = np.where(np.abs(shift) <= 1e-9 * np.max(np.abs(unit)), 0.0, shift)
+        t = cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), shift=shift.astype(np.float32))
         v = t.values()
-        ok = np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None])
-        if n > 1 and np.all(np.diff(M, axis=1) > 0):
+        ok = bool(np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None]))
+        if np.all(np.diff(M, axis=1) > 0):
             ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
         return t if ok else full
 

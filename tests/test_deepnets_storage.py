@@ -176,3 +176,19 @@ def test_fold_bn_then_quantize():
         ref, out = model(x), q(x)
     err = float((out - ref).norm() / ref.norm())
     assert err < 0.05, f"8-bit quantized folded resnet: relative output error {err:.4f}"
+
+
+def test_codebooks_are_factored_and_minmax_keeps_an_exact_zero(tmp_path):
+    """Per-channel codebooks cost K + C numbers (theory shapes) or K + 2C (min-max), not K*C; min-max zero stays 0."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    for method, per_channel in (("exponential", 1), ("minmax", 2)):
+        q, _ = quantize(model, method, 4)
+        lq = q.corrquant.layers["0"]
+        books = {**lq.levels_table.arrays("l"), **lq.thresholds_table.arrays("t")}
+        n = sum(a.size for a in books.values())
+        assert n == 16 + 15 + 2 * per_channel * 32, (method, {k: a.shape for k, a in books.items()})
+    assert np.all(np.min(np.abs(lq.levels()), axis=1) == 0.0), "min-max lost its exact zero level"
+    save(q, tmp_path / "m.safetensors")
+    back = read_packed(tmp_path / "m.safetensors")[1]["0"]
+    assert np.array_equal(back.levels(), lq.levels())
