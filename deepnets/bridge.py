@@ -1,12 +1,30 @@
 """The bridge, torch side: predict what post-training quantization does to a classifier from rho.
 
 The science lives in :mod:`theory.bridge` (Sheppard's formula with the data-aware
-correlation; Sompolinsky's static noise ``1/rho^2 - 1`` accumulated over layers)
-and :mod:`theory.allocation` (the exact bit-allocation knapsack).  This module
-only measures: it hooks the float network to collect each layer's inputs, forms
-the second moments ``S`` (conv layers: unfolded patches), quantizes layers with
-the one quantizer (:func:`deepnets.quantize.quantize_weight`), and compares
-predictions with what the network actually does.
+correlation; Sompolinsky's static noise ``1/rho^2 - 1`` accumulated over layers,
+PRA 34:2571, 1986) and :mod:`theory.allocation` (the exact bit-allocation
+knapsack).  This module only measures: it hooks the float network to collect each
+layer's inputs, forms the uncentred second moments ``S`` (conv layers: unfolded
+patches, one ``S`` per group for depthwise convs), quantizes layers with the one
+quantizer (:func:`deepnets.quantize.quantize_weight`), and compares predictions
+with what the network does.
+
+Three experiments (:func:`analyse_model`), all in :func:`report_section`:
+
+1. :func:`sign_changes`: quantize ONE layer, feed both versions the float
+   network's input to that layer, count pre-activations (conv/linear outputs,
+   BatchNorm folded) whose sign changes; predict ``arccos(r)/pi`` per unit with
+   the data-aware ``r`` and with the plain weight ``rho``.
+2. :func:`end_to_end`: quantize every layer at one width; predict output
+   agreement and accuracy from ``sum_l eps_l^2`` and the float logits
+   (:func:`theory.bridge.predict_outputs`).  The measured logit noise is defined
+   exactly like the theory's: ``1/r^2 - 1`` of float vs quantized logits (the gain
+   ``a`` of ``qz = a z + noise`` removed; quantized networks shrink their logits,
+   which does not change the argmax).
+3. :func:`allocation_experiment`: bits per layer from the knapsack on predicted
+   noise (data-free: weight rho; calibrated: from ``S``) or on measured one-layer
+   sensitivities (the expensive upper baseline), against uniform width, at equal
+   packed size measured by :func:`deepnets.storage.save`.
 
 Records are plain lists of dicts; the plotting helpers only draw them.
 """
@@ -276,7 +294,11 @@ def end_to_end(model: nn.Module, stats: list[LayerStats], x_test: torch.Tensor, 
         meas_acc = float(np.mean(qz.argmax(1) == y))
         rec = {"model": model_name, "method": method, "bits": method_bits(method, bits), "float_acc": float_acc,
                "measured_agreement": meas_agree, "measured_acc": meas_acc, "measured_drop": float_acc - meas_acc,
-               "measured_logit_noise": float(np.sum((qz - z) ** 2) / np.sum(z * z))}
+               # the same decomposition as the theory: qz = a z + noise, noise/(a z) power = 1/r^2 - 1
+               "measured_logit_noise": float(tb.noise_from_rho(theory.rho(z, qz))),
+               "logit_gain": float(np.sum(z * qz) / np.sum(z * z))}
+        # the agreement model alone, fed the measured logit noise (separates mapping error from accumulation error)
+        rec["pred_agreement_given_measured_noise"] = tb.predict_outputs(z, rec["measured_logit_noise"], logit_power)["agreement"]
         for kind in ("calibrated", "data_free"):
             e2 = tb.total_noise(noise[kind][:, 0])
             p = tb.predict_outputs(z, e2, logit_power, y)
@@ -291,6 +313,15 @@ def end_to_end_summary(recs: list[dict]) -> dict:
     from scipy import stats as sst
 
     out = {"n": len(recs)}
+    e2 = {k: np.array([r[k] for r in recs]) for k in ("measured_logit_noise", "eps2_calibrated", "eps2_data_free")}
+    for kind in ("calibrated", "data_free"):
+        ok = np.isfinite(e2[f"eps2_{kind}"]) & (e2["measured_logit_noise"] > 0)
+        # accumulation: median log10 ratio of predicted to measured relative logit noise (0 = right on average)
+        out[f"noise_{kind}_log10_ratio_median"] = float(np.median(np.log10(e2[f"eps2_{kind}"][ok] / e2["measured_logit_noise"][ok])))
+    pa = np.array([r["pred_agreement_given_measured_noise"] for r in recs])
+    ma = np.array([r["measured_agreement"] for r in recs])
+    out["agreement_given_measured_noise_mae"] = float(np.mean(np.abs(pa - ma)))
+    out["agreement_given_measured_noise_spearman"] = float(sst.spearmanr(pa, ma).statistic) if len(recs) > 2 else float("nan")
     for kind in ("calibrated", "data_free"):
         for what in ("agreement", "drop"):
             p = np.array([r[f"pred_{what}_{kind}"] for r in recs])
@@ -485,7 +516,7 @@ def quick_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int 
 
 
 def get_model(name: str, dataset: str, x_train: torch.Tensor | None = None, y_train: torch.Tensor | None = None,
-              seed: int = 0) -> tuple[nn.Module, str]:
+              seed: int = 0) -> tuple[nn.Module, str]:  # noqa: D401
     """``models.load_pretrained(name, dataset)``; if no committed weights, a quickly trained one."""
     from . import models
 
@@ -500,14 +531,15 @@ def get_model(name: str, dataset: str, x_train: torch.Tensor | None = None, y_tr
 
 def analyse_model(model: nn.Module, name: str, x_cal: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
                   sign_configs: list[tuple[str, int]], e2e_configs: list[tuple[str, int]], alloc_method: str,
-                  avg_bits_list: tuple[float, ...], seed: int = 0, measured: bool = True, max_rows: int = 20_000) -> dict:
-    """All three experiments on one model: sign changes, end to end, allocation."""
+                  avg_bits_list: tuple[float, ...], seed: int = 0, measured: bool = True, max_rows: int = 20_000,
+                  x_sign: torch.Tensor | None = None) -> dict:
+    """All three experiments on one model: sign changes (on ``x_sign``, default ``x_test``), end to end, allocation."""
     t0 = time.perf_counter()
     model = prepare(model)
     stats = layer_stats(model, x_cal, max_rows=max_rows, seed=seed)
     cache = WeightCache(model, "channel")
     zc = logits_of(model, x_cal)
-    sc = sign_changes(model, stats, x_test, sign_configs, cache)
+    sc = sign_changes(model, stats, x_test if x_sign is None else x_sign, sign_configs, cache)
     for r in sc:
         r["model"] = name
     e2e = end_to_end(model, stats, x_test, y_test, np.mean(zc * zc, axis=0), e2e_configs, cache, name)
@@ -554,53 +586,73 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
         torch.set_num_threads(threads)
 
 
-def _report_section(quick: bool, seed: int, out_dir: str | os.PathLike) -> dict:
-    from . import data, models
+def _subsets(dataset: str, n_cal: int, n_test: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Seeded calibration images (train split) and test subset for ``dataset``."""
+    from . import data
 
-    if not isinstance(quick, bool):
-        raise ValueError(f"quick must be a bool, got {quick!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    if quick:
-        dataset, names, n_cal, n_test = "digits", ["mlp"], 256, 360
-        sign_bits = [("sign", 1), ("ternary", 2), ("uniform", 2), ("exponential", 3), ("lloyd_max", 4), ("minmax", 4)]
-        e2e = [(m, b) for m in ("uniform", "exponential", "lloyd_max", "minmax") for b in (1, 2, 3, 4)] + [("sign", 1), ("ternary", 2)]
-        avg = (2.0, 2.5, 3.0, 4.0)
-    else:
-        dataset, names, n_cal, n_test = "fashion_mnist", list(models.MODELS), 256, 2000
-        sign_bits = [("sign", 1), ("ternary", 2), ("uniform", 2), ("uniform", 4), ("exponential", 3), ("lloyd_max", 2), ("minmax", 4)]
-        e2e = [(m, b) for m in ("uniform", "exponential", "lloyd_max", "minmax") for b in (2, 3, 4, 5)] + [("sign", 1), ("ternary", 2)]
-        avg = (2.0, 2.5, 3.0, 4.0)
-    try:
-        xtr, ytr = data.get_dataset(dataset, "train").tensors
-    except Exception:  # Fashion-MNIST missing: the digits keep the section running
-        dataset = "digits"
-        xtr, ytr = data.get_dataset(dataset, "train").tensors
+    xtr, ytr = data.get_dataset(dataset, "train").tensors
     xte, yte = data.get_dataset(dataset, "test").tensors
     g = np.random.default_rng(seed)
     x_cal = xtr[np.sort(g.choice(xtr.shape[0], min(n_cal, xtr.shape[0]), replace=False))]
     idx = np.sort(g.choice(xte.shape[0], min(n_test, xte.shape[0]), replace=False))
-    x_test, y_test = xte[idx], yte[idx]
-    per_model, sources = {}, {}
-    for n in names:
-        model, sources[n] = get_model(n, dataset, xtr, ytr, seed)
-        per_model[n] = analyse_model(model, n, x_cal, x_test, y_test, sign_bits, e2e, "lloyd_max", avg, seed)
+    return x_cal, xte[idx], yte[idx], xtr, ytr
+
+
+def _pick_dataset(name: str, preferred: tuple[str, ...]) -> str | None:
+    """The first dataset in ``preferred`` with committed weights for ``name`` (None if none)."""
+    from . import models
+
+    for ds in preferred:
+        if models.weights_path(name, ds).is_file():
+            return ds
+    return None
+
+
+#: Sizes of the two modes.  Full mode is about 3 minutes on 2 shared CPU cores.
+QUICK = {"models": ("mlp",), "datasets": ("digits",), "n_cal": 256, "n_test": 360, "n_sign": 200,
+         "sign": (("sign", 1), ("ternary", 2), ("uniform", 2), ("exponential", 3), ("lloyd_max", 4), ("minmax", 4)),
+         "e2e": tuple((m, b) for m in ("uniform", "lloyd_max", "minmax") for b in (1, 2, 3, 4)) + (("sign", 1), ("ternary", 2), ("exponential", 3)),
+         "avg_bits": (2.0, 2.5, 3.0, 4.0), "alloc_method": "lloyd_max"}
+FULL = {"models": ("mlp", "vgg", "resnet", "mobilenet"), "datasets": ("fashion_mnist", "digits"), "n_cal": 256, "n_test": 1000,
+        "n_sign": 128,
+        "sign": (("sign", 1), ("ternary", 2), ("uniform", 2), ("uniform", 4), ("exponential", 3), ("lloyd_max", 2), ("minmax", 4)),
+        "e2e": tuple((m, b) for m in ("uniform", "lloyd_max", "minmax") for b in (2, 3, 4)) + (("sign", 1), ("ternary", 2), ("exponential", 2), ("exponential", 3), ("exponential", 4)),
+        "avg_bits": (2.0, 2.5, 3.0), "alloc_method": "lloyd_max"}
+
+
+def _report_section(quick: bool, seed: int, out_dir: str | os.PathLike) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cfg = QUICK if quick else FULL
+    torch.manual_seed(seed)
+    per_model, sources, datasets, data_cache = {}, {}, {}, {}
+    for n in cfg["models"]:
+        ds = _pick_dataset(n, cfg["datasets"])
+        if ds is None:
+            sources[n] = "skipped: no committed weights"
+            continue
+        if ds not in data_cache:
+            data_cache[ds] = _subsets(ds, cfg["n_cal"], cfg["n_test"], seed)
+        x_cal, x_test, y_test, _, _ = data_cache[ds]
+        model, sources[n] = get_model(n, ds)
+        datasets[n] = ds
+        r = analyse_model(model, n, x_cal, x_test, y_test, list(cfg["sign"]), list(cfg["e2e"]), cfg["alloc_method"],
+                          cfg["avg_bits"], seed, x_sign=x_test[: cfg["n_sign"]])
+        per_model[n] = r
+    if not per_model:
+        raise ValueError("no model has committed weights in deepnets/weights; train them first (python -m deepnets.train)")
     sc = [r for m in per_model.values() for r in m["sign_changes"]]
     ee = [r for m in per_model.values() for r in m["end_to_end"]]
     al = [r for m in per_model.values() for r in m["allocation"]]
     figs = {"sign_changes": plot_sign_changes(sc, out / "bridge_sign_changes.png"),
             "accuracy_drop": plot_end_to_end(ee, out / "bridge_accuracy_drop.png"),
             "allocation": plot_allocation(al, out / "bridge_allocation.png")}
-    sc_sum = sign_change_summary(sc)
-    ee_sum = end_to_end_summary(ee)
-    head = _headline(al)
-    res = {"dataset": dataset, "models": names, "sources": sources, "n_cal": int(x_cal.shape[0]), "n_test": int(x_test.shape[0]),
-           "sign_changes": sc, "sign_change_summary": sc_sum, "end_to_end": ee, "end_to_end_summary": ee_sum,
-           "allocation": al, "headline": head, "figures": figs, "seconds": time.perf_counter() - t0}
+    res = {"datasets": datasets, "models": list(per_model), "sources": sources, "n_cal": cfg["n_cal"], "n_test": cfg["n_test"],
+           "n_sign": cfg["n_sign"], "alloc_method": cfg["alloc_method"],
+           "sign_changes": sc, "sign_change_summary": sign_change_summary(sc), "end_to_end": ee,
+           "end_to_end_summary": end_to_end_summary(ee), "allocation": al, "headline": _headline(al), "figures": figs,
+           "model_seconds": {n: m["seconds"] for n, m in per_model.items()}, "seconds": time.perf_counter() - t0}
     res["summary"] = summary_markdown(res)
     return res
 
@@ -608,8 +660,9 @@ def _report_section(quick: bool, seed: int, out_dir: str | os.PathLike) -> dict:
 def summary_markdown(res: dict) -> str:
     """A short markdown summary of :func:`report_section`'s numbers."""
     allk = next(r for r in res["sign_change_summary"] if r["kind"] == "all")
-    lines = [f"Bridge on {res['dataset']} ({', '.join(res['models'])}; {res['n_test']} test images, "
-             f"S from {res['n_cal']} training images).", "",
+    where = ", ".join(f"{m} on {d}" for m, d in res["datasets"].items())
+    lines = [f"Bridge: {where}; {res['n_test']} test images per dataset ({res['n_sign']} for sign changes), "
+             f"S from {res['n_cal']} training images.", "",
              "Sign changes of pre-activations when one layer is quantized, mean absolute error of arccos(r)/pi:", "",
              "| layer kind | points | measured mean | MAE data-aware r | MAE plain rho (per unit) | MAE plain rho (layer) |",
              "|---|---|---|---|---|---|"]
@@ -623,8 +676,12 @@ def summary_markdown(res: dict) -> str:
               f"{e['drop_calibrated_spearman']:.3f} (calibrated) / {e['drop_data_free_spearman']:.3f} (data-free), MAE "
               f"{100 * e['drop_calibrated_mae']:.2f} / {100 * e['drop_data_free_mae']:.2f} points; output agreement Spearman "
               f"{e['agreement_calibrated_spearman']:.3f} / {e['agreement_data_free_spearman']:.3f}, MAE "
-              f"{e['agreement_calibrated_mae']:.3f} / {e['agreement_data_free_mae']:.3f}.", "",
-              "Top-1 accuracy (%) at equal packed size (lloyd_max levels):", "",
+              f"{e['agreement_calibrated_mae']:.3f} / {e['agreement_data_free_mae']:.3f}. Where the error comes from: the "
+              f"predicted total relative logit noise is off from the measured one (1/r^2 - 1 of float vs quantized logits) by a "
+              f"median factor 10^{e['noise_calibrated_log10_ratio_median']:.2f} (calibrated) / 10^{e['noise_data_free_log10_ratio_median']:.2f} "
+              f"(data-free); fed the measured logit noise, the agreement model alone has MAE {e['agreement_given_measured_noise_mae']:.3f} "
+              f"(Spearman {e['agreement_given_measured_noise_spearman']:.3f}).", "",
+              f"Top-1 accuracy (%) at equal packed size ({res['alloc_method']} levels; budget = codes + codebooks of the uniform-width model, interpolated at 2.5):", "",
               "| model | avg bits | uniform | data-free | calibrated | measured (upper) | float |", "|---|---|---|---|---|---|---|"]
     f = lambda r, k: f"{100 * r[k]:.2f}" if k in r else "-"  # noqa: E731
     for r in res["headline"]:

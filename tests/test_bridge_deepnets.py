@@ -119,3 +119,23 @@ def test_bad_inputs_raise_value_error():
         bridge.layer_stats(m, torch.zeros(1, 3, 36, 36), max_rows=0)
     with pytest.raises(ValueError, match="quick"):
         bridge.report_section(quick="yes")
+
+
+def test_report_section_quick(tmp_path):
+    """The report's entry point on the committed digits MLP: records, figures, summary, and quality floors."""
+    from deepnets import models
+
+    if not models.weights_path("mlp", "digits").is_file():
+        pytest.skip("no committed mlp_digits weights")
+    res = bridge.report_section(quick=True, seed=0, out_dir=tmp_path)
+    for f in res["figures"].values():
+        assert (tmp_path / f.split("/")[-1]).is_file()
+    allk = next(r for r in res["sign_change_summary"] if r["kind"] == "all")
+    # a dense layer on real images: the data-aware r must beat the plain weight rho, and be accurate
+    assert allk["mae_data"] < 0.5 * allk["mae_plain"], allk
+    assert allk["mae_data"] < 0.01, allk
+    e = res["end_to_end_summary"]
+    assert e["agreement_calibrated_spearman"] > 0.5, e
+    assert "| mlp | 2.5 |" in res["summary"]
+    for r in res["allocation"]:
+        assert 8 * (r["codes_bytes"] + r["codebook_bytes"]) <= 8 * r["budget_bytes"] + 1e-9, r
