@@ -8,13 +8,14 @@ round-to-nearest on the same model in the same run (STYLE.md item 11).  Peak mem
 ``tracemalloc``'s peak of Python and numpy allocations during the step (torch tensor
 storage is not traced; the model itself is ~100 MB of float32), taken from a second,
 traced call so that tracing does not slow the timed one.  Save/load throughput
-is packed-file MB per second.  Torch threads are set to 1 (shared machine).
+is packed-file MB per second.  Each time is the best of ``--repeats`` runs.  Torch threads are set to 1 (shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import sys
 import tempfile
@@ -29,11 +30,13 @@ from deepnets.storage import load, save, save_float
 from deepnets.zoo import resnet50_shaped
 
 
-def _measure(fn):
-    """(result, seconds untraced, tracemalloc peak MiB of a second, traced call)."""
-    t = time.perf_counter()
-    out = fn()
-    dt = time.perf_counter() - t
+def _measure(fn, repeats: int = 1):
+    """(result, best-of-``repeats`` seconds untraced, tracemalloc peak MiB of one more, traced call)."""
+    dt = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        dt = min(dt, time.perf_counter() - t)
     tracemalloc.start()
     fn()
     peak = tracemalloc.get_traced_memory()[1]
@@ -45,6 +48,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bits", type=int, default=4, help="bits per weight for the K-level methods (default 4)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per step; the minimum is reported (default 2)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to time (default all; minmax always runs first)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -56,10 +60,10 @@ def main(argv=None) -> None:
         fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
         for m in methods:
             bits = FIXED_BITS.get(m, a.bits)
-            (qm, _), tq, mq = _measure(lambda: quantize(model, m, bits, "channel"))
+            (qm, _), tq, mq = _measure(lambda: quantize(model, m, bits, "channel"), a.repeats)
             path = os.path.join(tmp, f"{m}.safetensors")
-            sizes, ts, ms = _measure(lambda: save(qm, path))
-            loaded, tl, ml = _measure(lambda: load(path, model))
+            sizes, ts, ms = _measure(lambda: save(qm, path), a.repeats)
+            loaded, tl, ml = _measure(lambda: load(path, model), a.repeats)
             x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
             with torch.no_grad():
                 assert torch.equal(loaded(x), qm(x)), f"{m}: load is not bitwise exact"
@@ -68,10 +72,11 @@ def main(argv=None) -> None:
                              mb=mb, ratio=fbytes / sizes["file"]))
             print(f"done {m}: quantize {tq:.1f}s", file=sys.stderr, flush=True)
             del qm, loaded
-        (_, _, tsize), tt, mt = _measure(lambda: int8_per_channel(model, tmp))
+        (_, _, tsize), tt, mt = _measure(lambda: int8_per_channel(model, tmp), a.repeats)
     base = rows[0]
     print(f"# {n / 1e6:.1f}M-parameter ResNet-50-shaped model, per-channel, float32 file {fbytes / 2**20:.1f} MiB")
-    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, 1 torch thread, {os.cpu_count()} CPUs (shared)")
+    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, 1 torch thread, "
+          f"{os.cpu_count()} CPUs (shared), best of {a.repeats}")
     print("| method | bits | quantize s | x minmax | peak MiB (tracemalloc) | x minmax | pack+save s | save MB/s | load MB/s | file MiB | ratio vs float32 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
