@@ -573,6 +573,10 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     their summaries, ``headline`` (accuracy per strategy and average bits), ``figures``
     (paths) and ``summary`` (markdown).
     """
+    if not isinstance(quick, bool):
+        raise ValueError(f"quick must be a bool, got {quick!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an int, got {seed!r}")
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover

@@ -9,6 +9,14 @@ from deepnets import bridge, storage
 from deepnets.quantize import quantize_weight, QuantConfig, weight_layers
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small matrices on a shared 2-core machine: BLAS threads only contend (restored afterwards)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _gaussian_model(seed):
     torch.manual_seed(seed)
     # non-overlapping patches (stride = kernel) keep conv rows independent for the binomial error
