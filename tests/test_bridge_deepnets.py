@@ -13,8 +13,13 @@ from deepnets.quantize import quantize_weight, QuantConfig, weight_layers
 def _one_blas_thread():
     """Small matrices on a shared 2-core machine: BLAS threads only contend (restored afterwards)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        yield
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _gaussian_model(seed):

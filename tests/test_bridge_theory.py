@@ -9,6 +9,14 @@ from theory import bridge as tb
 D, UNITS, N = 64, 24, 20_000
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small matrices on a shared 2-core machine: BLAS threads only contend (restored afterwards)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _layer(seed):
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((UNITS, D))
