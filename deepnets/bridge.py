@@ -440,10 +440,10 @@ def plot_sign_changes(recs: list[dict], path: str | os.PathLike) -> str:
         hi = max(max(r["measured"] for r in recs), max(r[key] for r in recs)) * 1.05
         ax.plot([0, hi], [0, hi], "k--", lw=1)
         ax.set_xlabel("predicted arccos(r)/pi")
+        ax.set_ylabel("measured sign-change rate")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("measured sign-change rate")
-    axes[0].legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -469,7 +469,7 @@ def plot_end_to_end(recs: list[dict], path: str | os.PathLike) -> str:
         ax.set_xscale("symlog", linthresh=1)
         ax.set_yscale("symlog", linthresh=1)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -489,10 +489,10 @@ def plot_allocation(recs: list[dict], path: str | os.PathLike) -> str:
         fa = next(r["float_acc"] for r in recs if r["model"] == m)
         ax.axhline(100 * fa, color="gray", lw=1, ls=":", label="float")
         ax.set_xlabel("packed file size (KiB)")
+        ax.set_ylabel("top-1 accuracy (%)")
         ax.set_title(m, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("top-1 accuracy (%)")
-    axes[0][0].legend(fontsize=8)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -590,7 +590,7 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
         torch.set_num_threads(threads)
 
 
-def _subsets(dataset: str, n_cal: int, n_test: int, seed: int) -> tuple[torch.Tensor, ...]:
+def subsets(dataset: str, n_cal: int, n_test: int, seed: int) -> tuple[torch.Tensor, ...]:
     """Seeded calibration images (train split) and test subset for ``dataset``."""
     from . import data
 
@@ -637,7 +637,7 @@ def _report_section(quick: bool, seed: int, out_dir: str | os.PathLike) -> dict:
             sources[n] = "skipped: no committed weights"
             continue
         if ds not in data_cache:
-            data_cache[ds] = _subsets(ds, cfg["n_cal"], cfg["n_test"], seed)
+            data_cache[ds] = subsets(ds, cfg["n_cal"], cfg["n_test"], seed)
         x_cal, x_test, y_test, _, _ = data_cache[ds]
         model, sources[n] = get_model(n, ds)
         datasets[n] = ds
