@@ -180,19 +180,20 @@ display(Markdown("**Smallest bit width within 1 point of float32:**\n\n" +
                  deepnets.to_markdown(deepnets.smallest_bits_within(rows, 1.0), ["method", "bits", "top1", "drop", "ratio", "mean_rho"])))
 
 # %% [markdown]
-# **Reading the results** (numbers quoted for the defaults; rerun to check them for other settings).
+# **Reading the results** (checked on the default run; rerun to check them for other settings).
 # - Per tensor (section 1) the min-max grid loses much more $\rho$ than the fitted grids, because outliers
 #   set its range. Per channel (sections 2-3) each channel's own range tames the outliers and min-max is
-#   competitive: its $\rho$ is within about 0.01 of the others at 3 bits.
+#   competitive from 3 bits on: its $\rho$ is then within about 0.005 of the others. At 2 bits every
+#   $\rho$-fitted grid is clearly ahead of min-max in $\rho$.
 # - The per-channel exponential fit shares one level *shape* across all channels of a layer (times each
-#   channel's scale), while min-max fits each channel separately; on this network's near-Gaussian weights
-#   exponential ends up with about the same or slightly lower $\rho$ than min-max, so the exponential
-#   advantage reported for ImageNet networks (Malsagov et al. 2019) does **not** show here.
-# - Accuracy: sign and ternary lose many points; at 2 bits the methods differ by a few points; from 3 bits
-#   on every method is within about one point of float32. With 359 test images one image is 0.28 points,
-#   so differences of a point or less are not significant — use Fashion-MNIST (10,000 test images) to
-#   separate the methods.
-# - Higher mean $\rho$ does not always mean higher accuracy at the same width (Lloyd-Max has the highest
-#   $\rho$ at 2 bits here but not the highest accuracy): $\rho$ averages over weights, while the accuracy
-#   depends on which weights and layers carry the decision. Notebook 04 puts $\rho$ and accuracy side by
-#   side with the Hopfield network.
+#   channel's scale), while min-max fits each channel separately; on this network's near-Gaussian weights,
+#   at 3 bits and more, exponential ends up with about the same or a slightly lower $\rho$ than min-max, so
+#   the 1-2 bit advantage reported for ImageNet networks (Malsagov et al. 2019) does **not** show here.
+# - Accuracy: sign (1 bit) and ternary lose many points; the per-channel 2-8 bit methods all stay within
+#   about one point of float32 on this small network. With 359 test images one image is 0.28 points, so
+#   differences of a point or less between methods are not significant — use Fashion-MNIST (10,000 test
+#   images) or a larger network to separate the methods.
+# - Higher mean $\rho$ does not always mean higher accuracy at the same width (compare the 2-bit rows of
+#   the table): $\rho$ averages over all weights, while the accuracy depends on which weights and layers
+#   carry the decision, and at this test-set size on a handful of images. Notebook 04 puts $\rho$ and
+#   accuracy side by side with the Hopfield network.

@@ -191,7 +191,8 @@ assert abs(acc_base - deepnets.evaluate(_qb, (x_test, y_test), progress=False)["
 # %% [markdown] answer:a3-interpretation points=2
 # Min-max puts its 4 levels evenly over the full range, which a few large weights stretch, so most weights
 # (concentrated near zero) fall into the two middle cells and the quantizer is almost a sign function with
-# a poor level; rho drops to about 0.6-0.93. Lloyd's levels follow the density, and rho rises to about 0.94-0.96.
+# a poor level; in these networks rho drops to about 0.8-0.93. Lloyd's levels follow the density, and rho rises to
+# about 0.94-0.96.
 # For the whole network at 2 bits this is worth several points to tens of points of accuracy, because the
 # errors of all layers add up; for a single layer the accuracy differences are within one or two test
 # images. The rho-optimal *uniform* grid comes within about 0.001 of Lloyd's rho, so the loss of min-max
