@@ -118,7 +118,7 @@ plt.show()
 #   measured overlaps here follow the theory's order in $\rho$ as far as the finite-size noise allows
 #   (a small network also retrieves somewhat above the $N \to \infty$ capacity, so the measured drop is
 #   smeared and shifted to higher load). The classifier's accuracy is not a function of $\rho$ (in the default run, ternary and 2-bit
-#   min-max per channel have about the same $\rho \approx 0.92$ but lose 7 and 0.3 points): at equal $\rho$ different methods give
+#   min-max per channel have about the same $\rho \approx 0.92$ but lose about 6 and 0.3 points): at equal $\rho$ different methods give
 #   different accuracies, and a method with higher mean $\rho$ can lose accuracy (notebook 03). $\rho$
 #   averages over all weights, but a classifier depends unequally on its layers and on which weights
 #   carry the decision; its inputs are not random $\pm1$ states, and the central-limit argument needs
