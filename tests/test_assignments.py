@@ -146,9 +146,9 @@ def _cases():
 
 
 @pytest.mark.parametrize("path, student_id", list(_cases()))
-def test_instructor_version_passes_all_autograded_cells(path, student_id):
+def test_instructor_version_passes_all_autograded_cells(path, student_id, tmp_path):
     nb = _with_student_id(nbformat.read(path, as_version=4), student_id)
-    out = bn.execute(nb, path.parent, timeout=240, allow_errors=True)
+    out = bn.execute(nb, tmp_path, timeout=240, allow_errors=True)
     failed = {c.id: f"{e.ename}: {e.evalue}" for c in out.cells for e in _errors(c)}
     assert not failed, f"instructor version of {path.stem} ({student_id}) fails: {failed}"
     graded = [c for c in out.cells if c.cell_type == "code" and _nbg(c).get("grade")]
@@ -156,11 +156,11 @@ def test_instructor_version_passes_all_autograded_cells(path, student_id):
 
 
 @pytest.mark.parametrize("path", ASSIGNMENTS, ids=lambda p: p.stem)
-def test_student_version_fails_every_autograded_cell(path):
+def test_student_version_fails_every_autograded_cell(path, tmp_path):
     nb = nbformat.read(STUDENT / path.name, as_version=4)
     for c in nb.cells:
         assert "BEGIN SOLUTION" not in c.source and "HIDDEN TESTS" not in c.source, f"cell {c.id} leaks a solution"
-    out = bn.execute(nb, STUDENT, timeout=240, allow_errors=True)
+    out = bn.execute(nb, tmp_path, timeout=240, allow_errors=True)
     for c in out.cells:
         if c.cell_type != "code":
             continue

@@ -67,11 +67,11 @@ def _nb_id(p: Path) -> str:
 
 
 @pytest.mark.parametrize("path", STUDY, ids=_nb_id)
-def test_study_notebook_runs_with_labelled_figures(path):
+def test_study_notebook_runs_with_labelled_figures(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_CHECK))
     nb.cells.append(nbformat.v4.new_code_cell(FIGURE_ASSERT))
-    out = bn.execute(nb, path.parent, timeout=300)  # raises CellExecutionError with the failing cell
+    out = bn.execute(nb, tmp_path, timeout=300)  # in a scratch folder; raises CellExecutionError at a failing cell
     last = "".join(o.get("text", "") for o in out.cells[-1].outputs)
     assert int(last.split()[0]) >= 1, f"{path.name} draws no figure"
 
