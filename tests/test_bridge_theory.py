@@ -55,6 +55,32 @@ def test_plain_rho_misses_when_weights_align_with_input_variance():
     assert abs(flips - plain) > 10 * se, f"plain {plain:.4f} vs measured {flips:.4f}, se {se:.2e}"
 
 
+def test_gaussian_fields_with_means_and_bias_match_monte_carlo():
+    # inputs with a mean (as after a ReLU) and a float bias: the mean-aware Gaussian formula is exact
+    rng = np.random.default_rng(4)
+    d, n = 30, 100_000
+    W = rng.standard_normal((UNITS, d))
+    Q = theory.fit(W, "ternary")(W)
+    b = 1.0 * rng.standard_normal(UNITS)
+    X = rng.standard_normal((n, d)) + rng.uniform(0.5, 1.5, d)
+    S = tb.second_moment(X)
+    Wa, Qa = tb.augment(W, b), tb.augment(Q, b)
+    pred = tb.sign_change_rate_gaussian(Wa, Qa, S)
+    flips = np.mean(np.sign(X @ W.T + b) != np.sign(X @ Q.T + b), axis=0)
+    se = np.sqrt(pred * (1 - pred) / n)
+    assert np.all(np.abs(flips - pred) < 4.5 * se), np.round((flips - pred) / se, 2)
+    # the symmetrised zero-mean approximation (uncentred r in Sheppard's formula) misses by many SE here
+    sym = tb.sign_change_rate(tb.data_aware_rho(Wa, Qa, S))
+    assert np.max(np.abs(flips - sym) / se) > 10
+    # zero means, zero bias: it is Sheppard's formula
+    S0 = tb.second_moment(rng.standard_normal((n, d)))
+    S0[:-1, -1] = S0[-1, :-1] = 0.0
+    p0 = tb.sign_change_rate_gaussian(tb.augment(W), tb.augment(Q), S0)
+    assert np.allclose(p0, tb.sign_change_rate(tb.data_aware_rho(tb.augment(W), tb.augment(Q), S0)), atol=1e-9)
+    with pytest.raises(ValueError, match="S must be bias-augmented"):
+        tb.sign_change_rate_gaussian(W, Q, np.eye(d) * 2)
+
+
 def test_white_inputs_reduce_to_weight_rho_and_synaptic_noise():
     rng = np.random.default_rng(3)
     w = rng.standard_normal((1, 500))

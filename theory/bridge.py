@@ -160,6 +160,58 @@ def sign_change_rate(r: Any) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
+def _bvn_lower(h: np.ndarray, k: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """``P(X < h, Y < k)`` for standard bivariate normal (X, Y) with correlation ``rho`` (Owen's T, exact).
+
+    D. B. Owen, Ann. Math. Stat. 27:1075, 1956:
+    ``L = (Phi(h) + Phi(k))/2 - T(h, a_h) - T(k, a_k) - beta`` with
+    ``a_h = (k - rho h)/(h s)``, ``a_k = (h - rho k)/(k s)``, ``s = sqrt(1 - rho^2)``,
+    ``beta = 1/2`` if ``h k < 0`` (or ``h k = 0`` and ``h + k < 0``), else 0.
+    """
+    eps = 1e-12
+    h = np.where(np.abs(h) < eps, eps, h)
+    k = np.where(np.abs(k) < eps, eps, k)
+    r = np.clip(rho, -1 + 1e-15, 1 - 1e-15)
+    sq = np.sqrt(1 - r * r)
+    out = 0.5 * (special.ndtr(h) + special.ndtr(k)) - special.owens_t(h, (k - r * h) / (h * sq)) \
+        - special.owens_t(k, (h - r * k) / (k * sq)) - np.where(h * k < 0, 0.5, 0.0)
+    return np.clip(out, 0.0, 1.0)
+
+
+def sign_change_rate_gaussian(w: Any, q: Any, S: Any) -> np.ndarray:
+    """Per-unit ``P(sign z != sign z')`` for Gaussian fields with the data's means and covariance.
+
+    A refinement of :func:`sign_change_rate` for inputs with a large mean (after a ReLU every
+    input is >= 0): ``(z, z')`` is taken bivariate normal with means ``w~^T m``, ``q~^T m``
+    and the *centred* covariance, where ``m = E[x~]`` is read off the last column of the
+    bias-augmented ``S`` (its last input is the constant 1).  Then
+    ``P(differ) = P(z < 0) + P(z' < 0) - 2 P(z < 0, z' < 0)`` (:func:`_bvn_lower`).  With
+    zero means it is Sheppard's ``arccos(r)/pi``.
+
+    **Arguments:** as :func:`data_aware_rho`, with ``w``, ``q`` and ``S`` bias-augmented
+    (:func:`augment`, :func:`second_moment` with ``bias=True``).
+    """
+    W, Q, Sa = _check_wqs(w, q, S)
+    S3 = Sa if Sa.ndim == 3 else Sa[None]
+    if not np.allclose(S3[:, -1, -1], 1.0):
+        raise ValueError("S must be bias-augmented (its last diagonal entry, E[1*1], must be 1)")
+    m = S3[:, :, -1]  # (G or 1, d): E[x~]
+    M = m if Sa.ndim == 3 else np.broadcast_to(m, W.shape)
+    mz, mq = np.einsum("id,id->i", W, M), np.einsum("id,id->i", Q, M)
+    wsq, wsw, qsq = _quadratic_forms(W, Q, Sa)
+    vz, vq, c = np.maximum(wsw - mz * mz, 0), np.maximum(qsq - mq * mq, 0), wsq - mz * mq
+    sz, sq = np.sqrt(vz), np.sqrt(vq)
+    live = (sz > 0) & (sq > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.where(live, c / (sz * sq), 1.0)
+        h, k = np.where(live, -mz / sz, 0.0), np.where(live, -mq / sq, 0.0)
+    both = _bvn_lower(h, k, np.clip(rho, -1, 1))
+    p = special.ndtr(h) + special.ndtr(k) - 2 * both
+    # no fluctuation: the sign is that of the mean, for both fields
+    det = (np.sign(mz) != np.sign(mq)).astype(np.float64)
+    return np.where(live, np.clip(p, 0.0, 1.0), det)
+
+
 def layer_noise(w: Any, q: Any, S: Any, r_floor: float = 0.05) -> float:
     """Relative noise power of a layer's pre-activations, ``sum_i (1/r_i^2 - 1) w_i^T S w_i / sum_i w_i^T S w_i``.
 
@@ -275,6 +327,6 @@ def predict_outputs(logits: Any, eps2_total: float, logit_power: Any = None, lab
 
 
 __all__ = [
-    "second_moment", "augment", "data_aware_rho", "sign_change_rate", "layer_noise",
+    "second_moment", "augment", "data_aware_rho", "sign_change_rate", "sign_change_rate_gaussian", "layer_noise",
     "total_noise", "noise_from_rho", "win_probability", "predict_outputs",
 ]
