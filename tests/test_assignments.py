@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 from pathlib import Path
@@ -60,6 +61,8 @@ def _errors(cell) -> list:
 
 # -- the generator, on constructed cells ------------------------------------------------------
 def _code(source: str, **nbgrader):
+    if nbgrader:
+        nbgrader.setdefault("grade_id", "c1")
     return nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
 
 
@@ -70,12 +73,12 @@ def test_solution_region_becomes_indented_nbgrader_stub():
 
 def test_solution_cell_without_region_is_replaced_whole():
     assert ms.student_cell(_code("x = 1", solution=True)).source == "# YOUR CODE HERE\nraise NotImplementedError()"
-    md = nbformat.v4.new_markdown_cell("The answer is 42.", metadata={"nbgrader": {"solution": True, "grade": True, "points": 1}})
+    md = nbformat.v4.new_markdown_cell("The answer is 42.", metadata={"nbgrader": {"solution": True, "grade": True, "points": 1, "grade_id": "a1"}})
     assert ms.student_cell(md).source == "YOUR ANSWER HERE"
 
 
 def test_markdown_region_becomes_text_stub():
-    md = nbformat.v4.new_markdown_cell("Q?\n### BEGIN SOLUTION\nA.\n### END SOLUTION", metadata={"nbgrader": {"solution": True}})
+    md = nbformat.v4.new_markdown_cell("Q?\n### BEGIN SOLUTION\nA.\n### END SOLUTION", metadata={"nbgrader": {"solution": True, "grade_id": "m1"}})
     assert ms.student_cell(md).source == "Q?\nYOUR ANSWER HERE"
 
 
@@ -90,6 +93,21 @@ def test_hidden_tests_removed_with_delimiters_and_outputs_cleared():
     assert cell.source.startswith("assert a\n### BEGIN"), "the instructor cell must not be changed"
 
 
+def test_locking_and_checksums_follow_nbgrader():
+    grade = _code("assert x == 1", grade=True, solution=False, locked=False, points=2, grade_id="t1")
+    sol = _code("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", grade=False, solution=True, locked=True, grade_id="s1")
+    ro = nbformat.v4.new_markdown_cell("Read me.", metadata={"nbgrader": {"locked": True, "grade_id": "r1"}})
+    g, s, r = (ms.student_cell(c) for c in (grade, sol, ro))
+    assert (g.metadata["editable"], g.metadata["deletable"]) == (False, False)  # graded cells are always locked
+    assert s.metadata["deletable"] is False and "editable" not in s.metadata  # solution cells never are
+    assert (r.metadata["editable"], r.metadata["deletable"]) == (False, False)
+    # nbgrader's compute_checksum: md5 over source, type, grade/solution/locked flags, grade_id, float(points)
+    want = hashlib.md5(("assert x == 1" + "code" + "True" + "False" + "True" + "t1" + "2.0").encode()).hexdigest()
+    assert g.metadata["nbgrader"]["checksum"] == want and g.metadata["nbgrader"]["cell_type"] == "code"
+    want = hashlib.md5(("# YOUR CODE HERE\nraise NotImplementedError()" + "code" + "False" + "True" + "False" + "s1").encode()).hexdigest()
+    assert s.metadata["nbgrader"]["checksum"] == want
+
+
 @pytest.mark.parametrize(
     "source, meta, message",
     [
@@ -97,6 +115,8 @@ def test_hidden_tests_removed_with_delimiters_and_outputs_cleared():
         ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", {"solution": True}, "nested"),
         ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", {}, "non-solution cell"),
         ("### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS", {"solution": True}, "non-grade cell"),
+        ("assert 1", {"grade": True, "grade_id": ""}, "grade_id"),
+        ("assert 1", {"grade": True}, "points"),
     ],
 )
 def test_malformed_regions_raise(source, meta, message):

@@ -14,10 +14,15 @@ graded later with nbgrader's ``autograde``:
 - **ClearOutput**: outputs and execution counts are removed.
 - **LockCells**: locked and graded cells get ``editable: false`` and
   ``deletable: false``; solution cells ``deletable: false``.
+- **ComputeChecksums**: graded, solution and locked cells get nbgrader's
+  ``checksum`` (md5 of source, cell type, grade/solution/locked flags, grade_id
+  and points) and ``cell_type`` in their ``nbgrader`` metadata, computed on the
+  student source as the last step, as nbgrader does.
 
-Not done: nbgrader's checksums (``ComputeChecksums``) and its database; run
-``nbgrader generate_assignment`` on the instructor notebooks if you grade with
-the full nbgrader workflow (the cell metadata is already nbgrader's).
+Not done: nbgrader's database (``SaveCells``), header/footer and mark schemes.
+If you grade with the full nbgrader workflow, run ``nbgrader
+generate_assignment`` on the instructor notebooks (the metadata is nbgrader's,
+schema version 3); for hand-out and self-check this tool is enough.
 
 Usage::
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -58,8 +64,21 @@ def is_grade(cell) -> bool:
 
 
 def is_locked(cell) -> bool:
-    nbg = _nbgrader(cell)
-    return bool(nbg.get("locked", False)) or (is_grade(cell) and not is_solution(cell))
+    """nbgrader's rule: solution cells never, other graded cells always, else the ``locked`` flag."""
+    if is_solution(cell):
+        return False
+    return is_grade(cell) or bool(_nbgrader(cell).get("locked", False))
+
+
+def checksum(cell) -> str:
+    """nbgrader's ``utils.compute_checksum`` of a cell."""
+    m = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(is_grade(cell)), str(is_solution(cell)), str(is_locked(cell)),
+                 _nbgrader(cell)["grade_id"]):
+        m.update(part.encode("utf-8"))
+    if is_grade(cell):
+        m.update(str(float(_nbgrader(cell)["points"])).encode("utf-8"))
+    return m.hexdigest()
 
 
 def replace_solution_regions(source: str, stub: str) -> tuple[str, bool]:
@@ -122,11 +141,18 @@ def student_cell(cell):
     if cell.cell_type == "code":
         cell.outputs = []
         cell.execution_count = None
-    if is_locked(cell):
+    if is_solution(cell):
+        cell.metadata["deletable"] = False
+    elif is_locked(cell):
         cell.metadata["editable"] = False
         cell.metadata["deletable"] = False
-    elif is_solution(cell) or is_grade(cell):
-        cell.metadata["deletable"] = False
+    if is_grade(cell) or is_solution(cell) or is_locked(cell):
+        if not _nbgrader(cell).get("grade_id"):
+            raise RuntimeError(f"{where}: graded, solution and locked cells need an nbgrader grade_id")
+        if is_grade(cell) and "points" not in _nbgrader(cell):
+            raise RuntimeError(f"{where}: graded cells need nbgrader points")
+        cell.metadata["nbgrader"]["checksum"] = checksum(cell)
+        cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
     return cell
 
 
