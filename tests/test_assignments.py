@@ -193,3 +193,21 @@ def test_student_version_fails_every_autograded_cell(path, tmp_path):
             assert all(e.ename in ("NotImplementedError", "NameError") for e in _errors(c)), f"cell {c.id}: {_errors(c)}"
         else:
             assert not _errors(c), f"set-up cell {c.id} fails for students: {_errors(c)}"
+
+
+ag = _load("autograde")
+
+
+@pytest.mark.parametrize("path", ASSIGNMENTS, ids=lambda p: p.stem)
+def test_filled_in_student_version_earns_full_autograded_score(path):
+    """A student notebook whose solution cells are filled in (here: with the instructor's answers) scores full
+    marks under tools/autograde.py, which restores the hidden tests from the instructor version."""
+    source = nbformat.read(path, as_version=4)
+    student = nbformat.read(STUDENT / path.name, as_version=4)
+    answers = {_nbg(c)["grade_id"]: c.source for c in source.cells if _nbg(c).get("solution")}
+    for c in student.cells:
+        if _nbg(c).get("solution"):
+            c.source = answers[_nbg(c)["grade_id"]]
+    res = ag.autograde(student, source, timeout=240)
+    assert res["score"] == res["autograded_points"] > 0, f"{path.stem}: {res['tests']}"
+    assert res["manual"], "each assignment has a written answer graded by hand"
