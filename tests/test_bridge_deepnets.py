@@ -84,6 +84,16 @@ def test_quantize_mixed_uses_the_one_quantizer_and_packs_each_width():
     assert size["codes"] == sum(-(-p * bits[n] // 8) for p, n in zip(params, names))
 
 
+def test_mixed_widths_round_trip_through_the_packed_file(tmp_path):
+    m = _gaussian_model(8)
+    names = [n for n, _ in weight_layers(m)]
+    q = bridge.quantize_mixed(m, "exponential", dict(zip(names, [3, 1, 6])))
+    storage.save(q, tmp_path / "q.safetensors")
+    back = storage.load(tmp_path / "q.safetensors", m)
+    for (_, a), (_, b) in zip(weight_layers(q), weight_layers(back)):
+        assert torch.equal(a.weight, b.weight)
+
+
 def test_allocations_respect_budget_on_the_packed_file():
     m = _gaussian_model(5)
     x = torch.randn(200, 3, 36, 36, generator=torch.Generator().manual_seed(2))
