@@ -20,8 +20,9 @@
 
 # %% parameters
 # Small defaults: the committed VGG-style network trained on scikit-learn's 8x8 digits (359 test images),
-# which the test suite runs in under a minute. For Fashion-MNIST set DATASET = "fashion_mnist" (needs its
-# committed weights and the dataset; LIMIT = None uses all 10,000 test images) and BITS = [1, 2, ..., 8].
+# which the test suite runs in under a minute. For Fashion-MNIST set DATASET = "fashion_mnist" (committed
+# VGG weights; the images come from Debian's dataset-fashion-mnist, see run.sh): LIMIT = 1000 takes under a
+# minute, LIMIT = None uses all 10,000 test images; widen BITS to [1, 2, ..., 8] for the full curve.
 MODEL = "vgg"            # a key of deepnets.MODELS with committed weights
 DATASET = "digits"       # "digits" or "fashion_mnist"
 LIMIT = None             # evaluate on the first LIMIT test images (None = all)
