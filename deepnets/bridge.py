@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 import theory
 from theory import allocation as talloc
@@ -634,7 +635,7 @@ def _report_section(quick: bool, seed: int, out_dir: str | os.PathLike) -> dict:
     cfg = QUICK if quick else FULL
     torch.manual_seed(seed)
     per_model, sources, datasets, data_cache = {}, {}, {}, {}
-    for n in cfg["models"]:
+    for n in tqdm(cfg["models"], desc="bridge (models)", leave=False):
         ds = _pick_dataset(n, cfg["datasets"])
         if ds is None:
             sources[n] = "skipped: no committed weights"

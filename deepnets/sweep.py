@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from . import baselines as _baselines
 from .evaluate import evaluate
@@ -84,6 +85,7 @@ def sweep(
     - `granularity`: ``"channel"``/``"tensor"``/``PerChannel``/``PerTensor``.
     - `skip`: layers kept float (see :func:`deepnets.quantize.quantize`).
     - `limit`: evaluate on the first ``limit`` images only.
+    - `progress`: a tqdm bar over (model, method) pairs.
 
     **Returns:** a list of rows (dicts with ``COLUMNS``), one float row per model
     (``method == "float"``) then one per quantized variant.
@@ -97,9 +99,11 @@ def sweep(
     g = as_granularity(granularity)
     dname, data = _resolve_data(dataset, limit)
     rows = []
-    for mname, model in _resolve_models(models, dataset).items():
+    resolved = _resolve_models(models, dataset)
+    bar = tqdm(total=len(resolved) * len(methods), desc="sweep (model x method)", disable=not progress)
+    for mname, model in resolved.items():
         model = model.eval()
-        ref = evaluate(model, data, batch_size, progress)
+        ref = evaluate(model, data, batch_size, progress=False)
         with tempfile.TemporaryDirectory() as tmp:
             fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
             base = {"model": mname, "dataset": dname, "float_top1": ref["top1"], "float_bytes": fbytes, "n": ref["n"]}
@@ -120,13 +124,15 @@ def sweep(
                         c = compression(model, qm, tmp)
                         cfg = qm.corrquant.config.to_dict()
                         sizes = {"packed_bytes": c["packed_bytes"], "ratio": c["ratio"], "bound_ratio": c["bound_ratio"]}
-                    acc = evaluate(qm, data, batch_size, progress)
+                    acc = evaluate(qm, data, batch_size, progress=False)
                     rows.append({
                         **base, "method": method, "bits": b, "granularity": cfg["granularity"], "top1": acc["top1"],
                         "top5": acc["top5"], "drop": ref["top1"] - acc["top1"], "mean_rho": mean_rho(report), **sizes,
                         "config": json.dumps(cfg, sort_keys=True),
                         "layer_rho": json.dumps({r.name: r.rho for r in report if not r.skipped}),
                     })
+                bar.update(1)
+    bar.close()
     return rows
 
 
@@ -187,47 +193,66 @@ def write_markdown(table: list[dict], path: str | os.PathLike, columns: list[str
 
 
 # -- plots (consume rows; never recompute science) ------------------------------------------
-def plot_accuracy_vs_bits(table: list[dict], path: str | os.PathLike) -> str:
-    """Top-1 vs bits, one line per (model, method); float accuracy dashed; saved to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _model_axes(models: list[str]):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for model in dict.fromkeys(r["model"] for r in table):
+    cols = min(len(models), 4) or 1
+    rows = -(-max(len(models), 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.ravel()[len(models):]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def plot_accuracy_vs_bits(table: list[dict], path: str | os.PathLike) -> str:
+    """Top-1 vs bits, one panel per model and one line per method; float accuracy dashed; saved to ``path``."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in table))
+    fig, axes = _model_axes(models)
+    for ax, model in zip(axes, models):
         rows = [r for r in table if r["model"] == model]
-        for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "float"):
+        for i, method in enumerate(dict.fromkeys(r["method"] for r in rows if r["method"] != "float")):
             rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["bits"])
-            ax.plot([r["bits"] for r in rs], [r["top1"] for r in rs], "o-", label=f"{model}: {method}")
+            ax.plot([r["bits"] for r in rs], [r["top1"] for r in rs], "o-", ms=4, color=f"C{i}", label=method)
         fl = [r for r in rows if r["method"] == "float"]
         if fl:
-            ax.axhline(fl[0]["top1"], ls="--", c="k", lw=0.8)
-    ax.set_xlabel("bits per weight")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.legend(fontsize=6)
+            ax.axhline(fl[0]["top1"], ls="--", c="k", lw=0.8, label="float32")
+            ax.axhline(fl[0]["top1"] - 1.0, ls=":", c="k", lw=0.8, label="float - 1 point")
+            ax.set_ylim(max(0.0, fl[0]["top1"] - 25.0), min(100.0, fl[0]["top1"] + 3.0))
+        ax.set_title(model)
+        ax.set_xlabel("bits per weight")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
 
 
 def plot_accuracy_vs_rho(table: list[dict], path: str | os.PathLike) -> str:
-    """Top-1 vs mean per-layer rho, one marker set per method; saved to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Accuracy drop vs mean per-layer rho, one panel per model, one marker set per method; saved to ``path``."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for method in dict.fromkeys(r["method"] for r in table if r["method"] != "float"):
-        rs = [r for r in table if r["method"] == method and r["mean_rho"] == r["mean_rho"]]
-        ax.plot([r["mean_rho"] for r in rs], [r["top1"] for r in rs], "o", label=method)
-    ax.set_xlabel("mean per-layer rho")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.legend(fontsize=7)
+    models = list(dict.fromkeys(r["model"] for r in table))
+    methods = list(dict.fromkeys(r["method"] for r in table if r["method"] != "float"))
+    fig, axes = _model_axes(models)
+    for ax, model in zip(axes, models):
+        for i, method in enumerate(methods):
+            rs = [r for r in table if r["model"] == model and r["method"] == method and r["mean_rho"] == r["mean_rho"]]
+            ax.plot([1.0 - r["mean_rho"] for r in rs], [max(r["drop"], 1e-2) for r in rs], "os^Dv<>P"[i % 8], ms=4,
+                    color=f"C{i}", label=method)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.axhline(1.0, ls=":", c="k", lw=0.8)
+        ax.set_title(model)
+        ax.set_xlabel("1 - mean per-layer rho")
+        ax.set_ylabel("top-1 drop (points; <=0.01 shown at 0.01)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
 
@@ -259,7 +284,7 @@ def headline(table: list[dict], points: float = 1.0) -> dict:
             "exponential_beats_minmax_at_3_4_bits": bool(beats) and all(v["beats"] for v in beats.values())}
 
 
-def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike = "out/deepnets") -> dict:
+def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike = "out/deepnets", progress: bool = False) -> dict:
     """The deepnets part of the study report: sweep the committed models, write table and figures.
 
     **Arguments:**
@@ -269,6 +294,7 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
       committed weights are present, else the digits fallback.
     - `seed`: seeds torch before anything random (quantization itself is deterministic).
     - `out_dir`: where CSV, Markdown and PNG files go.
+    - `progress`: a tqdm bar over (model, method).
 
     **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "dataset", "models"}``.
     """
@@ -292,7 +318,7 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
         names = names[:2]
     methods = list(METHODS) + list(_baselines.BASELINES)
     bits = [2, 3, 4, 8] if quick else list(range(1, 9))
-    rows = sweep(names, methods, bits, dataset, "channel", limit=1000 if quick else None)
+    rows = sweep(names, methods, bits, dataset, "channel", limit=1000 if quick else None, progress=progress)
     csv_path = write_csv(rows, os.path.join(out_dir, "deepnets_sweep.csv"))
     md_path = write_markdown(rows, os.path.join(out_dir, "deepnets_sweep.md"))
     figs = [plot_accuracy_vs_bits(rows, os.path.join(out_dir, "deepnets_accuracy_vs_bits.png")),

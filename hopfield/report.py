@@ -28,9 +28,6 @@ def report_section(quick: bool = False, seed: int = 0, out_dir: str | os.PathLik
     ``quantizer, rho, theory_capacity`` and per-load lists ``alpha, m_mean, m_se,
     retrieved, retrieved_se, theory_overlap``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from .plots import plot_overlap, plot_retrieved

@@ -1,0 +1,70 @@
+"""Report stage 3: post-training quantization of the committed classifiers (``deepnets.report_section``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> dict[str, Any]:
+    import deepnets
+
+    res = deepnets.report_section(quick=quick, seed=seed, out_dir=out_dir, progress=True)
+    return {k: res[k] for k in ("rows", "figures", "headline", "dataset", "models", "granularity", "csv")}
+
+
+def accuracy_pivot(rows: list[dict], model: str) -> tuple[list[str], list[list[Any]]]:
+    """Top-1 per method (rows) and bit width (columns) for one model; the float model as its own row."""
+    rs = [r for r in rows if r["model"] == model]
+    bits = sorted({r["bits"] for r in rs if r["method"] != "float" and r["bits"] is not None})
+    methods = list(dict.fromkeys(r["method"] for r in rs if r["method"] != "float"))
+    table = []
+    for m in methods:
+        by_bits = {r["bits"]: r for r in rs if r["method"] == m}
+        table.append([m] + [(f"{by_bits[b]['top1']:.2f} ({by_bits[b]['ratio']:.1f}x)" if b in by_bits else "-") for b in bits])
+    flt = [r for r in rs if r["method"] == "float"]
+    if flt:
+        table.append(["float32"] + [f"{flt[0]['top1']:.2f}"] + [""] * (len(bits) - 1))
+    return ["method"] + [f"{b} bits" for b in bits], table
+
+
+def _fmt_bits(b: Any) -> str:
+    return "none" if b is None else str(b)
+
+
+def blocks(res: dict[str, Any]) -> list:
+    rows, hl = res["rows"], res["headline"]
+    n = next((r["n"] for r in rows if r.get("n")), 0)
+    b: list = [("h", 2, "3. Quantizing trained classifiers without retraining")]
+    b.append(("p", f"Committed {', '.join(res['models'])} on {res['dataset']} ({n:,} test images), every weight layer "
+                   f"quantized {res['granularity']} by each method with no retraining (BatchNorm folded first, biases float). "
+                   "Compression = float32 safetensors file size / packed file size, both measured on disk (packed codes at "
+                   "the real bit width + codebooks + float biases). `torch_*` rows are PyTorch's own int8 weight quantization "
+                   "on the same model and data."))
+    b.append(("h", 3, "Headline: smallest bit width within 1 point of float top-1"))
+    b.append(("table", ["model", "method", "bits", "top-1", "drop (points)", "compression", "mean rho"],
+              [[r["model"], r["method"], _fmt_bits(r["bits"]), r["top1"], r["drop"], (f"{r['ratio']:.2f}x" if r["bits"] else "-"),
+                r["mean_rho"]] for r in hl["smallest_bits_within"]]))
+    ex = hl["exponential_vs_minmax"]
+    if ex:
+        w, t, l = hl["wins_ties_losses"]
+        b.append(("p", f"Max-rho exponential levels against min-max uniform at 3 and 4 bits: {w} wins, {t} ties, {l} losses "
+                       "(one test image = "
+                       f"{next(iter(ex.values()))['resolution_points']:.2f} points)."))
+        b.append(("table", ["model@bits", "exponential top-1", "min-max top-1", "exponential mean rho", "min-max mean rho"],
+                  [[k, v["exponential_top1"], v["minmax_top1"], v["exponential_mean_rho"], v["minmax_mean_rho"]] for k, v in ex.items()]))
+    for m in res["models"]:
+        h, t = accuracy_pivot(rows, m)
+        b.append(("h", 3, f"{m}: top-1 (%) and measured compression per method and bit width"))
+        b.append(("table", h, t))
+    for f in res["figures"]:
+        cap = "Top-1 accuracy against bits per weight, per model and method." if "bits" in Path(f).name else \
+              "Top-1 accuracy against the mean per-layer rho: one curve per model, all methods on it."
+        b.append(("img", f, cap))
+    b.append(("p", f"Full table (CSV): `{Path(res['csv']).name}` in the output folder."))
+    return b
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
