@@ -27,7 +27,7 @@ from .quantize import FIXED_BITS, METHODS, QuantConfig, as_granularity, granular
 from .storage import compression, save_float
 
 COLUMNS = [
-    "model", "method", "bits", "granularity", "top1", "top5", "drop", "mean_rho", "packed_bytes",
+    "model", "method", "bits", "granularity", "bn_folded", "top1", "top5", "drop", "mean_rho", "packed_bytes",
     "float_bytes", "ratio", "bound_ratio", "n", "config", "layer_rho",
 ]
 
@@ -71,6 +71,7 @@ def sweep(
     batch_size: int = 256,
     limit: int | None = None,
     progress: bool = False,
+    fold_bn: bool = True,
 ) -> list[dict]:
     """Quantize every model with every method and bit width, evaluate, pack to disk and measure.
 
@@ -86,6 +87,8 @@ def sweep(
     - `skip`: layers kept float (see :func:`deepnets.quantize.quantize`).
     - `limit`: evaluate on the first ``limit`` images only.
     - `progress`: a tqdm bar over (model, method) pairs.
+    - `fold_bn`: fold BatchNorm into the preceding convs before quantizing (as deployments
+      do; the float reference stays the unfolded model); False quantizes the raw conv weights.
 
     **Returns:** a list of rows (dicts with ``COLUMNS``), one float row per model
     (``method == "float"``) then one per quantized variant.
@@ -107,7 +110,7 @@ def sweep(
         with tempfile.TemporaryDirectory() as tmp:
             fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
             base = {"model": mname, "dataset": dname, "float_top1": ref["top1"], "float_bytes": fbytes, "n": ref["n"]}
-            rows.append({**base, "method": "float", "bits": 32, "granularity": "", "top1": ref["top1"], "top5": ref["top5"],
+            rows.append({**base, "method": "float", "bits": 32, "granularity": "", "bn_folded": False, "top1": ref["top1"], "top5": ref["top5"],
                          "drop": 0.0, "mean_rho": 1.0, "packed_bytes": fbytes, "ratio": 1.0, "bound_ratio": 1.0,
                          "config": "", "layer_rho": "{}"})
             for method in methods:
@@ -120,13 +123,14 @@ def sweep(
                     widths = [FIXED_BITS[method]] if method in FIXED_BITS else bits_list
                 for b in widths:
                     if method not in _baselines.BASELINES:
-                        qm, report = quantize(model, method, b, g, skip)
+                        qm, report = quantize(model, method, b, g, skip, fold_bn=fold_bn and _has_bn(model))
                         c = compression(model, qm, tmp)
                         cfg = qm.corrquant.config.to_dict()
                         sizes = {"packed_bytes": c["packed_bytes"], "ratio": c["ratio"], "bound_ratio": c["bound_ratio"]}
                     acc = evaluate(qm, data, batch_size, progress=False)
                     rows.append({
-                        **base, "method": method, "bits": b, "granularity": cfg["granularity"], "top1": acc["top1"],
+                        **base, "method": method, "bits": b, "granularity": cfg["granularity"],
+                        "bn_folded": bool(fold_bn and method not in _baselines.BASELINES and _has_bn(model)), "top1": acc["top1"],
                         "top5": acc["top5"], "drop": ref["top1"] - acc["top1"], "mean_rho": mean_rho(report), **sizes,
                         "config": json.dumps(cfg, sort_keys=True),
                         "layer_rho": json.dumps({r.name: r.rho for r in report if not r.skipped}),
@@ -296,7 +300,8 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     - `out_dir`: where CSV, Markdown and PNG files go.
     - `progress`: a tqdm bar over (model, method).
 
-    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "dataset", "models"}``.
+    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "bn_comparison", "dataset", "models"}``;
+    ``bn_comparison`` pairs BatchNorm-folded rows with unfolded ones for models that have BatchNorm.
     """
     from . import data, models as zoo_models
 
@@ -318,13 +323,37 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
         names = names[:2]
     methods = list(METHODS) + list(_baselines.BASELINES)
     bits = [2, 3, 4, 8] if quick else list(range(1, 9))
-    rows = sweep(names, methods, bits, dataset, "channel", limit=1000 if quick else None, progress=progress)
+    limit = 1000 if quick else None
+    rows = sweep(names, methods, bits, dataset, "channel", limit=limit, progress=progress)
+    # BatchNorm folded (the deployment case, above) against quantizing the raw conv weights
+    bn_models = {n: zoo_models.load_pretrained(n, dataset) for n in names}
+    bn_models = {n: m for n, m in bn_models.items() if _has_bn(m)}
+    unfolded = sweep(bn_models, ["minmax", "uniform", "exponential", "lloyd_max"], [3, 4] if quick else [3, 4, 5], dataset, "channel", limit=limit,
+                     progress=progress, fold_bn=False) if bn_models else []
     csv_path = write_csv(rows, os.path.join(out_dir, "deepnets_sweep.csv"))
     md_path = write_markdown(rows, os.path.join(out_dir, "deepnets_sweep.md"))
     figs = [plot_accuracy_vs_bits(rows, os.path.join(out_dir, "deepnets_accuracy_vs_bits.png")),
             plot_accuracy_vs_rho(rows, os.path.join(out_dir, "deepnets_accuracy_vs_rho.png"))]
     return {"rows": rows, "markdown": to_markdown(rows), "csv": csv_path, "markdown_path": md_path, "figures": figs,
-            "headline": headline(rows), "dataset": dataset, "models": names, "granularity": granularity_name(as_granularity("channel"))}
+            "headline": headline(rows), "bn_comparison": bn_comparison(rows, unfolded), "dataset": dataset, "models": names, "granularity": granularity_name(as_granularity("channel"))}
+
+
+def _has_bn(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def bn_comparison(rows_folded: list[dict], rows_unfolded: list[dict]) -> list[dict]:
+    """Pair folded and unfolded rows of the same (model, method, bits): top-1 and mean rho of each."""
+    out = []
+    for u in rows_unfolded:
+        if u["method"] == "float":
+            continue
+        f = [r for r in rows_folded if (r["model"], r["method"], r["bits"]) == (u["model"], u["method"], u["bits"])]
+        if f:
+            out.append({"model": u["model"], "method": u["method"], "bits": u["bits"], "folded_top1": f[0]["top1"],
+                        "unfolded_top1": u["top1"], "folded_mean_rho": f[0]["mean_rho"], "unfolded_mean_rho": u["mean_rho"],
+                        "float_top1": u["float_top1"]})
+    return out
 
 
 def _has_weights(zoo_models: Any, name: str, dataset: str) -> bool:

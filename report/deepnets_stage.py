@@ -11,7 +11,7 @@ def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> d
     import deepnets
 
     res = deepnets.report_section(quick=quick, seed=seed, out_dir=out_dir, progress=True)
-    return {k: res[k] for k in ("rows", "figures", "headline", "dataset", "models", "granularity", "csv")}
+    return {k: res[k] for k in ("rows", "figures", "headline", "bn_comparison", "dataset", "models", "granularity", "csv")}
 
 
 def accuracy_pivot(rows: list[dict], model: str) -> tuple[list[str], list[list[Any]]]:
@@ -58,6 +58,16 @@ def blocks(res: dict[str, Any]) -> list:
         h, t = accuracy_pivot(rows, m)
         b.append(("h", 3, f"{m}: top-1 (%) and measured compression per method and bit width"))
         b.append(("table", h, t))
+    bn = res.get("bn_comparison") or []
+    if bn:
+        better = sum(r["folded_top1"] > r["unfolded_top1"] for r in bn)
+        worse = sum(r["folded_top1"] < r["unfolded_top1"] for r in bn)
+        b.append(("h", 3, "BatchNorm folded before quantizing vs quantizing the raw conv weights"))
+        b.append(("p", f"Models with BatchNorm, per channel. Folding (the deployment case, used everywhere above) gives the "
+                       f"higher top-1 in {better} of {len(bn)} pairs and the lower in {worse}."))
+        b.append(("table", ["model", "method", "bits", "top-1 folded", "top-1 unfolded", "mean rho folded", "mean rho unfolded", "float top-1"],
+                  [[r["model"], r["method"], r["bits"], r["folded_top1"], r["unfolded_top1"], r["folded_mean_rho"],
+                    r["unfolded_mean_rho"], r["float_top1"]] for r in bn]))
     for f in res["figures"]:
         cap = "Top-1 accuracy against bits per weight, per model and method." if "bits" in Path(f).name else \
               "Top-1 accuracy against the mean per-layer rho: one curve per model, all methods on it."
