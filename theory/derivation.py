@@ -359,7 +359,7 @@ _TERNARY_GUESS = {"gaussian": 0.6, "laplace": 0.7, "uniform": 0.6}
 def ternary_optimum(dist: Any = "gaussian") -> float:
     """The rho-optimal ternary threshold: the root of ``d rho / dt = 0``.
 
-    Gaussian: ``2 t (1 - Phi(t)) = phi(t)``, t = 0.6120 (rho = 0.8098);
+    Gaussian: ``2 t (1 - Phi(t)) = phi(t)``, t = 0.6120 (rho = 0.8999, rho^2 = 0.8098);
     Laplace: ``t = 1/sqrt(2)``; uniform: ``t = 1/sqrt(3)`` (the root of
     ``3t^2 - 4 sqrt(3) t + 3`` inside the support).  Cited by
     :func:`theory.families.ternary`.
@@ -380,7 +380,7 @@ def latex_formulas() -> dict[str, str]:
     Ks = sp.Symbol("K", integer=True, positive=True)
     out = {
         "E_wq": sp.latex(sp.Eq(sp.Symbol(r"E[wq]"), sp.Sum(ck[k] * (F1s(tk[k]) - F1s(tk[k - 1])), (k, 1, Ks)))),
-        "E_q2": sp.latex(sp.Eq(sp.Symbol(r"E[q^2]"), sp.Sum(ck[k] ** 2 * (F0s(tk[k]) - F0s(tk[k - 1])), (k, 1, Ks)))),
+        "E_q2": sp.latex(sp.Eq(sp.Symbol(r"E[q^{2}]"), sp.Sum(ck[k] ** 2 * (F0s(tk[k]) - F0s(tk[k - 1])), (k, 1, Ks)))),
         "rho": r"\rho = \frac{E[wq]}{\sqrt{E[w^2]\,E[q^2]}}",
         "scale_invariance": sp.latex(sp.Eq(sp.Symbol(r"\rho(\lambda c) - \rho(c)"), scale_invariance(3))),
         "centroid": sp.latex(sp.Eq(sp.Symbol("c_k"), centroid_stationarity(2)["solutions"][0].subs(
