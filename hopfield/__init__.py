@@ -6,6 +6,7 @@ quantized synapses as static noise (Sompolinsky, PRA 34:2571, 1986).  All
 quantization goes through :class:`theory.Quantizer`.
 """
 
+from .capacity_scan import capacity_scan
 from .critical_load import capacity, finite_size
 from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult, async_single, async_sweep, energy, event_sweep,
                        run, run_batch, sign_keep, sync_single, tie_tolerance, update_neuron)
@@ -25,6 +26,6 @@ __all__ = [
     "run_hebbian", "overlap_run_batch",
     "run_sharded", "batch_sharding",
     "retrieval", "basins", "compare_quantizers", "resolve_quantizer", "quantizer_label", "COMPARISON_QUANTIZERS",
-    "capacity", "finite_size",
+    "capacity", "finite_size", "capacity_scan",
     "report_section", "REPORT_QUANTIZERS", "getting_started",
 ]

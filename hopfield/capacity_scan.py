@@ -1,0 +1,215 @@
+"""Exact-recall capacity scan of Hebbian networks, every trial of every load in one compiled call.
+
+The experiment of hopfieldkit's ``empirical_capacity_scan`` (Hopfield, PNAS
+79:2554, 1982; capacity ~0.138 N: Amit, Gutfreund, Sompolinsky, PRL 55:1530,
+1985): for each pattern count p, ``trials`` fresh networks of p random
+patterns, a start equal to pattern 0 with exactly ``round(noise N)`` bits
+flipped, asynchronous dynamics in a fresh random order every sweep until a
+fixed point (or ``max_sweeps``), success = exact recall of pattern 0.
+
+The dynamics is that of :func:`hopfield.run` (``mode="async"``) on the float
+Hebb matrix ``W = xi^T xi / N`` with a zero diagonal, computed differently:
+
+- No N x N matrix is built.  Neuron i's pattern bits are packed into
+  ``w = ceil(p / 32)`` words ``c_i``; the coupling is ``N W_ij = p - 2
+  popcount(c_i xor c_j)``, so a flip of neuron i updates all fields with one
+  column computed on the fly (N w popcounts instead of p N^2 for W).
+- Fields are exact integers ``H = N h`` (``H = xi^T (xi s) - p s`` at the
+  start), so a tie is exactly ``H_i = 0`` (the state is kept, as in
+  :func:`hopfield.sign_keep`) and no drift accumulates.
+- Sweeps are event-driven as in :func:`hopfield.event_sweep`: jump to the next
+  unstable neuron in the sweep's order.  Sweep t of a trial with dynamics key
+  k visits the neurons in the order ``jax.random.permutation(fold_in(k, t),
+  N)``; JAX draws that permutation as a stable sort of
+  ``bits(split(.)[1], (N,))`` (one sorting round for N <= 1625), so the order
+  is read off those keys without sorting (:func:`_order_keys`, checked once
+  against ``jax.random.permutation`` and replaced by its inverse otherwise).
+
+Same key, same bits as ``hopfield.run(hebbian(xi), s0, ...)`` for the same
+patterns, start and dynamics key, as long as run's float32 tie tolerance
+(:func:`hopfield.tie_tolerance`, about ``7.6e-6 p``) stays below the smallest
+non-zero field 1/N (``p N < 1e5``, e.g. N = 500, p <= 100);
+tests/test_hopfield_capacity_scan.py checks it trial by trial.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache, partial
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_fraction, check_int, check_key
+from .dynamics import FIXED_POINT, LIMIT
+
+_U32MAX = 0xFFFFFFFF
+_ONE_ROUND_N = 1625  # JAX's permutation sorts once while 3 ln N <= ln(2^32 - 1)
+
+
+# -- packed patterns -------------------------------------------------------------
+def _draw_packed(key: jax.Array, p: int, N: int) -> jax.Array:
+    """``p`` random ±1 patterns of ``N`` neurons packed as ``(w, N)`` uint32; bit m of word k of neuron i
+    is set when ``xi[32 k + m, i] = -1``; unused high bits of the last word are 0."""
+    w = -(-p // 32)
+    last = (1 << (p - 32 * (w - 1))) - 1 if p % 32 else _U32MAX
+    mask = jnp.asarray([_U32MAX] * (w - 1) + [last], jnp.uint32)
+    return jax.random.bits(key, (w, N)) & mask[:, None]
+
+
+def unpack_patterns(packed: jax.Array, p: int) -> jax.Array:
+    """``(w, N)`` packed bits -> ``xi: (p, N)`` float32 in {-1, +1} (bit set = -1)."""
+    w, N = packed.shape
+    bits = (packed[:, None, :] >> jnp.arange(32, dtype=jnp.uint32)[None, :, None]) & 1
+    return 1.0 - 2.0 * bits.reshape(32 * w, N)[:p].astype(jnp.float32)
+
+
+def _coupling_column(packed: jax.Array, p: int, i: jax.Array) -> jax.Array:
+    """``N W[:, i]`` as int32 (``p`` at i itself, which the caller zeroes): ``p - 2 popcount(c_j xor c_i)``."""
+    ci = jax.lax.dynamic_slice_in_dim(packed, i, 1, axis=1)
+    pc = sum(jax.lax.population_count(packed[k] ^ ci[k, 0]).astype(jnp.int32) for k in range(packed.shape[0]))
+    return p - 2 * pc
+
+
+# -- sweep orders -------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _keys_reproduce_permutation(N: int) -> bool:
+    """Whether the stable order of ``bits(split(k)[1], (N,))`` is ``jax.random.permutation(k, N)`` (checked on 4 keys)."""
+    if N > _ONE_ROUND_N:
+        return False
+    ks = jax.random.split(jax.random.key(12345), 4)
+    ours = jax.vmap(lambda k: jnp.argsort(jax.random.bits(jax.random.split(k)[1], (N,)), stable=True))(ks)
+    theirs = jax.vmap(lambda k: jax.random.permutation(k, N))(ks)
+    return bool(jnp.all(ours == theirs))
+
+
+def _order_keys(key: jax.Array, N: int, from_bits: bool) -> jax.Array:
+    """uint32 keys ``b`` (< 2^32 - 1) with neuron j visited before l iff ``(b_j, j) < (b_l, l)``,
+    in the order of ``jax.random.permutation(key, N)``."""
+    if from_bits:
+        # The value 2^32 - 1 is kept free as the "no neuron" sentinel; capping it swaps two
+        # neurons only if one key is 2^32 - 1 and another 2^32 - 2 (probability ~N^2 2^-64).
+        return jnp.minimum(jax.random.bits(jax.random.split(key)[1], (N,)), jnp.uint32(_U32MAX - 1))
+    order = jax.random.permutation(key, N)
+    return jnp.zeros(N, jnp.uint32).at[order].set(jnp.arange(N, dtype=jnp.uint32))
+
+
+# -- dynamics of one trial -------------------------------------------------------------
+def _event_sweep(packed, p: int, s, H, b):
+    """One asynchronous sweep in the order of keys ``b``, flip to flip (as :func:`hopfield.event_sweep`)."""
+    N = s.shape[0]
+    idx = jnp.arange(N, dtype=jnp.int32)
+    sentinel = jnp.uint32(_U32MAX)
+
+    def next_flip(s, H, b_after, after):
+        later = (b > b_after) | ((b == b_after) & (idx > after))
+        m = jnp.where((s * H < 0) & later, b, sentinel)
+        j = jnp.argmin(m).astype(jnp.int32)
+        return jnp.where(m[j] != sentinel, j, N)
+
+    def body(c):
+        s, H, i = c
+        new = -s[i]
+        H = H + (2 * new) * jnp.where(idx == i, 0, _coupling_column(packed, p, i))
+        s = jnp.where(idx == i, new, s)
+        return s, H, next_flip(s, H, b[i], i)
+
+    s, H, _ = jax.lax.while_loop(lambda c: c[2] < N, body, (s, H, next_flip(s, H, jnp.uint32(0), jnp.int32(-1))))
+    return s, H
+
+
+def _recall(packed, p: int, s, H, key, max_sweeps: int, from_bits: bool):
+    """Sweeps until no neuron is unstable or ``max_sweeps``; sweep t in the order of ``fold_in(key, t)``.
+    **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.async_single`."""
+    N = s.shape[0]
+
+    def stable(s, H):
+        return jnp.all(s * H >= 0)
+
+    def sweep(c):
+        s, H, t = c
+        s, H = _event_sweep(packed, p, s, H, _order_keys(jax.random.fold_in(key, t), N, from_bits))
+        return s, H, t + 1
+
+    s, H, t = jax.lax.while_loop(lambda c: (c[2] < max_sweeps) & ~stable(c[0], c[1]), sweep, (s, H, jnp.int32(0)))
+    return s, t, jnp.where(stable(s, H), FIXED_POINT, LIMIT).astype(jnp.int32)
+
+
+def _trial_inputs(key: jax.Array, N: int, p: int, n_flip: int):
+    """Packed patterns ``(w, N)``, start ``(N,)`` float32 (pattern 0, exactly ``n_flip`` bits flipped as
+    :func:`hopfield.patterns.flip_exact` draws them) and the dynamics key of one trial."""
+    kx, kf, kd = jax.random.split(key, 3)
+    packed = _draw_packed(kx, p, N)
+    target = 1.0 - 2.0 * (packed[0] & 1).astype(jnp.float32)
+    # flip_exact flips the n_flip smallest of N uniforms (ties to the lower index); top_k finds them without two sorts.
+    _, pos = jax.lax.top_k(-jax.random.uniform(kf, (N,)), n_flip)
+    return packed, target.at[pos].multiply(-1.0), kd
+
+
+def _group(key, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
+    """All trials of one pattern count: starts and exact fields side by side, then the recalls one after the other
+    (``lax.map``: a trial stops when it is done instead of waiting for the slowest of a vmapped batch)."""
+    keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(jnp.arange(trials))
+    packed, s0, kd = jax.vmap(lambda k: _trial_inputs(k, N, p, n_flip))(keys)
+    xi = jax.vmap(unpack_patterns, (0, None))(packed, p)  # (T, p, N)
+    # H = xi^T (xi s) - p s: integers of size <= p N, exact in float32 below 2^24 (else in int32).
+    dtype = jnp.float32 if p * N < 2**24 else jnp.int32
+    xi, s_ = xi.astype(dtype), s0.astype(dtype)
+    H = jnp.einsum("tpn,tp->tn", xi, jnp.einsum("tpn,tn->tp", xi, s_)).astype(jnp.int32) - p * s0.astype(jnp.int32)
+    s, sweeps, status = jax.lax.map(lambda a: _recall(a[0], p, a[1], a[2], a[3], max_sweeps, from_bits),
+                                    (packed, s0.astype(jnp.int32), H, kd))
+    target = 1 - 2 * (packed[:, 0] & 1).astype(jnp.int32)
+    return jnp.mean(s * target, axis=1, dtype=jnp.float32), sweeps, status
+
+
+@partial(jax.jit, static_argnames=("N", "ps", "trials", "n_flip", "max_sweeps", "from_bits"))
+def _scan(key, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
+    """Jitted core of :func:`capacity_scan`: final overlaps, sweeps, status, each ``(P, trials)``. Trusts its inputs."""
+    out = [_group(jax.random.fold_in(key, g), N, p, trials, n_flip, max_sweeps, from_bits) for g, p in enumerate(ps)]
+    return tuple(jnp.stack(x) for x in zip(*out))
+
+
+def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: int = 20, noise: float = 0.1,
+                  max_sweeps: int = 200) -> dict:
+    """Fraction of exact recalls from a noisy start versus the number of stored patterns (one compiled call).
+
+    hopfieldkit's ``empirical_capacity_scan`` with the dynamics of
+    :func:`hopfield.run` (see the module docstring): trial j at grid point g
+    uses ``fold_in(fold_in(key, g), j)``; its patterns, start and dynamics key
+    come from ``split(., 3)``.  The jitted core is compiled once per
+    ``(N, pattern_counts, trials, noise, max_sweeps)``.
+
+    **Arguments:**
+
+    - `key`: JAX PRNG key.
+    - `N`: neurons (>= 2).
+    - `pattern_counts`: the p values (each >= 1).
+    - `trials`: networks per p (>= 1).
+    - `noise`: fraction of flipped bits of the start, ``n_flip = round(noise N)``
+      (hopfieldkit uses ``max(1, floor(noise N))``; equal at N = 500, noise = 0.1).
+    - `max_sweeps`: sweep limit (hopfieldkit: 200).
+
+    **Returns:** dict with the configuration (``N, trials, noise, n_flip,
+    max_sweeps, mode="async", criterion="exact"``) and, for the P values of p:
+    ``p, alpha`` (P,); ``m`` (P, trials) final overlaps with pattern 0;
+    ``retrieved`` (P,) fraction of exact recalls and ``retrieved_se`` (P,) its
+    binomial standard error ``sqrt(r (1 - r) / trials)``; ``sweeps`` (P, trials);
+    ``status_counts`` (P, 3) over FIXED_POINT, CYCLE, LIMIT.
+    """
+    key = check_key(key)
+    N = check_int("N", N, 2)
+    ps = tuple(check_int("pattern_counts", p, 1) for p in np.ravel(np.asarray(pattern_counts, dtype=object)).tolist())
+    if not ps:
+        raise ValueError("pattern_counts must hold at least one p")
+    trials = check_int("trials", trials, 1)
+    noise = check_fraction("noise", noise)
+    max_sweeps = check_int("max_sweeps", max_sweeps, 1)
+    n_flip = int(round(noise * N))
+    m, sweeps, status = (np.asarray(x) for x in _scan(key, N, ps, trials, n_flip, max_sweeps, _keys_reproduce_permutation(N)))
+    ok = m >= 1.0 - 1e-6
+    r = ok.mean(axis=1)
+    return dict(N=N, trials=trials, noise=noise, n_flip=n_flip, max_sweeps=max_sweeps, mode="async", criterion="exact",
+                p=np.asarray(ps), alpha=np.asarray(ps) / N, m=m, retrieved=r, retrieved_se=np.sqrt(r * (1 - r) / trials),
+                sweeps=sweeps, status_counts=np.stack([np.bincount(row, minlength=3)[:3] for row in status]))
