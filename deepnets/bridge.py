@@ -431,6 +431,16 @@ def allocation_experiment(model: nn.Module, stats: list[LayerStats], x_cal: torc
 _KIND_MARK = {"conv": "o", "depthwise conv": "^", "linear": "s"}
 
 
+def _save(fig: Any, path: str | os.PathLike) -> str:
+    """Lay out, write as PNG and close ``fig``; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def plot_sign_changes(recs: list[dict], path: str | os.PathLike) -> str:
     import matplotlib.pyplot as plt
 
@@ -448,10 +458,7 @@ def plot_sign_changes(recs: list[dict], path: str | os.PathLike) -> str:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return _save(fig, path)
 
 
 def plot_end_to_end(recs: list[dict], path: str | os.PathLike) -> str:
@@ -474,10 +481,7 @@ def plot_end_to_end(recs: list[dict], path: str | os.PathLike) -> str:
         ax.set_yscale("symlog", linthresh=1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return _save(fig, path)
 
 
 def plot_allocation(recs: list[dict], path: str | os.PathLike) -> str:
@@ -497,10 +501,7 @@ def plot_allocation(recs: list[dict], path: str | os.PathLike) -> str:
         ax.set_title(m, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return _save(fig, path)
 
 
 # -- models and data for the report ---------------------------------------------------------
