@@ -70,7 +70,7 @@ def blocks(res: dict[str, Any]) -> list:
                     r["unfolded_mean_rho"], r["float_top1"]] for r in bn]))
     for f in res["figures"]:
         cap = "Top-1 accuracy against bits per weight, per model and method." if "bits" in Path(f).name else \
-              "Top-1 accuracy against the mean per-layer rho: one curve per model, all methods on it."
+              "Top-1 drop against 1 - mean per-layer rho (log-log), one panel per model: how closely all methods share one curve tests rho as the quantity that decides the loss."
         b.append(("img", f, cap))
     b.append(("p", f"Full table (CSV): `{Path(res['csv']).name}` in the output folder."))
     return b
