@@ -6,7 +6,7 @@ quantized synapses as static noise (Sompolinsky, PRA 34:2571, 1986).  All
 quantization goes through :class:`theory.Quantizer`.
 """
 
-from .capacity_scan import capacity_scan
+from .scan import capacity_scan
 from .critical_load import capacity, finite_size
 from .dynamics import (CYCLE, FIXED_POINT, LIMIT, MODES, STATUS_NAMES, RunResult, async_single, async_sweep, energy, event_sweep,
                        run, run_batch, sign_keep, sync_single, tie_tolerance, update_neuron)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hopfield import capacity_scan, hebbian, run_batch
-from hopfield.capacity_scan import _keys_reproduce_permutation, _recall, _trial_inputs, unpack_patterns
+from hopfield.scan import _keys_reproduce_permutation, _recall, _trial_inputs, unpack_patterns
 from hopfield.patterns import flip_exact
 
 KEY = jax.random.key(7)
@@ -65,7 +65,7 @@ def test_packed_patterns_are_unbiased_and_padding_is_zero():
 def test_order_from_keys_and_from_permutation_agree():
     assert _keys_reproduce_permutation(200)
     assert not _keys_reproduce_permutation(2000)  # two sorting rounds: the fallback inverts the permutation
-    from hopfield.capacity_scan import _scan
+    from hopfield.scan import _scan
     a = _scan(KEY, 200, (20, 40), 4, 30, 50, True)
     b = _scan(KEY, 200, (20, 40), 4, 30, 50, False)
     for x, y in zip(a, b):

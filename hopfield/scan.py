@@ -120,6 +120,16 @@ def _event_sweep(packed, p: int, s, H, b):
     return s, H
 
 
+def _fields(packed, p: int, s0):
+    """``s0: (N,)`` float32 -> int32 fields ``H = N W s0 = xi^T (xi s0) - p s0`` (W of the packed patterns).
+
+    The entries are integers of size <= p N: exact in float32 below 2^24, else computed in int32."""
+    xi = unpack_patterns(packed, p)
+    dtype = jnp.float32 if p * s0.shape[0] < 2**24 else jnp.int32
+    xi, s = xi.astype(dtype), s0.astype(dtype)
+    return (xi.T @ (xi @ s)).astype(jnp.int32) - p * s0.astype(jnp.int32)
+
+
 def _recall(packed, p: int, s, H, key, max_sweeps: int, from_bits: bool):
     """Sweeps until no neuron is unstable or ``max_sweeps``; sweep t in the order of ``fold_in(key, t)``.
     **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.async_single`."""
@@ -149,17 +159,12 @@ def _trial_inputs(key: jax.Array, N: int, p: int, n_flip: int):
 
 
 def _group(key, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
-    """All trials of one pattern count: starts and exact fields side by side, then the recalls one after the other
+    """All trials of one pattern count: starts side by side, then fields and recalls one trial after the other
     (``lax.map``: a trial stops when it is done instead of waiting for the slowest of a vmapped batch)."""
     keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(jnp.arange(trials))
     packed, s0, kd = jax.vmap(lambda k: _trial_inputs(k, N, p, n_flip))(keys)
-    xi = jax.vmap(unpack_patterns, (0, None))(packed, p)  # (T, p, N)
-    # H = xi^T (xi s) - p s: integers of size <= p N, exact in float32 below 2^24 (else in int32).
-    dtype = jnp.float32 if p * N < 2**24 else jnp.int32
-    xi, s_ = xi.astype(dtype), s0.astype(dtype)
-    H = jnp.einsum("tpn,tp->tn", xi, jnp.einsum("tpn,tn->tp", xi, s_)).astype(jnp.int32) - p * s0.astype(jnp.int32)
-    s, sweeps, status = jax.lax.map(lambda a: _recall(a[0], p, a[1], a[2], a[3], max_sweeps, from_bits),
-                                    (packed, s0.astype(jnp.int32), H, kd))
+    s, sweeps, status = jax.lax.map(lambda a: _recall(a[0], p, a[1].astype(jnp.int32), _fields(a[0], p, a[1]), a[2], max_sweeps, from_bits),
+                                    (packed, s0, kd))
     target = 1 - 2 * (packed[:, 0] & 1).astype(jnp.int32)
     return jnp.mean(s * target, axis=1, dtype=jnp.float32), sweeps, status
 
