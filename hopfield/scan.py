@@ -98,7 +98,8 @@ def _order_keys(key: jax.Array, N: int, from_bits: bool) -> jax.Array:
 
 # -- dynamics of one trial -------------------------------------------------------------
 def _event_sweep(packed, p: int, s, H, b):
-    """One asynchronous sweep in the order of keys ``b``, flip to flip (as :func:`hopfield.event_sweep`)."""
+    """One asynchronous sweep in the order of keys ``b``, flip to flip (as :func:`hopfield.event_sweep`).
+    **Returns:** ``(s, H, n_flips)``."""
     N = s.shape[0]
     idx = jnp.arange(N, dtype=jnp.int32)
     sentinel = jnp.uint32(_U32MAX)
@@ -110,14 +111,15 @@ def _event_sweep(packed, p: int, s, H, b):
         return jnp.where(m[j] != sentinel, j, N)
 
     def body(c):
-        s, H, i = c
+        s, H, i, n = c
         new = -s[i]
         H = H + (2 * new) * jnp.where(idx == i, 0, _coupling_column(packed, p, i))
         s = jnp.where(idx == i, new, s)
-        return s, H, next_flip(s, H, b[i], i)
+        return s, H, next_flip(s, H, b[i], i), n + 1
 
-    s, H, _ = jax.lax.while_loop(lambda c: c[2] < N, body, (s, H, next_flip(s, H, jnp.uint32(0), jnp.int32(-1))))
-    return s, H
+    init = (s, H, next_flip(s, H, jnp.uint32(0), jnp.int32(-1)), jnp.int32(0))
+    s, H, _, n = jax.lax.while_loop(lambda c: c[2] < N, body, init)
+    return s, H, n
 
 
 def _fields(packed, p: int, s0):
@@ -132,19 +134,20 @@ def _fields(packed, p: int, s0):
 
 def _recall(packed, p: int, s, H, key, max_sweeps: int, from_bits: bool):
     """Sweeps until no neuron is unstable or ``max_sweeps``; sweep t in the order of ``fold_in(key, t)``.
-    **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.async_single`."""
+    **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.async_single`, and the number of flips."""
     N = s.shape[0]
 
     def stable(s, H):
         return jnp.all(s * H >= 0)
 
     def sweep(c):
-        s, H, t = c
-        s, H = _event_sweep(packed, p, s, H, _order_keys(jax.random.fold_in(key, t), N, from_bits))
-        return s, H, t + 1
+        s, H, t, n = c
+        s, H, dn = _event_sweep(packed, p, s, H, _order_keys(jax.random.fold_in(key, t), N, from_bits))
+        return s, H, t + 1, n + dn
 
-    s, H, t = jax.lax.while_loop(lambda c: (c[2] < max_sweeps) & ~stable(c[0], c[1]), sweep, (s, H, jnp.int32(0)))
-    return s, t, jnp.where(stable(s, H), FIXED_POINT, LIMIT).astype(jnp.int32)
+    init = (s, H, jnp.int32(0), jnp.int32(0))
+    s, H, t, n = jax.lax.while_loop(lambda c: (c[2] < max_sweeps) & ~stable(c[0], c[1]), sweep, init)
+    return s, t, jnp.where(stable(s, H), FIXED_POINT, LIMIT).astype(jnp.int32), n
 
 
 def _trial_inputs(key: jax.Array, N: int, p: int, n_flip: int):
@@ -163,15 +166,15 @@ def _group(key, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_
     (``lax.map``: a trial stops when it is done instead of waiting for the slowest of a vmapped batch)."""
     keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(jnp.arange(trials))
     packed, s0, kd = jax.vmap(lambda k: _trial_inputs(k, N, p, n_flip))(keys)
-    s, sweeps, status = jax.lax.map(lambda a: _recall(a[0], p, a[1].astype(jnp.int32), _fields(a[0], p, a[1]), a[2], max_sweeps, from_bits),
+    s, sweeps, status, flips = jax.lax.map(lambda a: _recall(a[0], p, a[1].astype(jnp.int32), _fields(a[0], p, a[1]), a[2], max_sweeps, from_bits),
                                     (packed, s0, kd))
     target = 1 - 2 * (packed[:, 0] & 1).astype(jnp.int32)
-    return jnp.mean(s * target, axis=1, dtype=jnp.float32), sweeps, status
+    return jnp.mean(s * target, axis=1, dtype=jnp.float32), sweeps, status, flips
 
 
 @partial(jax.jit, static_argnames=("N", "ps", "trials", "n_flip", "max_sweeps", "from_bits"))
 def _scan(key, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
-    """Jitted core of :func:`capacity_scan`: final overlaps, sweeps, status, each ``(P, trials)``. Trusts its inputs."""
+    """Jitted core of :func:`capacity_scan`: final overlaps, sweeps, status, flips, each ``(P, trials)``. Trusts its inputs."""
     out = [_group(jax.random.fold_in(key, g), N, p, trials, n_flip, max_sweeps, from_bits) for g, p in enumerate(ps)]
     return tuple(jnp.stack(x) for x in zip(*out))
 
@@ -200,7 +203,7 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
     max_sweeps, mode="async", criterion="exact"``) and, for the P values of p:
     ``p, alpha`` (P,); ``m`` (P, trials) final overlaps with pattern 0;
     ``retrieved`` (P,) fraction of exact recalls and ``retrieved_se`` (P,) its
-    binomial standard error ``sqrt(r (1 - r) / trials)``; ``sweeps`` (P, trials);
+    binomial standard error ``sqrt(r (1 - r) / trials)``; ``sweeps``, ``flips`` (P, trials);
     ``status_counts`` (P, 3) over FIXED_POINT, CYCLE, LIMIT.
     """
     key = check_key(key)
@@ -212,9 +215,9 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
     noise = check_fraction("noise", noise)
     max_sweeps = check_int("max_sweeps", max_sweeps, 1)
     n_flip = int(round(noise * N))
-    m, sweeps, status = (np.asarray(x) for x in _scan(key, N, ps, trials, n_flip, max_sweeps, _keys_reproduce_permutation(N)))
+    m, sweeps, status, flips = (np.asarray(x) for x in _scan(key, N, ps, trials, n_flip, max_sweeps, _keys_reproduce_permutation(N)))
     ok = m >= 1.0 - 1e-6
     r = ok.mean(axis=1)
     return dict(N=N, trials=trials, noise=noise, n_flip=n_flip, max_sweeps=max_sweeps, mode="async", criterion="exact",
                 p=np.asarray(ps), alpha=np.asarray(ps) / N, m=m, retrieved=r, retrieved_se=np.sqrt(r * (1 - r) / trials),
-                sweeps=sweeps, status_counts=np.stack([np.bincount(row, minlength=3)[:3] for row in status]))
+                sweeps=sweeps, flips=flips, status_counts=np.stack([np.bincount(row, minlength=3)[:3] for row in status]))

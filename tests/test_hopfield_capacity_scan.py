@@ -33,10 +33,13 @@ def test_scan_equals_run_trial_by_trial():
             assert rec["m"][g, j] == pytest.approx(m, abs=1e-6), (p, j)
             assert rec["sweeps"][g, j] == int(r.sweeps[0]), (p, j)
             # Same final state, not only the same overlap.
-            s, t, st = jax.jit(_recall, static_argnums=(1, 5, 6))(packed, p, s0.astype(jnp.int32),
-                                                                    _fields(xi, s0, p), kd, max_sweeps, True)
+            s, t, st, n = jax.jit(_recall, static_argnums=(1, 5, 6))(packed, p, s0.astype(jnp.int32),
+                                                                       _fields(xi, s0, p), kd, max_sweeps, True)
             assert np.array_equal(np.asarray(s), np.asarray(r.states[0]).astype(np.int32)), (p, j)
             assert int(st) == int(r.status[0])
+            # Every flip changes one bit: at least the Hamming distance travelled, with its parity.
+            d = int(jnp.sum(r.states[0] != s0))
+            assert rec["flips"][g, j] == int(n) >= d and (int(n) - d) % 2 == 0, (p, j)
     assert rec["status_counts"].sum() == len(ps) * trials
 
 
