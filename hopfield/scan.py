@@ -35,6 +35,7 @@ tests/test_hopfield_capacity_scan.py checks it trial by trial.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from typing import Any, Sequence
 
@@ -161,10 +162,10 @@ def _trial_inputs(key: jax.Array, N: int, p: int, n_flip: int):
     return packed, target.at[pos].multiply(-1.0), kd
 
 
-def _group(key, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
+def _group(key, first, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
     """All trials of one pattern count: starts side by side, then fields and recalls one trial after the other
     (``lax.map``: a trial stops when it is done instead of waiting for the slowest of a vmapped batch)."""
-    keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(jnp.arange(trials))
+    keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(first + jnp.arange(trials))
     packed, s0, kd = jax.vmap(lambda k: _trial_inputs(k, N, p, n_flip))(keys)
     s, sweeps, status, flips = jax.lax.map(lambda a: _recall(a[0], p, a[1].astype(jnp.int32), _fields(a[0], p, a[1]), a[2], max_sweeps, from_bits),
                                     (packed, s0, kd))
@@ -173,14 +174,15 @@ def _group(key, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_
 
 
 @partial(jax.jit, static_argnames=("N", "ps", "trials", "n_flip", "max_sweeps", "from_bits"))
-def _scan(key, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
-    """Jitted core of :func:`capacity_scan`: final overlaps, sweeps, status, flips, each ``(P, trials)``. Trusts its inputs."""
-    out = [_group(jax.random.fold_in(key, g), N, p, trials, n_flip, max_sweeps, from_bits) for g, p in enumerate(ps)]
+def _scan(key, first, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
+    """Jitted core of :func:`capacity_scan` for trials ``first .. first + trials - 1``: final overlaps, sweeps,
+    status, flips, each ``(P, trials)``. Trusts its inputs."""
+    out = [_group(jax.random.fold_in(key, g), first, N, p, trials, n_flip, max_sweeps, from_bits) for g, p in enumerate(ps)]
     return tuple(jnp.stack(x) for x in zip(*out))
 
 
 def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: int = 20, noise: float = 0.1,
-                  max_sweeps: int = 200) -> dict:
+                  max_sweeps: int = 200, threads: int = 1) -> dict:
     """Fraction of exact recalls from a noisy start versus the number of stored patterns (one compiled call).
 
     hopfieldkit's ``empirical_capacity_scan`` with the dynamics of
@@ -198,6 +200,9 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
     - `noise`: fraction of flipped bits of the start, ``n_flip = round(noise N)``
       (hopfieldkit uses ``max(1, floor(noise N))``; equal at N = 500, noise = 0.1).
     - `max_sweeps`: sweep limit (hopfieldkit: 200).
+    - `threads`: the trials are split into this many consecutive blocks, run by as many
+      Python threads at once (a compiled call releases the GIL, so each block gets a
+      core); the result does not depend on it.
 
     **Returns:** dict with the configuration (``N, trials, noise, n_flip,
     max_sweeps, mode="async", criterion="exact"``) and, for the P values of p:
@@ -214,8 +219,21 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
     trials = check_int("trials", trials, 1)
     noise = check_fraction("noise", noise)
     max_sweeps = check_int("max_sweeps", max_sweeps, 1)
+    threads = min(check_int("threads", threads, 1), trials)
     n_flip = int(round(noise * N))
-    m, sweeps, status, flips = (np.asarray(x) for x in _scan(key, N, ps, trials, n_flip, max_sweeps, _keys_reproduce_permutation(N)))
+    from_bits = _keys_reproduce_permutation(N)
+    edges = np.linspace(0, trials, threads + 1).round().astype(int)
+
+    def block(b):
+        return jax.block_until_ready(_scan(key, jnp.int32(edges[b]), N, ps, int(edges[b + 1] - edges[b]), n_flip,
+                                           max_sweeps, from_bits))
+
+    if threads == 1:
+        parts = [block(0)]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(block, range(threads)))
+    m, sweeps, status, flips = (np.concatenate([np.asarray(part[k]) for part in parts], axis=1) for k in range(4))
     ok = m >= 1.0 - 1e-6
     r = ok.mean(axis=1)
     return dict(N=N, trials=trials, noise=noise, n_flip=n_flip, max_sweeps=max_sweeps, mode="async", criterion="exact",

@@ -69,8 +69,8 @@ def test_order_from_keys_and_from_permutation_agree():
     assert _keys_reproduce_permutation(200)
     assert not _keys_reproduce_permutation(2000)  # two sorting rounds: the fallback inverts the permutation
     from hopfield.scan import _scan
-    a = _scan(KEY, 200, (20, 40), 4, 30, 50, True)
-    b = _scan(KEY, 200, (20, 40), 4, 30, 50, False)
+    a = _scan(KEY, 0, 200, (20, 40), 4, 30, 50, True)
+    b = _scan(KEY, 0, 200, (20, 40), 4, 30, 50, False)
     for x, y in zip(a, b):
         assert np.array_equal(np.asarray(x), np.asarray(y))
 
@@ -89,9 +89,17 @@ def test_exact_recall_falls_across_the_ags_range():
 
 @pytest.mark.parametrize("kwargs", [dict(N=1), dict(pattern_counts=[]), dict(pattern_counts=[0]),
                                     dict(pattern_counts=[2.5]), dict(trials=0), dict(noise=1.5),
-                                    dict(max_sweeps=0), dict(key=None)])
+                                    dict(max_sweeps=0), dict(threads=0), dict(key=None)])
 def test_bad_arguments_raise_value_error(kwargs):
     args = dict(key=KEY, N=50, pattern_counts=[5])
     args.update(kwargs)
     with pytest.raises(ValueError):
         capacity_scan(args.pop("key"), args.pop("N"), args.pop("pattern_counts"), **args)
+
+
+def test_threads_split_the_trials_without_changing_the_result():
+    one = capacity_scan(KEY, 120, [6, 15], trials=5, max_sweeps=30)
+    for threads in (2, 3, 9):
+        par = capacity_scan(KEY, 120, [6, 15], trials=5, max_sweeps=30, threads=threads)
+        for k in ("m", "sweeps", "flips", "status_counts", "retrieved"):
+            assert np.array_equal(one[k], par[k]), (threads, k)
