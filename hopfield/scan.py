@@ -27,14 +27,13 @@ Hebb matrix ``W = xi^T xi / N`` with a zero diagonal, computed differently:
 
 Same key, same bits as ``hopfield.run(hebbian(xi), s0, ...)`` for the same
 patterns, start and dynamics key, as long as run's float32 tie tolerance
-(:func:`hopfield.tie_tolerance`, about ``7.6e-6 p``) stays below the smallest
-non-zero field 1/N (``p N < 1e5``, e.g. N = 500, p <= 100);
+(:func:`hopfield.tie_tolerance`, at most ``64 eps p = 7.6e-6 p``) stays below the
+smallest non-zero field 1/N (``p N < 1.3e5`` suffices, e.g. N = 500, p <= 100);
 tests/test_hopfield_capacity_scan.py checks it trial by trial.
 """
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from typing import Any, Sequence
@@ -183,13 +182,13 @@ def _scan(key, first, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: i
 
 def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: int = 20, noise: float = 0.1,
                   max_sweeps: int = 200, threads: int = 1) -> dict:
-    """Fraction of exact recalls from a noisy start versus the number of stored patterns (one compiled call).
+    """Fraction of exact recalls from a noisy start versus the number of stored patterns (one compiled call per thread).
 
     hopfieldkit's ``empirical_capacity_scan`` with the dynamics of
     :func:`hopfield.run` (see the module docstring): trial j at grid point g
     uses ``fold_in(fold_in(key, g), j)``; its patterns, start and dynamics key
     come from ``split(., 3)``.  The jitted core is compiled once per
-    ``(N, pattern_counts, trials, noise, max_sweeps)``.
+    ``(N, pattern_counts, trials per thread, noise, max_sweeps)``.
 
     **Arguments:**
 
