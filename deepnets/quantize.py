@@ -81,6 +81,12 @@ class QuantConfig:
     - `skip`: layers kept float: ``"first"``, ``"last"`` and/or fnmatch patterns on
       the module name (e.g. ``"classifier.*"``).
     - `fold_bn`: fold BatchNorm into the preceding conv first (``models.fold_batchnorm``).
+    - `shared_shape`: per channel, whether all channels of a layer share one unit shape
+      times a per-channel scale (True) or each channel gets its own rho-optimal shape
+      (False; see :func:`theory.fit_channels`).  ``None`` picks, per method, the choice
+      whose codebook stays O(C) numbers per layer: own shapes for uniform (a step per
+      channel) and exponential (a base and scale per channel), the shared shape for
+      Lloyd-Max (own levels would cost K floats per channel).  Resolved to a bool.
     """
 
     method: str
@@ -88,6 +94,7 @@ class QuantConfig:
     granularity: Any = "channel"
     skip: tuple[str, ...] = ()
     fold_bn: bool = False
+    shared_shape: bool | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -108,6 +115,10 @@ class QuantConfig:
         object.__setattr__(self, "skip", skip)
         if not isinstance(self.fold_bn, bool):
             raise ValueError(f"fold_bn must be a bool, got {self.fold_bn!r}")
+        if self.shared_shape is None:
+            object.__setattr__(self, "shared_shape", self.method == "lloyd_max")
+        elif not isinstance(self.shared_shape, bool):
+            raise ValueError(f"shared_shape must be a bool or None, got {self.shared_shape!r}")
 
     @property
     def K(self) -> int:
@@ -124,7 +135,7 @@ class QuantConfig:
         g = d.get("granularity", "channel")
         if isinstance(g, str) and g.startswith("channel(axis="):
             g = PerChannel(int(g[len("channel(axis=") : -1]))
-        return cls(d["method"], d.get("bits"), g, tuple(d.get("skip", ())), bool(d.get("fold_bn", False)))
+        return cls(d["method"], d.get("bits"), g, tuple(d.get("skip", ())), bool(d.get("fold_bn", False)), d.get("shared_shape"))
 
 
 # -- per-layer results ------------------------------------------------------------
@@ -135,33 +146,49 @@ _EPS32 = float(np.finfo(np.float32).eps)
 class Table:
     """A (C, n) float32 table of per-channel codebook rows (levels or thresholds).
 
-    Stored either in ``full`` or, when every row is an affine image of one unit row
-    (true for theory's per-channel fits: one shape times a per-channel scale and
-    gain; and for per-channel min-max: scale and integer zero point), as
-    ``scale[c] * (unit + shift[c])``: n + 2C numbers instead of nC (n + C when all
-    shifts are 0).  For min-max the unit row is the integer grid and the shifts are
-    integers, so the zero level stays exactly 0.  :meth:`values` is the single
-    definition of the float32 rows used for decoding, in memory and after loading,
-    so both give bitwise-identical weights.
+    Stored in one of three forms:
+
+    - ``full`` (C, n);
+    - affine, when every row is an affine image of one unit row (per-channel uniform:
+      one grid times a per-channel step; per-channel min-max: scale and integer zero
+      point; any shared shape times a per-channel scale): ``scale[c] * (unit + shift[c])``,
+      n + 2C numbers (n + C when all shifts are 0).  For min-max the unit row is the
+      integer grid and the shifts are integers, so the zero level stays exactly 0;
+    - geometric, when every row is odd-symmetric with a geometric positive half
+      (per-channel exponential levels ``+-s b**j``, and their midpoint thresholds
+      ``0, +-s (1 + b)/2 b**j``): ``scale[c] * [-b**(m-1), ..., -1, (0), 1, ..., b**(m-1)]``
+      with ``base[c] = b``, 2C numbers.  Powers are running float32 products, so
+      they are bitwise reproducible.
+
+    :meth:`values` is the single definition of the float32 rows used for decoding,
+    in memory and after loading, so both give bitwise-identical weights.
     """
 
     full: np.ndarray | None = None  # (C, n)
     unit: np.ndarray | None = None  # (n,)
     scale: np.ndarray | None = None  # (C,)
     shift: np.ndarray | None = None  # (C,)
+    base: np.ndarray | None = None  # (C,) geometric form
+    n: int = 0  # row length of the geometric form
 
     def values(self) -> np.ndarray:
         if self.full is not None:
             return self.full
+        if self.base is not None:
+            return self.scale[:, None] * _geometric_unit(self.base, self.n)
         return self.scale[:, None] * (self.unit[None, :] + self.shift[:, None])
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.full.shape) if self.full is not None else (self.scale.size, self.unit.size)
+        if self.full is not None:
+            return tuple(self.full.shape)
+        return (self.scale.size, self.n if self.base is not None else self.unit.size)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         if self.full is not None:
             return {prefix: self.full}
+        if self.base is not None:
+            return {f"{prefix}.scale": self.scale, f"{prefix}.base": self.base}
         out = {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale}
         if np.any(self.shift != 0):  # symmetric shapes have no shift: nothing stored, zeros on load
             out[f"{prefix}.shift"] = self.shift
@@ -173,6 +200,9 @@ class Table:
         if prefix in tensors:
             t = cls(full=tensors[prefix])
             want = {"full": (C, n)}
+        elif f"{prefix}.base" in tensors:
+            t = cls(scale=tensors[f"{prefix}.scale"], base=tensors[f"{prefix}.base"], n=n)
+            want = {"scale": (C,), "base": (C,)}
         else:
             scale = tensors[f"{prefix}.scale"]
             shift = tensors.get(f"{prefix}.shift", np.zeros(scale.shape, np.float32))
@@ -186,33 +216,69 @@ class Table:
 
     @classmethod
     def fit(cls, M: np.ndarray) -> Table:
-        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine if it reproduces every row."""
+        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine or geometric if it reproduces every row."""
         M = np.asarray(M, dtype=np.float64)
         C, n = M.shape
         full = cls(full=M.astype(np.float32))
         if C * n <= n + 2 * C or n < 2:
             return full
+        for form in (cls._affine, cls._geometric):
+            t = form(M)
+            if t is not None and _reproduces(t.values(), M):
+                return t
+        return full
+
+    @classmethod
+    def _affine(cls, M: np.ndarray) -> Table | None:
+        n = M.shape[1]
         amax = np.max(np.abs(M), axis=1)
         i = int(np.argmax(amax))
         step = M[i, 1] - M[i, 0]
         if not step > 0:
-            return full
+            return None
         unit = M[i] / step
         (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
         if not np.all(a > 0):
-            return full
+            return None
         shift = b / a
         if np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit))):  # an integer grid (min-max)
             unit = np.round(unit)
             near = np.abs(shift - np.round(shift)) <= 1e-6
             shift = np.where(near, np.round(shift), shift)
         shift = np.where(np.abs(shift) <= 1e-9 * np.max(np.abs(unit)), 0.0, shift)
-        t = cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), shift=shift.astype(np.float32))
-        v = t.values()
-        ok = bool(np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None]))
-        if np.all(np.diff(M, axis=1) > 0):
-            ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
-        return t if ok else full
+        return cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), shift=shift.astype(np.float32))
+
+    @classmethod
+    def _geometric(cls, M: np.ndarray) -> Table | None:
+        n = M.shape[1]
+        m = n // 2
+        if m < 2:
+            return None
+        pos = M[:, n - m :]
+        if not (np.all(pos[:, 0] > 0) and np.array_equal(M[:, :m], -pos[:, ::-1]) and (n % 2 == 0 or not np.any(M[:, m]))):
+            return None
+        base = (pos[:, -1] / pos[:, 0]) ** (1.0 / (m - 1))  # spreads the rounding over the row
+        if not np.all(np.isfinite(base) & (base > 0)):
+            return None
+        return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
+
+
+def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
+    """(C, n) float32 rows ``[-b**(m-1), ..., -1, (0 if n odd), 1, ..., b**(m-1)]``, m = n // 2, by running products."""
+    m = n // 2
+    factors = np.concatenate([np.ones((base.size, 1), np.float32), np.repeat(base[:, None], m - 1, axis=1)], axis=1)
+    pos = np.cumprod(factors, axis=1, dtype=np.float32)
+    mid = [np.zeros((base.size, 1), np.float32)] if n % 2 else []
+    return np.concatenate([-pos[:, ::-1], *mid, pos], axis=1)
+
+
+def _reproduces(v: np.ndarray, M: np.ndarray) -> bool:
+    """float32 rows ``v`` equal float64 rows ``M`` to a few float32 ulps of each row's largest entry, in the same order."""
+    amax = np.max(np.abs(M), axis=1)
+    ok = bool(np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None]))
+    if np.all(np.diff(M, axis=1) > 0):
+        ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
+    return ok
 
 
 @dataclass
@@ -347,7 +413,7 @@ def quantize_weight(w: np.ndarray, config: QuantConfig) -> LayerQuant:
         codes = q.encode(w64).astype(np.uint8)
         return LayerQuant.from_quantizers(codes, [q], None, config.bits)
     axis = g.axis % w64.ndim
-    qs = theory.fit_channels(w64, config.method, axis=axis, **kw)
+    qs = theory.fit_channels(w64, config.method, axis=axis, shared_shape=config.shared_shape, **kw)
     codes, _ = theory.apply_channels(w64, qs, axis=axis)
     return LayerQuant.from_quantizers(codes.astype(np.uint8), qs, axis, config.bits)
 
@@ -367,6 +433,7 @@ def quantize(
     skip: Any = (),
     fold_bn: bool = False,
     arch: dict | None = None,
+    shared_shape: bool | None = None,
 ) -> tuple[nn.Module, list[LayerRecord]]:
     """Quantize the Conv2d and Linear weights of ``model`` post-training; returns a NEW model.
 
@@ -380,6 +447,7 @@ def quantize(
       (a predicate is recorded in the config as ``"<predicate>"``).
     - `fold_bn`: fold BatchNorm into convs first (needs ``deepnets.models.fold_batchnorm``).
     - `arch`: optional ``{"name":..., "dataset":...}`` so :func:`deepnets.storage.load` can rebuild it.
+    - `shared_shape`: per-channel shape sharing (see :class:`QuantConfig`); None: the method's default.
 
     **Returns:** ``(qmodel, report)``: the quantized copy (codes and quantizers in
     ``qmodel.corrquant``) and one :class:`LayerRecord` per Conv2d/Linear layer with
@@ -394,7 +462,7 @@ def quantize(
     if isinstance(method, QuantConfig):
         config = method
     else:
-        config = QuantConfig(method, bits, granularity, skip, fold_bn)
+        config = QuantConfig(method, bits, granularity, skip, fold_bn, shared_shape)
     _check_finite(model)
     qmodel = copy.deepcopy(model)
     if config.fold_bn:

@@ -7,10 +7,11 @@ Layout (all in ONE safetensors file; no pickle, loading never runs code from the
   width 1..8, like HQQ's bit packing but without wide containers).
 - ``<layer>.weight.levels`` (C, K) and ``<layer>.weight.thresholds`` (C, K-1), float32:
   the per-channel codebooks (C = 1 per tensor), or, when every channel's row is
-  ``scale[c] * unit + offset[c]`` (theory's per-channel fits: one shape times a
-  per-channel scale; min-max: scale and zero point), ``.unit`` (K,), ``.scale`` (C,)
-  and ``.offset`` (C,) instead (:class:`deepnets.quantize.Table`).  Decoding is
-  ``levels[c, code]``.
+  ``scale[c] * (unit + shift[c])`` (per-channel uniform: one grid times a step;
+  min-max: scale and zero point), ``.unit`` (K,), ``.scale`` (C,) and ``.shift`` (C,)
+  instead, or, when every row is ``scale[c] * [-b**j..., 1, b, ...]`` (per-channel
+  exponential levels and their midpoint thresholds), ``.scale`` (C,) and ``.base`` (C,)
+  (:class:`deepnets.quantize.Table`).  Decoding is ``levels[c, code]``.
 - every other state_dict entry (biases, BatchNorm, skipped layers) as float32
   (integer buffers keep their integer dtype).
 - metadata ``"corrquant"``: JSON with format version, arch, config and per-layer

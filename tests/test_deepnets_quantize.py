@@ -67,7 +67,8 @@ def test_per_tensor_has_one_quantizer_and_granularity_values():
     assert as_granularity("tensor") == PerTensor() and as_granularity("channel") == PerChannel(0)
     q2, _ = quantize(model, "uniform", 3, "channel")
     assert q2.corrquant.config.granularity == PerChannel(0)
-    assert q2.corrquant.config.to_dict() == {"method": "uniform", "bits": 3, "granularity": "channel", "skip": [], "fold_bn": False}
+    assert q2.corrquant.config.to_dict() == {"method": "uniform", "bits": 3, "granularity": "channel", "skip": [], "fold_bn": False,
+                                              "shared_shape": False}
     assert QuantConfig.from_dict(q2.corrquant.config.to_dict()) == q2.corrquant.config
 
 
@@ -103,3 +104,35 @@ def test_nan_weights_raise():
         model[6].weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         quantize(model, "uniform", 4)
+
+
+def test_shared_shape_defaults_and_per_channel_gain():
+    """Own per-channel shapes for uniform/exponential, shared for Lloyd-Max (compact codebook) unless asked.
+
+    On a layer whose output channels have very different shapes (Gaussian, heavy-tailed,
+    uniform, one outlier), every channel's rho with its own shape is >= with the shared one.
+    """
+    rng = np.random.default_rng(0)
+    w = np.concatenate([rng.standard_normal((4, 64)), rng.standard_t(2, (4, 64)) * 0.3,
+                        rng.uniform(-2, 2, (4, 64)), rng.standard_normal((4, 64)) * 0.2])
+    w[12:, 0] = 3.0
+    model = nn.Sequential(nn.Linear(64, 16, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.from_numpy(w).float())
+    w32 = model[0].weight.detach().numpy().astype(np.float64)
+
+    def channel_rho(q):
+        d = q[0].weight.detach().numpy().astype(np.float64)
+        return np.sum(w32 * d, 1) / np.sqrt(np.sum(w32**2, 1) * np.sum(d**2, 1))
+
+    assert QuantConfig("exponential", 3).shared_shape is False and QuantConfig("uniform", 3).shared_shape is False
+    assert QuantConfig("lloyd_max", 3).shared_shape is True
+    for method in ("uniform", "exponential", "lloyd_max"):
+        own, _ = quantize(model, method, 3, shared_shape=False)
+        shared, _ = quantize(model, method, 3, shared_shape=True)
+        gain = channel_rho(own) - channel_rho(shared)
+        assert np.min(gain) >= -1e-6, f"{method}: a channel lost {-np.min(gain):.2g} of rho with its own shape"
+        if method == "exponential":
+            assert np.mean(gain) > 0.003, f"exponential own-shape mean rho gain only {np.mean(gain):.4f}"
+    books = quantize(model, "lloyd_max", 3)[0].corrquant.layers["0"].levels_table
+    assert books.full is None, "default Lloyd-Max codebook should be one shape times a per-channel scale"

@@ -179,15 +179,22 @@ def test_fold_bn_then_quantize():
 
 
 def test_codebooks_are_factored_and_minmax_keeps_an_exact_zero(tmp_path):
-    """Per-channel codebooks cost K + C numbers (theory shapes) or K + 2C (min-max), not K*C; min-max zero stays 0."""
+    """Per-channel codebooks cost K + C numbers (uniform: one grid times a step per channel), K + 2C
+    (min-max) or 2C (exponential: scale and base per channel), not K*C; min-max zero stays 0.
+    (Lloyd-Max fits free levels per channel, so its codebooks are stored in full.)"""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    for method, per_channel in (("exponential", 1), ("minmax", 2)):
+    for method, want in (("uniform", 16 + 15 + 2 * 32), ("exponential", 2 * 2 * 32), ("minmax", 16 + 15 + 4 * 32)):
         q, _ = quantize(model, method, 4)
         lq = q.corrquant.layers["0"]
         books = {**lq.levels_table.arrays("l"), **lq.thresholds_table.arrays("t")}
         n = sum(a.size for a in books.values())
-        assert n == 16 + 15 + 2 * per_channel * 32, (method, {k: a.shape for k, a in books.items()})
+        assert n == want, (method, {k: a.shape for k, a in books.items()})
+        if method == "exponential":  # the geometric form reproduces the fitted levels to float32 rounding
+            fitted = np.stack([qq.levels for qq in lq.quantizers])
+            assert np.max(np.abs(lq.levels() - fitted)) <= 1e-6 * np.max(np.abs(fitted))
+            save(q, tmp_path / "e.safetensors")
+            assert np.array_equal(read_packed(tmp_path / "e.safetensors")[1]["0"].levels(), lq.levels())
     assert np.all(np.min(np.abs(lq.levels()), axis=1) == 0.0), "min-max lost its exact zero level"
     save(q, tmp_path / "m.safetensors")
     back = read_packed(tmp_path / "m.safetensors")[1]["0"]

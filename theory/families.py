@@ -58,20 +58,28 @@ def _positive(name: str, value: Any) -> float:
 
 # -- shapes (thresholds and unscaled levels for given parameters) -----------
 def midpoints(levels: np.ndarray) -> np.ndarray:
+    """Midpoints of consecutive levels along the last axis: (..., K) -> (..., K-1)."""
     levels = np.asarray(levels, dtype=np.float64)
-    return 0.5 * (levels[:-1] + levels[1:])
+    return 0.5 * (levels[..., :-1] + levels[..., 1:])
 
 
-def uniform_grid(K: int, step: float) -> np.ndarray:
-    """``step * (k - (K-1)/2)``, k = 0..K-1: a zero level when K is odd."""
-    return step * (np.arange(K) - (K - 1) / 2.0)
+def uniform_grid(K: int, step: Any) -> np.ndarray:
+    """``step * (k - (K-1)/2)``, k = 0..K-1: a zero level when K is odd.
+
+    ``step`` may be an array (...,); the result is then (..., K).
+    """
+    return np.asarray(step, dtype=np.float64)[..., None] * (np.arange(K) - (K - 1) / 2.0)
 
 
-def exponential_grid(K: int, c: float, base: float) -> np.ndarray:
-    """``+-c * base**j``, j = 0..K//2 - 1, plus a zero level when K is odd."""
-    pos = c * base ** np.arange(K // 2)
-    zero = [0.0] if K % 2 else []
-    return np.concatenate((-pos[::-1], zero, pos))
+def exponential_grid(K: int, c: Any, base: Any) -> np.ndarray:
+    """``+-c * base**j``, j = 0..K//2 - 1, plus a zero level when K is odd.
+
+    ``c`` and ``base`` may be arrays (broadcast together to (...,)); the result is then (..., K).
+    """
+    c, base = np.broadcast_arrays(np.asarray(c, dtype=np.float64), np.asarray(base, dtype=np.float64))
+    pos = c[..., None] * base[..., None] ** np.arange(K // 2)
+    zero = [np.zeros(c.shape + (1,))] if K % 2 else []
+    return np.concatenate([-pos[..., ::-1], *zero, pos], axis=-1)
 
 
 def _finish(thresholds: np.ndarray, levels: np.ndarray, dist: Density, name: str, gain: bool) -> Quantizer:

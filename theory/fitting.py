@@ -8,10 +8,14 @@ exactly, in O(K log n) per evaluation after one sort).  Lloyd-Max on data is
 deterministic, and stops when no weight changes cell.  ``"minmax"`` is the
 round-to-nearest uniform baseline with min-max range that most toolkits use.
 
-Per-channel fitting (:func:`fit_channels`) fits one unit-RMS shape on the
-pooled, per-channel-normalised weights of a layer and gives each channel its
-own scale (its RMS) and least-squares gain; ``"minmax"`` is fitted per channel
-from each channel's own range.
+Per-channel fitting (:func:`fit_channels`) maximizes each channel's own empirical
+rho over the family's parameters (Pushkareva & Karandashev 2020, per channel
+instead of per layer), vectorized over channels (:mod:`theory._channels`), then
+gives each channel its least-squares gain; ``"minmax"`` is fitted per channel
+from each channel's own range.  ``shared_shape=True`` keeps the older, cheaper
+fit: one unit-RMS shape for the pooled per-channel-normalised weights of the
+layer, times a per-channel scale; it is worse whenever channels differ in shape
+(heavy vs light tails, outliers, few weights per channel).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _channels
 from ._quantizer import Quantizer
 from .densities import Empirical
 from .families import check_bits, check_K, exponential, lloyd_max, midpoints, sign, ternary, uniform, uniform_grid
@@ -119,12 +124,26 @@ def fit(x: Any, method: str, K: int | None = None, *, bits: int | None = None) -
     return _lsq_gain(q, arr).renamed(f"{method}(K={K})")
 
 
-def fit_channels(x: Any, method: str, K: int | None = None, *, bits: int | None = None, axis: int = 0) -> list[Quantizer]:
+def fit_channels(
+    x: Any, method: str, K: int | None = None, *, bits: int | None = None, axis: int = 0, shared_shape: bool = False
+) -> list[Quantizer]:
     """One quantizer per slice of ``x`` along ``axis`` (per output channel).
 
-    All methods but ``"minmax"`` share one unit-RMS shape fitted on the pooled
-    per-channel-normalised data (so the layer's codebook is one shape times a
-    per-channel scale), with each channel's own least-squares gain.
+    **Arguments:**
+
+    - `x`: the weights, finite, at least 1-D.
+    - `method`, `K`, `bits`: as :func:`fit`.
+    - `axis`: the channel axis.
+    - `shared_shape`: if False (default), uniform, exponential and Lloyd-Max fit each
+      channel's own shape (step; base and smallest level; levels) to maximize that
+      channel's empirical rho, as :func:`fit` on the channel would (up to the search
+      tolerance).  If True, all methods but ``"minmax"`` share one unit-RMS shape
+      fitted on the pooled per-channel-normalised data, times the channel's RMS: a
+      codebook that stores as one row plus a scale per channel.  Sign and ternary
+      always share their shape.
+
+    **Returns:** a list of ``x.shape[axis]`` :class:`Quantizer`, each with the
+    channel's least-squares gain.
     """
     arr = check_data("x", x)
     K = resolve_K(method, K, bits)
@@ -132,6 +151,8 @@ def fit_channels(x: Any, method: str, K: int | None = None, *, bits: int | None 
         raise ValueError("x must have at least one dimension for per-channel fitting")
     if not -arr.ndim <= axis < arr.ndim:
         raise ValueError(f"axis {axis} is out of range for x with {arr.ndim} dimensions")
+    if not isinstance(shared_shape, bool):
+        raise ValueError(f"shared_shape must be a bool, got {shared_shape!r}")
     rows = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
     if method == "minmax":
         return [minmax_uniform(r, K=K) for r in rows]
@@ -139,9 +160,57 @@ def fit_channels(x: Any, method: str, K: int | None = None, *, bits: int | None 
     live = rms > 0
     if not np.any(live):
         return [fit(r, method, K) for r in rows]
-    shape = _unit_shape((rows[live] / rms[live, None]).ravel(), method, K)
     name = f"{method}(K={K})"
-    return [_lsq_gain(shape.scaled(s if s > 0 else _TINY), r).renamed(name) for s, r in zip(rms, rows)]
+    if method in ("sign", "ternary"):
+        shape = _unit_shape((rows[live] / rms[live, None]).ravel(), method, K)
+        return [_lsq_gain(shape.scaled(s if s > 0 else _TINY), r).renamed(name) for s, r in zip(rms, rows)]
+    signed = _channels.SortedRows(rows[live] / rms[live, None])
+    levels = _channel_levels(signed, method, K, shared_shape)  # (C_live, K), unit RMS
+    gain = signed.gain(levels)
+    lv = _channels.strictly_increasing(levels * (gain * rms[live])[:, None])
+    th = midpoints(levels) * rms[live, None]
+    out: list[Quantizer] = []
+    j = 0
+    for r, ok in zip(rows, live):
+        if ok:
+            out.append(Quantizer(th[j], lv[j], name))
+            j += 1
+        else:
+            out.append(fit(r, method, K).renamed(name))
+    return out
+
+
+def _family_levels(signed: _channels.SortedRows, absz: _channels.SortedRows, method: str, K: int) -> np.ndarray:
+    """(C, K) unit levels of ``method``'s rho-optimal quantizer for each row (sorted rows of z and of |z|, unit RMS)."""
+    if method == "exponential":
+        return _channels.exponential_rows(absz, K)
+    uni = _channels.uniform_rows(absz, K)
+    if method == "uniform":
+        return uni
+    return _channels.lloyd_max_rows(signed, init=uni)  # Lloyd-Max from the uniform optimum, as fit()
+
+
+def _channel_levels(signed: _channels.SortedRows, method: str, K: int, shared_shape: bool) -> np.ndarray:
+    """(C, K) unit levels for the unit-RMS channels in ``signed`` (sorted rows).
+
+    The pooled shape (the family's rho-optimum for all channels' values together) is
+    always a candidate, so each channel's own fit is at least as good, in that
+    channel's empirical rho, as the shared shape.  Lloyd-Max also iterates each
+    channel from the pooled shape and keeps the better of its two fixed points.
+    """
+    C = signed.C
+    absz = signed.magnitudes()
+    pooled_signed = signed.pooled() if method == "lloyd_max" else None
+    pooled = np.broadcast_to(_family_levels(pooled_signed, absz.pooled(), method, K), (C, K))
+    if shared_shape:
+        return np.array(pooled)
+    cands = [pooled, _family_levels(signed, absz, method, K)]
+    if method == "lloyd_max":
+        cands.append(_channels.lloyd_max_rows(signed, init=pooled))
+    rows = np.arange(C)
+    r = np.stack([signed.rho(c[:, None, :], rows)[:, 0] for c in cands])  # (candidates, C)
+    best = np.argmax(r, axis=0)
+    return np.stack(cands)[best, rows]
 
 
 def apply_channels(x: Any, quantizers: list[Quantizer], axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
