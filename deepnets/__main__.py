@@ -47,9 +47,10 @@ def cmd_quantize(a: argparse.Namespace) -> None:
     from .quantize import QuantConfig, quantize
     from .storage import compression, save
 
-    QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn)  # validate before loading anything
+    QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, gain=a.gain)  # validate before loading anything
     net, name = _load_float(a.model, a.arch, a.dataset)
-    qnet, report = quantize(net, a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, arch={"name": name, "dataset": a.dataset})
+    qnet, report = quantize(net, a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, arch={"name": name, "dataset": a.dataset},
+                            gain=a.gain)
     out = a.out or f"{name}_{a.dataset}_{a.method}{qnet.corrquant.config.bits}.safetensors"
     sizes = save(qnet, out)
     for r in report:
@@ -75,7 +76,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 def cmd_sweep(a: argparse.Namespace) -> None:
     from .sweep import headline, plot_accuracy_vs_bits, plot_accuracy_vs_rho, sweep, to_markdown, write_csv, write_markdown
 
-    rows = sweep(a.models, a.methods, a.bits, a.dataset, a.granularity, tuple(a.skip), a.batch_size, a.limit, progress=True)
+    rows = sweep(a.models, a.methods, a.bits, a.dataset, a.granularity, tuple(a.skip), a.batch_size, a.limit, progress=True, gain=a.gain)
     os.makedirs(a.out_dir, exist_ok=True)
     write_csv(rows, os.path.join(a.out_dir, "sweep.csv"))
     write_markdown(rows, os.path.join(a.out_dir, "sweep.md"))
@@ -113,6 +114,10 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--granularity", default="channel", choices=["channel", "tensor"], help="one quantizer per output channel (default) or per tensor")
     q.add_argument("--skip", action="append", default=[], help="keep a layer float: 'first', 'last' or an fnmatch name pattern; repeatable")
     q.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding conv before quantizing")
+    q.add_argument("--gain", default="mse", choices=["mse", "unbiased"],
+                   help="scale of the levels: mse (least squares, default; minmax keeps its range scale) or unbiased "
+                        "(E[w q] = E[w^2] per channel/tensor: no rho^2 shrinkage of the weights against float biases); "
+                        "codes and rho are the same")
     q.add_argument("--out", default=None, help="output packed file (default <model>_<dataset>_<method><bits>.safetensors)")
     q.set_defaults(func=cmd_quantize)
 
@@ -129,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "digits"], help="dataset (default fashion_mnist)")
     s.add_argument("--granularity", default="channel", choices=["channel", "tensor"], help="per output channel (default) or per tensor")
     s.add_argument("--skip", action="append", default=[], help="keep a layer float: 'first', 'last' or a name pattern; repeatable")
+    s.add_argument("--gain", default="mse", choices=["mse", "unbiased"], help="scale of the levels: mse (least squares, default) or unbiased (E[w q] = E[w^2]); see quantize --help")
     s.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
     s.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
     s.add_argument("--out-dir", default="out/deepnets", help="folder for CSV, Markdown and plots (default out/deepnets)")

@@ -27,6 +27,8 @@ from torch import nn
 import theory
 
 METHODS = theory.METHODS
+#: Gain rules for the fitted levels: least squares (default) or unbiased (theory.gain_factor).
+GAINS = theory.GAINS
 #: Storage bits of the methods whose number of levels is fixed (sign: K=2, ternary: K=3).
 FIXED_BITS = {"sign": 1, "ternary": 2}
 
@@ -87,6 +89,14 @@ class QuantConfig:
       whose codebook stays O(C) numbers per layer: own shapes for uniform (a step per
       channel) and exponential (a base and scale per channel), the shared shape for
       Lloyd-Max (own levels would cost K floats per channel).  Resolved to a bool.
+    - `gain`: the scale of the levels (:func:`theory.gain_factor`), per tensor or per
+      channel as `granularity` says.  ``"mse"`` (default): least squares, which shrinks
+      the weights by about rho^2 along the float weights (min-max keeps its range
+      scale); ``"unbiased"``: ``E[w q] = E[w^2]``, no shrinkage, so float biases and
+      folded BatchNorm stay in balance with the weights.  Thresholds, codes and the
+      rho of each fitted unit (tensor or channel) are the same for both; per channel, the
+      report's layer rho (all channels pooled) moves slightly, since each channel's
+      factor is its own ``1/rho_c^2``.
     """
 
     method: str
@@ -95,6 +105,7 @@ class QuantConfig:
     skip: tuple[str, ...] = ()
     fold_bn: bool = False
     shared_shape: bool | None = None
+    gain: str = "mse"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -119,6 +130,7 @@ class QuantConfig:
             object.__setattr__(self, "shared_shape", self.method == "lloyd_max")
         elif not isinstance(self.shared_shape, bool):
             raise ValueError(f"shared_shape must be a bool or None, got {self.shared_shape!r}")
+        theory.fitting.check_gain(self.gain)
 
     @property
     def K(self) -> int:
@@ -135,7 +147,8 @@ class QuantConfig:
         g = d.get("granularity", "channel")
         if isinstance(g, str) and g.startswith("channel(axis="):
             g = PerChannel(int(g[len("channel(axis=") : -1]))
-        return cls(d["method"], d.get("bits"), g, tuple(d.get("skip", ())), bool(d.get("fold_bn", False)), d.get("shared_shape"))
+        return cls(d["method"], d.get("bits"), g, tuple(d.get("skip", ())), bool(d.get("fold_bn", False)), d.get("shared_shape"),
+                   d.get("gain", "mse"))  # files written before the gain option used least squares
 
 
 # -- per-layer results ------------------------------------------------------------
@@ -407,7 +420,7 @@ def quantize_weight(w: np.ndarray, config: QuantConfig) -> LayerQuant:
     """
     g = config.granularity
     w64 = np.asarray(w, dtype=np.float64)
-    kw = {} if config.method in FIXED_BITS else {"bits": config.bits}
+    kw = {"gain": config.gain} if config.method in FIXED_BITS else {"bits": config.bits, "gain": config.gain}
     if isinstance(g, PerTensor) or w64.ndim == 0:
         q = theory.fit(w64, config.method, **kw)
         codes = q.encode(w64).astype(np.uint8)
@@ -434,6 +447,7 @@ def quantize(
     fold_bn: bool = False,
     arch: dict | None = None,
     shared_shape: bool | None = None,
+    gain: str = "mse",
 ) -> tuple[nn.Module, list[LayerRecord]]:
     """Quantize the Conv2d and Linear weights of ``model`` post-training; returns a NEW model.
 
@@ -448,6 +462,8 @@ def quantize(
     - `fold_bn`: fold BatchNorm into convs first (needs ``deepnets.models.fold_batchnorm``).
     - `arch`: optional ``{"name":..., "dataset":...}`` so :func:`deepnets.storage.load` can rebuild it.
     - `shared_shape`: per-channel shape sharing (see :class:`QuantConfig`); None: the method's default.
+    - `gain`: ``"mse"`` (least-squares levels, default) or ``"unbiased"`` (``E[w q] = E[w^2]``
+      per tensor or channel; see :class:`QuantConfig`).
 
     **Returns:** ``(qmodel, report)``: the quantized copy (codes and quantizers in
     ``qmodel.corrquant``) and one :class:`LayerRecord` per Conv2d/Linear layer with
@@ -462,7 +478,7 @@ def quantize(
     if isinstance(method, QuantConfig):
         config = method
     else:
-        config = QuantConfig(method, bits, granularity, skip, fold_bn, shared_shape)
+        config = QuantConfig(method, bits, granularity, skip, fold_bn, shared_shape, gain)
     _check_finite(model)
     qmodel = copy.deepcopy(model)
     if config.fold_bn:

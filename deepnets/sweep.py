@@ -72,6 +72,7 @@ def sweep(
     limit: int | None = None,
     progress: bool = False,
     fold_bn: bool = True,
+    gain: str = "mse",
 ) -> list[dict]:
     """Quantize every model with every method and bit width, evaluate, pack to disk and measure.
 
@@ -89,6 +90,8 @@ def sweep(
     - `progress`: a tqdm bar over (model, method) pairs.
     - `fold_bn`: fold BatchNorm into the preceding convs before quantizing (as deployments
       do; the float reference stays the unfolded model); False quantizes the raw conv weights.
+    - `gain`: ``"mse"`` (least squares, default) or ``"unbiased"`` scale of the levels
+      (see :class:`deepnets.quantize.QuantConfig`); recorded in each row's ``config``.
 
     **Returns:** a list of rows (dicts with ``COLUMNS``), one float row per model
     (``method == "float"``) then one per quantized variant.
@@ -99,6 +102,7 @@ def sweep(
             raise ValueError(f"methods: {m!r} is not one of {list(METHODS) + list(_baselines.BASELINES)}")
     for b in bits_list:
         QuantConfig("uniform", b)  # validates bits (ValueError naming bits)
+    QuantConfig("uniform", 4, gain=gain)  # validates gain (ValueError naming gain)
     g = as_granularity(granularity)
     dname, data = _resolve_data(dataset, limit)
     rows = []
@@ -123,7 +127,7 @@ def sweep(
                     widths = [FIXED_BITS[method]] if method in FIXED_BITS else bits_list
                 for b in widths:
                     if method not in _baselines.BASELINES:
-                        qm, report = quantize(model, method, b, g, skip, fold_bn=fold_bn and _has_bn(model))
+                        qm, report = quantize(model, method, b, g, skip, fold_bn=fold_bn and _has_bn(model), gain=gain)
                         c = compression(model, qm, tmp)
                         cfg = qm.corrquant.config.to_dict()
                         sizes = {"packed_bytes": c["packed_bytes"], "ratio": c["ratio"], "bound_ratio": c["bound_ratio"]}

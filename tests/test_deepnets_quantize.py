@@ -68,7 +68,7 @@ def test_per_tensor_has_one_quantizer_and_granularity_values():
     q2, _ = quantize(model, "uniform", 3, "channel")
     assert q2.corrquant.config.granularity == PerChannel(0)
     assert q2.corrquant.config.to_dict() == {"method": "uniform", "bits": 3, "granularity": "channel", "skip": [], "fold_bn": False,
-                                              "shared_shape": False}
+                                              "shared_shape": False, "gain": "mse"}
     assert QuantConfig.from_dict(q2.corrquant.config.to_dict()) == q2.corrquant.config
 
 

@@ -4,7 +4,7 @@ numpy/scipy/sympy only; JAX and torch arrays are recognised but never imported h
 """
 
 from ._quantizer import MAX_LEVELS, Quantizer
-from .correlation import centroid_levels, moments, rho, rho_closed_form, rho_empirical
+from .correlation import GAINS, centroid_levels, gain_factor, moments, rho, rho_closed_form, rho_empirical
 from .densities import DISTRIBUTIONS, Density, Empirical, get_density, hebbian
 from .families import FAMILIES, exponential, lloyd_max, make, sign, ternary, uniform
 from .fitting import METHODS, apply_channels, fit, fit_channels, minmax_uniform
@@ -12,7 +12,7 @@ from .predictions import capacity, field_agreement, overlap, synaptic_noise
 
 __all__ = [
     "MAX_LEVELS", "Quantizer",
-    "rho", "rho_closed_form", "rho_empirical", "moments", "centroid_levels",
+    "rho", "rho_closed_form", "rho_empirical", "moments", "centroid_levels", "GAINS", "gain_factor",
     "DISTRIBUTIONS", "Density", "Empirical", "get_density", "hebbian",
     "FAMILIES", "sign", "ternary", "uniform", "exponential", "lloyd_max", "make",
     "METHODS", "fit", "fit_channels", "apply_channels", "minmax_uniform",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .correlation import gain_factor
 from .families import exponential_grid, midpoints, uniform_grid
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
@@ -80,14 +81,17 @@ class SortedRows:
             out = ewq / np.sqrt(self.e2[rows, None] * eq2)
         return np.where(eq2 > 0, out, 0.0)
 
-    def gain(self, levels: np.ndarray) -> np.ndarray:
-        """(C,) least-squares gain ``E[z q] / E[q^2]`` of one quantizer per row (levels (C, K), midpoint thresholds)."""
+    def gain(self, levels: np.ndarray, gain: str = "mse") -> np.ndarray:
+        """(C,) gain of one quantizer per row (levels (C, K), midpoint thresholds) by the rule ``gain``.
+
+        ``"mse"``: least squares ``E[z q] / E[q^2]``; ``"unbiased"``: ``E[z^2] / E[z q]``
+        (:func:`theory.correlation.gain_factor`).
+        """
         rows = np.arange(self.C)
         P, M1 = self.cell_sums(midpoints(levels)[:, None, :], rows)
         ewq = np.sum(levels * M1[:, 0], axis=1)
         eq2 = np.sum(levels * levels * P[:, 0], axis=1)
-        ok = (eq2 > 0) & (ewq > 0)
-        return np.where(ok, ewq / np.where(ok, eq2, 1.0), 1.0)
+        return gain_factor(gain, self.e2, ewq, eq2)
 
 
 def _half(levels: np.ndarray, K: int) -> np.ndarray:

@@ -4,6 +4,9 @@ REFERENCE.md: for a density f and a K-level quantizer,
 ``E[w q] = sum_k c_k * integral_{t_{k-1}}^{t_k} w f(w) dw``,
 ``E[q^2] = sum_k c_k^2 P(t_{k-1} <= w < t_k)`` and
 ``rho = E[w q] / sqrt(E[w^2] E[q^2])``.
+
+rho does not depend on the scale of the levels, so a fitted quantizer's levels get
+a gain fixed by a separate rule (:data:`GAINS`, :func:`gain_factor`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,34 @@ import numpy as np
 
 from ._quantizer import Quantizer
 from .densities import get_density
+
+
+#: Rules for the gain of fitted levels (:func:`gain_factor`).
+GAINS = ("mse", "unbiased")
+
+
+def gain_factor(gain: str, ew2: Any, ewq: Any, eq2: Any) -> Any:
+    """Factor for the levels of a quantizer ``q`` so that the rescaled levels obey the rule ``gain``.
+
+    REFERENCE.md, "Quantization error as noise": ``q(w) = a w + eta`` with
+    ``a = E[w q] / E[w^2]`` and ``eta`` uncorrelated with ``w``.
+
+    - ``"mse"``: least squares, ``E[w q] / E[q^2]``; afterwards ``E[q^2] = E[w q]`` and
+      ``a = rho^2`` (the centroid condition: the quantizer shrinks the weights by rho^2).
+    - ``"unbiased"``: ``E[w^2] / E[w q]``; afterwards ``E[w q] = E[w^2]`` and ``a = 1``
+      (no shrinkage: the weights' component along ``w`` is kept at full size, at the
+      price of a larger MSE, ``E[w^2] (1/rho^2 - 1)``).  Matters where the rest of the
+      network is not scale-invariant, e.g. float biases after a quantized layer.
+
+    rho is the same for both.  **Arguments:** `gain`: one of :data:`GAINS` (trusted);
+    `ew2`, `ewq`, `eq2`: the moments (or sums), scalars or arrays of one shape.
+    **Returns:** the factor, 1 where the moments give none (``E[q^2] <= 0`` or ``E[w q] <= 0``).
+    """
+    ew2, ewq, eq2 = np.asarray(ew2, np.float64), np.asarray(ewq, np.float64), np.asarray(eq2, np.float64)
+    ok = (eq2 > 0) & (ewq > 0)
+    if gain == "mse":
+        return np.where(ok, ewq / np.where(ok, eq2, 1.0), 1.0)
+    return np.where(ok & (ew2 > 0), ew2 / np.where(ok, ewq, 1.0), 1.0)
 
 
 def moments(q: Quantizer, dist: Any = "gaussian", sigma: float = 1.0) -> dict[str, float]:

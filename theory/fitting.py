@@ -16,6 +16,16 @@ from each channel's own range.  ``shared_shape=True`` keeps the older, cheaper
 fit: one unit-RMS shape for the pooled per-channel-normalised weights of the
 layer, times a per-channel scale; it is worse whenever channels differ in shape
 (heavy vs light tails, outliers, few weights per channel).
+
+The gain of the levels follows ``gain`` (:func:`theory.correlation.gain_factor`):
+``"mse"`` (default) is the least-squares scale of REFERENCE.md, which leaves the
+quantized weights shrunk by rho^2 along the float weights; ``"unbiased"`` scales
+the levels so that ``E[w q] = E[w^2]`` (per tensor, or per channel in
+:func:`fit_channels`), so the regression coefficient of q on w is 1.  The gain only
+multiplies the levels: thresholds, codes and rho are the same for both rules.
+For ``"minmax"`` the levels keep their range scale under ``"mse"`` (the toolkit
+baseline, not least squares) and get the same unbiased factor under ``"unbiased"``
+(the zero level stays exactly 0).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import numpy as np
 
 from . import _channels
 from ._quantizer import Quantizer
+from .correlation import GAINS, gain_factor
 from .densities import Empirical
 from .families import check_bits, check_K, exponential, lloyd_max, midpoints, sign, ternary, uniform, uniform_grid
 
@@ -44,6 +55,13 @@ def check_data(name: str, x: Any) -> np.ndarray:
         bad = "NaN" if np.any(np.isnan(arr)) else "Inf"
         raise ValueError(f"{name} contains {bad} values; quantizers can only be fitted to finite data")
     return arr
+
+
+def check_gain(gain: Any) -> str:
+    """``gain`` if it is one of :data:`theory.correlation.GAINS` (raises ValueError naming ``gain``)."""
+    if not isinstance(gain, str) or gain not in GAINS:
+        raise ValueError(f"gain must be one of {list(GAINS)}, got {gain!r}")
+    return gain
 
 
 def resolve_K(method: str, K: int | None, bits: int | None) -> int:
@@ -93,14 +111,17 @@ def _unit_shape(z: np.ndarray, method: str, K: int) -> Quantizer:
     return lloyd_max(K, dist=d, init=uniform(K, dist=d, gain=False))
 
 
-def _lsq_gain(q: Quantizer, x: np.ndarray) -> Quantizer:
+def _fit_gain(q: Quantizer, x: np.ndarray, gain: str = "mse") -> Quantizer:
+    """``q`` with its levels rescaled on data ``x`` (1-D) by the rule ``gain`` (:func:`gain_factor`)."""
     qx = q(x)
     eq2 = float(np.dot(qx, qx))
     ewq = float(np.dot(x, qx))
-    return q.with_gain(ewq / eq2) if eq2 > 0 and ewq > 0 else q
+    if not (eq2 > 0 and ewq > 0):
+        return q
+    return q.with_gain(float(gain_factor(gain, float(np.dot(x, x)), ewq, eq2)))
 
 
-def fit(x: Any, method: str, K: int | None = None, *, bits: int | None = None) -> Quantizer:
+def fit(x: Any, method: str, K: int | None = None, *, bits: int | None = None, gain: str = "mse") -> Quantizer:
     """Fit a quantizer of ``method`` to data ``x`` (any shape), in the data's units.
 
     **Arguments:**
@@ -108,24 +129,35 @@ def fit(x: Any, method: str, K: int | None = None, *, bits: int | None = None) -
     - `x`: the weights, finite and non-empty.
     - `method`: one of ``METHODS``.
     - `K` or `bits`: number of levels, or bits (``K = 2**bits``). Ignored for sign/ternary.
+    - `gain`: ``"mse"`` (least squares; for minmax its range scale) or ``"unbiased"``
+      (``E[w q] = E[w^2]``); see the module docstring.
 
     **Returns:** a :class:`Quantizer` whose shape maximizes the empirical rho
-    within the family and whose levels have the least-squares gain (Lloyd-Max's
-    centroids already have it).
+    within the family and whose levels have the gain ``gain`` (under ``"mse"``,
+    Lloyd-Max's centroids already have it).
     """
     arr = check_data("x", x).ravel()
     K = resolve_K(method, K, bits)
+    check_gain(gain)
     if method == "minmax":
-        return minmax_uniform(arr, K=K)
+        q = minmax_uniform(arr, K=K)
+        return q if gain == "mse" else _fit_gain(q, arr, gain)
     sigma = float(np.sqrt(np.mean(arr * arr)))
     if sigma == 0:
         return _unit_shape(np.array([-1.0, 1.0]), method, K).scaled(_TINY)
     q = _unit_shape(arr / sigma, method, K).scaled(sigma)
-    return _lsq_gain(q, arr).renamed(f"{method}(K={K})")
+    return _fit_gain(q, arr, gain).renamed(f"{method}(K={K})")
 
 
 def fit_channels(
-    x: Any, method: str, K: int | None = None, *, bits: int | None = None, axis: int = 0, shared_shape: bool = False
+    x: Any,
+    method: str,
+    K: int | None = None,
+    *,
+    bits: int | None = None,
+    axis: int = 0,
+    shared_shape: bool = False,
+    gain: str = "mse",
 ) -> list[Quantizer]:
     """One quantizer per slice of ``x`` along ``axis`` (per output channel).
 
@@ -141,9 +173,10 @@ def fit_channels(
       fitted on the pooled per-channel-normalised data, times the channel's RMS: a
       codebook that stores as one row plus a scale per channel.  Sign and ternary
       always share their shape.
+    - `gain`: ``"mse"`` or ``"unbiased"``, each channel's own gain (see :func:`fit`).
 
     **Returns:** a list of ``x.shape[axis]`` :class:`Quantizer`, each with the
-    channel's least-squares gain.
+    channel's gain by the rule ``gain``.
     """
     arr = check_data("x", x)
     K = resolve_K(method, K, bits)
@@ -153,21 +186,22 @@ def fit_channels(
         raise ValueError(f"axis {axis} is out of range for x with {arr.ndim} dimensions")
     if not isinstance(shared_shape, bool):
         raise ValueError(f"shared_shape must be a bool, got {shared_shape!r}")
+    check_gain(gain)
     rows = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
     if method == "minmax":
-        return [minmax_uniform(r, K=K) for r in rows]
+        return [fit(r, method, K, gain=gain) for r in rows]
     rms = np.sqrt(np.mean(rows * rows, axis=1))
     live = rms > 0
     if not np.any(live):
-        return [fit(r, method, K) for r in rows]
+        return [fit(r, method, K, gain=gain) for r in rows]
     name = f"{method}(K={K})"
     if method in ("sign", "ternary"):
         shape = _unit_shape((rows[live] / rms[live, None]).ravel(), method, K)
-        return [_lsq_gain(shape.scaled(s if s > 0 else _TINY), r).renamed(name) for s, r in zip(rms, rows)]
+        return [_fit_gain(shape.scaled(s if s > 0 else _TINY), r, gain).renamed(name) for s, r in zip(rms, rows)]
     signed = _channels.SortedRows(rows[live] / rms[live, None])
     levels = _channel_levels(signed, method, K, shared_shape)  # (C_live, K), unit RMS
-    gain = signed.gain(levels)
-    lv = _channels.strictly_increasing(levels * (gain * rms[live])[:, None])
+    g = signed.gain(levels, gain)
+    lv = _channels.strictly_increasing(levels * (g * rms[live])[:, None])
     th = midpoints(levels) * rms[live, None]
     out: list[Quantizer] = []
     j = 0
@@ -176,7 +210,7 @@ def fit_channels(
             out.append(Quantizer(th[j], lv[j], name))
             j += 1
         else:
-            out.append(fit(r, method, K).renamed(name))
+            out.append(fit(r, method, K, gain=gain).renamed(name))
     return out
 
 
@@ -227,4 +261,4 @@ def apply_channels(x: Any, quantizers: list[Quantizer], axis: int = 0) -> tuple[
     return np.moveaxis(codes, 0, axis), np.moveaxis(deq, 0, axis)
 
 
-__all__ = ["METHODS", "fit", "fit_channels", "apply_channels", "minmax_uniform", "resolve_K", "check_data", "uniform_grid"]
+__all__ = ["METHODS", "GAINS", "check_gain", "fit", "fit_channels", "apply_channels", "minmax_uniform", "resolve_K", "check_data", "uniform_grid"]
