@@ -297,15 +297,17 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
 
     **Arguments:**
 
-    - `quick`: the first two models, a 1000-image test subset and bits {2, 3, 4, 8}; else every
+    - `quick`: two models (the first, and one with BatchNorm if any), a 1000-image test subset and bits {2, 3, 4, 8}; else every
       model with weights, the full test set and bits 1..8.  Fashion-MNIST when its data and
       committed weights are present, else the digits fallback.
     - `seed`: seeds torch before anything random (quantization itself is deterministic).
     - `out_dir`: where CSV, Markdown and PNG files go.
     - `progress`: a tqdm bar over (model, method).
 
-    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "bn_comparison", "dataset", "models"}``;
-    ``bn_comparison`` pairs BatchNorm-folded rows with unfolded ones for models that have BatchNorm.
+    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "bn_comparison", "bn_comparison_tensor",
+    "gain_comparison", "dataset", "models"}``; the comparisons (see :func:`compare_rows`) pair the main
+    rows (per channel, BatchNorm folded, least-squares gain) with BatchNorm unfolded (models that have
+    BatchNorm), the same per tensor (folded vs unfolded), and the main rows with ``gain="unbiased"``.
     """
     from . import data, models as zoo_models
 
@@ -323,8 +325,9 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
         names = [n for n in zoo_models.MODELS if _has_weights(zoo_models, n, "digits")]
     if not names:
         raise ValueError(f"no committed weights for any of {list(zoo_models.MODELS)} on fashion_mnist or digits")
-    if quick:
-        names = names[:2]
+    if quick:  # the first model and, where there is one, a model with BatchNorm
+        with_bn = [n for n in names[1:] if _has_bn(zoo_models.load_pretrained(n, dataset))]
+        names = names[:1] + (with_bn[:1] or names[1:2])
     methods = list(METHODS) + list(_baselines.BASELINES)
     bits = [2, 3, 4, 8] if quick else list(range(1, 9))
     limit = 1000 if quick else None
@@ -332,31 +335,41 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     # BatchNorm folded (the deployment case, above) against quantizing the raw conv weights
     bn_models = {n: zoo_models.load_pretrained(n, dataset) for n in names}
     bn_models = {n: m for n, m in bn_models.items() if _has_bn(m)}
-    unfolded = sweep(bn_models, ["minmax", "uniform", "exponential", "lloyd_max"], [3, 4] if quick else [3, 4, 5], dataset, "channel", limit=limit,
-                     progress=progress, fold_bn=False) if bn_models else []
+    fitted = ["minmax", "uniform", "exponential", "lloyd_max"]
+    bn_bits = [3, 4] if quick else [3, 4, 5]
+    bn_runs = {(g, fold): sweep(bn_models, fitted, bn_bits, dataset, g, limit=limit, progress=progress, fold_bn=fold)
+               for g, fold in (("channel", False), ("tensor", True), ("tensor", False))} if bn_models else {}
+    # levels scaled so that E[w q] = E[w^2] (no rho^2 shrink) against the least-squares scale above
+    unbiased = sweep(names, fitted, [3] if quick else [3, 4], dataset, "channel", limit=limit, progress=progress, gain="unbiased")
     csv_path = write_csv(rows, os.path.join(out_dir, "deepnets_sweep.csv"))
     md_path = write_markdown(rows, os.path.join(out_dir, "deepnets_sweep.md"))
     figs = [plot_accuracy_vs_bits(rows, os.path.join(out_dir, "deepnets_accuracy_vs_bits.png")),
             plot_accuracy_vs_rho(rows, os.path.join(out_dir, "deepnets_accuracy_vs_rho.png"))]
     return {"rows": rows, "markdown": to_markdown(rows), "csv": csv_path, "markdown_path": md_path, "figures": figs,
-            "headline": headline(rows), "bn_comparison": bn_comparison(rows, unfolded), "dataset": dataset, "models": names, "granularity": granularity_name(as_granularity("channel"))}
+            "headline": headline(rows), "bn_comparison": compare_rows(rows, bn_runs.get(("channel", False), [])),
+            "bn_comparison_tensor": compare_rows(bn_runs.get(("tensor", True), []), bn_runs.get(("tensor", False), [])),
+            "gain_comparison": compare_rows(rows, unbiased), "dataset": dataset, "models": names, "granularity": granularity_name(as_granularity("channel"))}
 
 
 def _has_bn(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-def bn_comparison(rows_folded: list[dict], rows_unfolded: list[dict]) -> list[dict]:
-    """Pair folded and unfolded rows of the same (model, method, bits): top-1 and mean rho of each."""
+def compare_rows(base: list[dict], variant: list[dict]) -> list[dict]:
+    """Pair rows of the same (model, method, bits) from two sweeps: top-1 and mean rho of each.
+
+    **Returns:** rows ``{"model", "method", "bits", "base_top1", "variant_top1", "base_mean_rho",
+    "variant_mean_rho", "float_top1"}``, in the order of ``variant``.
+    """
     out = []
-    for u in rows_unfolded:
-        if u["method"] == "float":
+    for v in variant:
+        if v["method"] == "float":
             continue
-        f = [r for r in rows_folded if (r["model"], r["method"], r["bits"]) == (u["model"], u["method"], u["bits"])]
-        if f:
-            out.append({"model": u["model"], "method": u["method"], "bits": u["bits"], "folded_top1": f[0]["top1"],
-                        "unfolded_top1": u["top1"], "folded_mean_rho": f[0]["mean_rho"], "unfolded_mean_rho": u["mean_rho"],
-                        "float_top1": u["float_top1"]})
+        b = [r for r in base if (r["model"], r["method"], r["bits"]) == (v["model"], v["method"], v["bits"])]
+        if b:
+            out.append({"model": v["model"], "method": v["method"], "bits": v["bits"], "base_top1": b[0]["top1"],
+                        "variant_top1": v["top1"], "base_mean_rho": b[0]["mean_rho"], "variant_mean_rho": v["mean_rho"],
+                        "float_top1": v["float_top1"]})
     return out
 
 

@@ -11,7 +11,7 @@ def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> d
     import deepnets
 
     res = deepnets.report_section(quick=quick, seed=seed, out_dir=out_dir, progress=True)
-    return {k: res[k] for k in ("rows", "figures", "headline", "bn_comparison", "dataset", "models", "granularity", "csv")}
+    return {k: res[k] for k in ("rows", "figures", "headline", "bn_comparison", "bn_comparison_tensor", "gain_comparison", "dataset", "models", "granularity", "csv")}
 
 
 def accuracy_pivot(rows: list[dict], model: str) -> tuple[list[str], list[list[Any]]]:
@@ -27,6 +27,21 @@ def accuracy_pivot(rows: list[dict], model: str) -> tuple[list[str], list[list[A
     if flt:
         table.append(["float32"] + [f"{flt[0]['top1']:.2f}"] + [""] * (len(bits) - 1))
     return ["method"] + [f"{b} bits" for b in bits], table
+
+
+def _comparison(rows: list[dict], title: str, lead: str, base: str, variant: str) -> list:
+    if not rows:
+        return []
+    better = sum(r["base_top1"] > r["variant_top1"] for r in rows)
+    worse = sum(r["base_top1"] < r["variant_top1"] for r in rows)
+    gain = max(rows, key=lambda r: r["variant_top1"] - r["base_top1"])
+    return [("h", 3, title),
+            ("p", f"{lead} gives the higher top-1 in {better} of {len(rows)} (model, method, bits) pairs and the lower in "
+                  f"{worse}; the largest difference in favour of {variant}: {gain['variant_top1'] - gain['base_top1']:+.2f} points "
+                  f"({gain['model']}, {gain['method']}, {gain['bits']} bits)."),
+            ("table", ["model", "method", "bits", f"top-1 {base}", f"top-1 {variant}", f"mean rho {base}", f"mean rho {variant}", "float top-1"],
+             [[r["model"], r["method"], r["bits"], r["base_top1"], r["variant_top1"], r["base_mean_rho"], r["variant_mean_rho"],
+               r["float_top1"]] for r in rows])]
 
 
 def _fmt_bits(b: Any) -> str:
@@ -58,16 +73,18 @@ def blocks(res: dict[str, Any]) -> list:
         h, t = accuracy_pivot(rows, m)
         b.append(("h", 3, f"{m}: top-1 (%) and measured compression per method and bit width"))
         b.append(("table", h, t))
-    bn = res.get("bn_comparison") or []
-    if bn:
-        better = sum(r["folded_top1"] > r["unfolded_top1"] for r in bn)
-        worse = sum(r["folded_top1"] < r["unfolded_top1"] for r in bn)
-        b.append(("h", 3, "BatchNorm folded before quantizing vs quantizing the raw conv weights"))
-        b.append(("p", f"Models with BatchNorm, per channel. Folding (the deployment case, used everywhere above) gives the "
-                       f"higher top-1 in {better} of {len(bn)} pairs and the lower in {worse}."))
-        b.append(("table", ["model", "method", "bits", "top-1 folded", "top-1 unfolded", "mean rho folded", "mean rho unfolded", "float top-1"],
-                  [[r["model"], r["method"], r["bits"], r["folded_top1"], r["unfolded_top1"], r["folded_mean_rho"],
-                    r["unfolded_mean_rho"], r["float_top1"]] for r in bn]))
+    b += _comparison(res.get("bn_comparison") or [], "BatchNorm folded before quantizing vs quantizing the raw conv weights",
+                     "Models with BatchNorm, per output channel. Folding multiplies each output channel by one number, and "
+                     "every per-channel quantizer here is equivariant to that, so the two should agree up to rounding. "
+                     "Folding (the deployment case, used everywhere above)", "folded", "unfolded")
+    b += _comparison(res.get("bn_comparison_tensor") or [], "The same per tensor, where folding changes what is quantized",
+                     "One quantizer per weight tensor: folding puts BatchNorm's per-channel scales into the weights, so "
+                     "channels of different size share one set of levels. Folded", "folded", "unfolded")
+    b += _comparison(res.get("gain_comparison") or [], "Least-squares gain vs unbiased gain",
+                     "The rho-optimal levels scaled by least squares (used everywhere above; the weights shrink by rho^2 in "
+                     "regression) or so that E[w q] = E[w^2] (`gain=\"unbiased\"`; same codes, same rho). In a Hopfield "
+                     "network the scale is irrelevant; in a classifier the float biases make it matter. Least squares",
+                     "least squares", "unbiased")
     for f in res["figures"]:
         cap = "Top-1 accuracy against bits per weight, per model and method." if "bits" in Path(f).name else \
               "Top-1 drop against 1 - mean per-layer rho (log-log), one panel per model: how closely all methods share one curve tests rho as the quantity that decides the loss."
