@@ -74,9 +74,10 @@ def blocks(res: dict[str, Any]) -> list:
         b.append(("h", 3, f"{m}: top-1 (%) and measured compression per method and bit width"))
         b.append(("table", h, t))
     b += _comparison(res.get("bn_comparison") or [], "BatchNorm folded before quantizing vs quantizing the raw conv weights",
-                     "Models with BatchNorm, per output channel. Folding multiplies each output channel by one number, and "
-                     "every per-channel quantizer here is equivariant to that, so the two should agree up to rounding. "
-                     "Folding (the deployment case, used everywhere above)", "folded", "unfolded")
+                     "Models with BatchNorm, per output channel. Folding multiplies each output channel by one number, and a "
+                     "per-channel quantizer fitted to each channel alone is equivariant to that, so differences come only from "
+                     "fits that are not exactly scale-equivariant (a level shape shared across channels, finite search grids, "
+                     "min-max's integer zero point). Folding (the deployment case, used everywhere above)", "folded", "unfolded")
     b += _comparison(res.get("bn_comparison_tensor") or [], "The same per tensor, where folding changes what is quantized",
                      "One quantizer per weight tensor: folding puts BatchNorm's per-channel scales into the weights, so "
                      "channels of different size share one set of levels. Folded", "folded", "unfolded")
