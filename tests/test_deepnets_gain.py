@@ -12,16 +12,9 @@ from deepnets.__main__ import main, parser
 from deepnets.quantize import QuantConfig, quantize
 from deepnets.storage import _digest, load, save
 from deepnets.sweep import sweep
+from _deepnets_models import small_cnn
 
 LS_SCALED = ("uniform", "exponential", "lloyd_max")
-
-
-def small_cnn(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10),
-    ).eval()
 
 
 def _rows(a: np.ndarray) -> np.ndarray:

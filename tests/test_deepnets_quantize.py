@@ -7,15 +7,7 @@ from torch import nn
 
 import theory
 from deepnets.quantize import METHODS, PerChannel, PerTensor, QuantConfig, as_granularity, mean_rho, quantize
-
-
-def small_cnn(seed: int = 0) -> nn.Module:
-    """conv -> BN -> depthwise conv -> linear: every layer type the report knows."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10),
-    ).eval()
+from _deepnets_models import small_cnn
 
 
 def bits_for(method):

@@ -12,14 +12,7 @@ from torch import nn
 
 from deepnets.quantize import METHODS, quantize
 from deepnets.storage import compression, file_rho, load, pack, packed_nbytes, read_packed, save, save_float, unpack
-
-
-def small_cnn(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10),
-    ).eval()
+from _deepnets_models import small_cnn
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
