@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +91,3 @@ def blocks(res: dict[str, Any]) -> list:
         b.append(("img", f, cap))
     b.append(("p", f"Full table (CSV): `{Path(res['csv']).name}` in the output folder."))
     return b
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)
