@@ -186,10 +186,10 @@ display(Markdown("**Smallest bit width within 1 point of float32:**\n\n" +
 #   set its range. Per channel (sections 2-3) each channel's own range tames the outliers and min-max is
 #   competitive from 3 bits on: its $\rho$ is then within about 0.005 of the others. At 2 bits every
 #   $\rho$-fitted grid is clearly ahead of min-max in $\rho$.
-# - The per-channel exponential fit shares one level *shape* across all channels of a layer (times each
-#   channel's scale), while min-max fits each channel separately; on this network's near-Gaussian weights,
-#   at 3 bits and more, exponential ends up with about the same or a slightly lower $\rho$ than min-max, so
-#   the 1-2 bit advantage reported for ImageNet networks (Malsagov et al. 2019) does **not** show here.
+# - Per channel, uniform and exponential fit each channel's own shape (step; base and smallest level) and
+#   min-max each channel's own range; on this network's near-Gaussian weights, at 3 bits and more,
+#   exponential ends up with about the same $\rho$ as min-max (slightly higher at 3 bits, slightly lower at
+#   4), so the 1-2 bit advantage reported for ImageNet networks (Malsagov et al. 2019) does **not** show here.
 # - Accuracy: sign (1 bit) and ternary lose many points; the per-channel 2-8 bit methods all stay within
 #   about one point of float32 on this small network. With 359 test images one image is 0.28 points, so
 #   differences of a point or less between methods are not significant — use Fashion-MNIST (10,000 test
