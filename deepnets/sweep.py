@@ -304,8 +304,9 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     - `out_dir`: where CSV, Markdown and PNG files go.
     - `progress`: a tqdm bar over (model, method).
 
-    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "bn_comparison", "bn_comparison_tensor",
-    "gain_comparison", "dataset", "models"}``; the comparisons (see :func:`compare_rows`) pair the main
+    **Returns:** ``{"rows", "markdown", "csv", "figures", "headline", "tensor_rows", "tensor_headline",
+    "bn_comparison", "bn_comparison_tensor", "gain_comparison", "dataset", "models"}``; ``tensor_rows`` is
+    the sweep of the fitted methods with one quantizer per weight tensor; the comparisons (see :func:`compare_rows`) pair the main
     rows (per channel, BatchNorm folded, least-squares gain) with BatchNorm unfolded (models that have
     BatchNorm), the same per tensor (folded vs unfolded), and the main rows with ``gain="unbiased"``.
     """
@@ -336,9 +337,12 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     bn_models = {n: zoo_models.load_pretrained(n, dataset) for n in names}
     bn_models = {n: m for n, m in bn_models.items() if _has_bn(m)}
     fitted = ["minmax", "uniform", "exponential", "lloyd_max"]
+    # one quantizer per weight tensor (per layer, as in Malsagov et al. 2019 and Pushkareva & Karandashev 2020)
+    tensor_rows = sweep(names, fitted, [3, 4] if quick else list(range(2, 9)), dataset, "tensor", limit=limit, progress=progress)
     bn_bits = [3, 4] if quick else [3, 4, 5]
     bn_runs = {(g, fold): sweep(bn_models, fitted, bn_bits, dataset, g, limit=limit, progress=progress, fold_bn=fold)
-               for g, fold in (("channel", False), ("tensor", True), ("tensor", False))} if bn_models else {}
+               for g, fold in (("channel", False), ("tensor", False))} if bn_models else {}
+    bn_runs[("tensor", True)] = [r for r in tensor_rows if r["model"] in bn_models and r["bits"] in bn_bits]
     # levels scaled so that E[w q] = E[w^2] (no rho^2 shrink) against the least-squares scale above
     unbiased = sweep(names, fitted, [3] if quick else [3, 4], dataset, "channel", limit=limit, progress=progress, gain="unbiased")
     csv_path = write_csv(rows, os.path.join(out_dir, "deepnets_sweep.csv"))
@@ -346,7 +350,8 @@ def report_section(quick: bool = True, seed: int = 0, out_dir: str | os.PathLike
     figs = [plot_accuracy_vs_bits(rows, os.path.join(out_dir, "deepnets_accuracy_vs_bits.png")),
             plot_accuracy_vs_rho(rows, os.path.join(out_dir, "deepnets_accuracy_vs_rho.png"))]
     return {"rows": rows, "markdown": to_markdown(rows), "csv": csv_path, "markdown_path": md_path, "figures": figs,
-            "headline": headline(rows), "bn_comparison": compare_rows(rows, bn_runs.get(("channel", False), [])),
+            "headline": headline(rows), "tensor_rows": tensor_rows, "tensor_headline": headline(tensor_rows),
+            "bn_comparison": compare_rows(rows, bn_runs.get(("channel", False), [])),
             "bn_comparison_tensor": compare_rows(bn_runs.get(("tensor", True), []), bn_runs.get(("tensor", False), [])),
             "gain_comparison": compare_rows(rows, unbiased), "dataset": dataset, "models": names, "granularity": granularity_name(as_granularity("channel"))}
 

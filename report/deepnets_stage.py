@@ -10,7 +10,7 @@ def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> d
     import deepnets
 
     res = deepnets.report_section(quick=quick, seed=seed, out_dir=out_dir, progress=True)
-    return {k: res[k] for k in ("rows", "figures", "headline", "bn_comparison", "bn_comparison_tensor", "gain_comparison", "dataset", "models", "granularity", "csv")}
+    return {k: res[k] for k in ("rows", "figures", "headline", "tensor_rows", "tensor_headline", "bn_comparison", "bn_comparison_tensor", "gain_comparison", "dataset", "models", "granularity", "csv")}
 
 
 def accuracy_pivot(rows: list[dict], model: str) -> tuple[list[str], list[list[Any]]]:
@@ -68,9 +68,22 @@ def blocks(res: dict[str, Any]) -> list:
                        f"{next(iter(ex.values()))['resolution_points']:.2f} points)."))
         b.append(("table", ["model@bits", "exponential top-1", "min-max top-1", "exponential mean rho", "min-max mean rho"],
                   [[k, v["exponential_top1"], v["minmax_top1"], v["exponential_mean_rho"], v["minmax_mean_rho"]] for k, v in ex.items()]))
+    th = res.get("tensor_headline")
+    if th:
+        w, t, l = th["wins_ties_losses"]
+        b.append(("h", 3, "Per tensor (one quantizer per layer, as in the papers): smallest bit width within 1 point"))
+        b.append(("p", f"The fitted methods with one quantizer per weight tensor. Max-rho exponential against min-max at 3 and 4 "
+                       f"bits: {w} wins, {t} ties, {l} losses."))
+        b.append(("table", ["model", "method", "bits", "top-1", "drop (points)", "compression", "mean rho"],
+                  [[r["model"], r["method"], _fmt_bits(r["bits"]), r["top1"], r["drop"], (f"{r['ratio']:.2f}x" if r["bits"] else "-"),
+                    r["mean_rho"]] for r in th["smallest_bits_within"]]))
+        for m in res["models"]:
+            h, t = accuracy_pivot(res["tensor_rows"], m)
+            b.append(("h", 3, f"{m}, per tensor: top-1 (%) and measured compression"))
+            b.append(("table", h, t))
     for m in res["models"]:
         h, t = accuracy_pivot(rows, m)
-        b.append(("h", 3, f"{m}: top-1 (%) and measured compression per method and bit width"))
+        b.append(("h", 3, f"{m}, per channel: top-1 (%) and measured compression per method and bit width"))
         b.append(("table", h, t))
     b += _comparison(res.get("bn_comparison") or [], "BatchNorm folded before quantizing vs quantizing the raw conv weights",
                      "Models with BatchNorm, per output channel. Folding multiplies each output channel by one number, and a "

@@ -115,7 +115,7 @@ def test_deepnets_rows_reproduce_from_the_library(results):
 def test_anchor_verdicts_follow_from_the_numbers(results, quick_report):
     res = results["results"]
     claims = res["anchors"]["claims"]
-    assert len(claims) == 5
+    assert len(claims) == 6
     assert {c["verdict"] for c in claims} <= {"reproduced", "partly reproduced", "not reproduced"}
     again = anchors_stage.run(quick_report, True, SEED, res)["claims"]
     assert [c["verdict"] for c in again] == [c["verdict"] for c in claims]
