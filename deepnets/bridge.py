@@ -1,6 +1,6 @@
 """The bridge, torch side: predict what post-training quantization does to a classifier from rho.
 
-The science lives in :mod:`theory.bridge` (Sheppard's formula with the data-aware
+The science lives in :mod:`theory.layer_noise` (Sheppard's formula with the data-aware
 correlation; Sompolinsky's static noise ``1/rho^2 - 1`` accumulated over layers,
 PRA 34:2571, 1986) and :mod:`theory.allocation` (the exact bit-allocation
 knapsack).  This module only measures: it hooks the float network to collect each
@@ -17,7 +17,7 @@ Three experiments (:func:`analyse_model`), all in :func:`report_section`:
    the data-aware ``r`` and with the plain weight ``rho``.
 2. :func:`end_to_end`: quantize every layer at one width; predict output
    agreement and accuracy from ``sum_l eps_l^2`` and the float logits
-   (:func:`theory.bridge.predict_outputs`).  The measured logit noise is defined
+   (:func:`theory.layer_noise.predict_outputs`).  The measured logit noise is defined
    exactly like the theory's: ``1/r^2 - 1`` of float vs quantized logits (the gain
    ``a`` of ``qz = a z + noise`` removed; quantized networks shrink their logits,
    which does not change the argmax).
@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 import theory
 from theory import allocation as talloc
-from theory import bridge as tb
+from theory import layer_noise as tb
 
 from .quantize import LayerQuant, QuantConfig, QuantState, layer_type, quantize_weight, weight_layers
 

@@ -11,7 +11,7 @@
   0.138 (D. J. Amit, H. Gutfreund, H. Sompolinsky, Ann. Phys. 173:30, 1987,
   simulations section; A. Crisanti, D. J. Amit, H. Gutfreund, Europhys. Lett.
   2:337, 1986); the exponent is a parameter because the finite-size form
-  depends on the retrieval criterion.  Theory beside it: ``theory.capacity(rho)``
+  depends on the retrieval criterion.  Theory beside it: ``theory.predicted_capacity(rho)``
   (AGS with Sompolinsky's 1986 static synaptic noise).
 """
 
@@ -64,7 +64,7 @@ def capacity(key: Any, N: int, quantizer: QuantizerSpec = None, *, alphas: Seque
 
     **Returns:** the retrieval record plus ``alpha_c, alpha_c_lo, alpha_c_hi, width``
     (logistic fit) and the fitted curve ``fit_alpha, fit_retrieved`` (100,), ``k, n`` (A,) retrieved probes and probes per load, and
-    ``theory_alpha_c`` = ``theory.capacity(mean measured rho)``.
+    ``theory_alpha_c`` = ``theory.predicted_capacity(mean measured rho)``.
     """
     key = check_key(key)
     n_boot = check_int("n_boot", n_boot, 0)
@@ -92,7 +92,7 @@ def capacity(key: Any, N: int, quantizer: QuantizerSpec = None, *, alphas: Seque
     grid = np.linspace(a.min(), a.max(), 100)
     return dict(rec, alpha_c=ac, alpha_c_lo=float(lo), alpha_c_hi=float(hi), width=width,
                 fit_alpha=grid, fit_retrieved=1.0 / (1.0 + np.exp((grid - ac) / width)),
-                k=k_net.sum(1), n=n_net.sum(1), theory_alpha_c=theory.capacity(min(rho, 1.0)))
+                k=k_net.sum(1), n=n_net.sum(1), theory_alpha_c=theory.predicted_capacity(min(rho, 1.0)))
 
 
 def finite_size(key: Any, Ns: Sequence[int], quantizer: QuantizerSpec = None, *, nu: float = 0.5, **kwargs) -> dict:

@@ -21,7 +21,7 @@ rho-optimal for the exact binomial density of the entries, applied with
 ``scale = sqrt(p)/N``, the exact std of those entries; measured rho is
 ``theory.rho(W, qW)`` over the off-diagonal entries (the zero diagonals add
 nothing).  Theory beside it: ``theory.field_agreement(rho)``,
-``theory.overlap(alpha, rho)`` and ``theory.capacity(rho)`` (AGS 1985/87 with
+``theory.overlap(alpha, rho)`` and ``theory.predicted_capacity(rho)`` (AGS 1985/87 with
 Sompolinsky's 1986 static synaptic noise).
 """
 
@@ -242,7 +242,7 @@ def _retrieval_record(rows: list[dict], config: dict, interrupted: bool) -> dict
         field_agreement=np.array([np.mean([n["field_agreement"] for n in r["nets"]]) for r in rows]),
         theory_field_agreement=np.asarray(theory.field_agreement(np.clip(rho, -1, 1)), dtype=float).reshape(-1),
         theory_overlap=np.array([theory.overlap(al, min(r_, 1.0)) for al, r_ in zip(rec["alpha"], rho)]),
-        theory_capacity=np.array([theory.capacity(min(r_, 1.0)) for r_ in rho]),
+        theory_capacity=np.array([theory.predicted_capacity(min(r_, 1.0)) for r_ in rho]),
     )
     # The theory curve on a fine grid at the mean measured rho, for plots (which never recompute science).
     rho_mean = float(min(np.mean(rho), 1.0))

@@ -84,7 +84,7 @@ def plot_field_agreement(comparison: dict, ax: Any = None) -> Any:
 
 
 def plot_capacity_vs_theory(capacities: Sequence[dict], ax: Any = None) -> Any:
-    """Measured alpha_c (95% CI) versus theory.capacity(rho) for capacity records, one point per quantizer."""
+    """Measured alpha_c (95% CI) versus theory.predicted_capacity(rho) for capacity records, one point per quantizer."""
     ax = _ax(ax)
     for i, c in enumerate(capacities):
         ax.errorbar(c["theory_alpha_c"], c["alpha_c"], yerr=[[c["alpha_c"] - c["alpha_c_lo"]], [c["alpha_c_hi"] - c["alpha_c"]]],

@@ -39,6 +39,6 @@ def getting_started(seed: int = 0) -> dict:
     rho = theory.rho(np.asarray(W), np.asarray(qW))
     out["rho"] = rho
     print(f"\nSign weights keep rho = {rho:.3f} of the Hebbian matrix; theory predicts capacity "
-          f"{theory.capacity(rho):.3f} vs {theory.capacity(1.0):.3f} (Sompolinsky 1986; AGS 1985).")
+          f"{theory.predicted_capacity(rho):.3f} vs {theory.predicted_capacity(1.0):.3f} (Sompolinsky 1986; AGS 1985).")
     print("Next: hopfield.retrieval(key, N, alphas, quantizer), hopfield.capacity(...), hopfield.report_section(quick=True).")
     return out

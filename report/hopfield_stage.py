@@ -4,7 +4,7 @@ Two parts, both from :mod:`hopfield` on the same seed:
 
 - the retrieval curves m(alpha) for float, sign and 3-bit weights (``hopfield.report_section``);
 - every quantizer family at 1-4 bits: m(alpha) beside the AGS/Sompolinsky curve at its
-  measured rho, the capacity alpha_c with a bootstrap interval beside ``theory.capacity(rho)``,
+  measured rho, the capacity alpha_c with a bootstrap interval beside ``theory.predicted_capacity(rho)``,
   and the measured field-sign agreement beside 1 - arccos(rho)/pi.
 """
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import theory
-from theory import bridge as tb
+from theory import layer_noise as tb
 
 D, UNITS, N = 64, 24, 20_000
 

@@ -80,7 +80,7 @@ def test_hopfield_section_reruns_identically(results):
     np.testing.assert_array_equal(rec["retrieved"], row["retrieved"])
     assert row["theory_overlap"] == pytest.approx([theory.overlap(a, min(r, 1.0)) for a, r in zip(row["alpha"], rec["rho"])])
     for c in results["results"]["hopfield"]["capacity"]:
-        assert c["theory_alpha_c"] == pytest.approx(theory.capacity(c["rho"]), rel=1e-6)
+        assert c["theory_alpha_c"] == pytest.approx(theory.predicted_capacity(c["rho"]), rel=1e-6)
         assert c["theory_field_agreement"] == pytest.approx(float(theory.field_agreement(c["rho"])), rel=1e-12)
         assert c["alpha_c_lo"] <= c["alpha_c"] <= c["alpha_c_hi"] or not np.isfinite(c["alpha_c"])
     labels = [c["quantizer"] for c in results["results"]["hopfield"]["capacity"]]

@@ -119,13 +119,13 @@ def test_bad_family_parameters(name, kw):
 
 @pytest.mark.parametrize("r", [1.5, -1.01, np.nan, np.inf])
 def test_rho_out_of_range(r):
-    for fn in (theory.field_agreement, theory.synaptic_noise, theory.capacity, lambda x: theory.overlap(0.1, x)):
+    for fn in (theory.field_agreement, theory.synaptic_noise, theory.predicted_capacity, lambda x: theory.overlap(0.1, x)):
         with pytest.raises(ValueError, match="^rho"):
             fn(r)
 
 
 def test_rho_nonpositive_for_noise_and_capacity():
-    for fn in (theory.synaptic_noise, theory.capacity):
+    for fn in (theory.synaptic_noise, theory.predicted_capacity):
         with pytest.raises(ValueError, match="^rho"):
             fn(0.0)
 
@@ -138,7 +138,7 @@ def test_bad_alpha(a):
 
 def test_hebbian_p():
     with pytest.raises(ValueError, match="^p"):
-        theory.hebbian(0)
+        theory.hebbian_density(0)
 
 
 def test_apply_channels_count():

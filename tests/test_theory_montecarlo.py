@@ -78,7 +78,7 @@ def test_hebbian_exact_vs_real_hebbian_matrices(p, family, K):
     r = theory.rho(q, dist)
     assert abs(r - r_mc) < 5 * se, f"{family} p={p}: exact {r:.6f}, sampled {r_mc:.6f} +- {se:.1e}"
     # the exact law itself: atom frequencies
-    d = theory.hebbian(p)
+    d = theory.hebbian_density(p)
     freq = np.array([np.mean(np.isclose(w, a)) for a in d.atoms])
     assert np.all(np.abs(freq - d.probs) < 5 * np.sqrt(d.probs * (1 - d.probs) / w.size) + 1e-12)
 

@@ -49,13 +49,13 @@ def test_synaptic_noise():
 
 
 def test_capacity_known_values():
-    assert theory.capacity(1.0) == pytest.approx(0.1379, abs=2e-4)  # AGS 1985
-    assert theory.capacity(math.sqrt(2 / math.pi)) == pytest.approx(0.102, abs=1e-3)  # Sompolinsky 1986, clipped
+    assert theory.predicted_capacity(1.0) == pytest.approx(0.1379, abs=2e-4)  # AGS 1985
+    assert theory.predicted_capacity(math.sqrt(2 / math.pi)) == pytest.approx(0.102, abs=1e-3)  # Sompolinsky 1986, clipped
 
 
 def test_capacity_monotone_in_rho():
     rhos = np.linspace(0.3, 1.0, 15)
-    caps = np.array([theory.capacity(r) for r in rhos])
+    caps = np.array([theory.predicted_capacity(r) for r in rhos])
     assert np.all(np.diff(caps) > 0), caps
 
 
@@ -76,12 +76,12 @@ def _ags_iterate(alpha, delta2, n_iter=200_000, tol=1e-14):
 @pytest.mark.parametrize("rho", [1.0, 0.9])
 @pytest.mark.parametrize("frac", [0.15, 0.45, 0.75, 0.9])
 def test_overlap_matches_fixed_point_iteration(frac, rho):
-    alpha = frac * theory.capacity(rho)
+    alpha = frac * theory.predicted_capacity(rho)
     assert theory.overlap(alpha, rho) == pytest.approx(_ags_iterate(alpha, 1 / rho**2 - 1), abs=1e-6)
 
 
 def test_overlap_at_and_above_capacity():
-    ac = theory.capacity(1.0)
+    ac = theory.predicted_capacity(1.0)
     assert theory.overlap(ac, 1.0) == pytest.approx(0.967, abs=2e-3)
     assert theory.overlap(ac * 1.01, 1.0) == 0.0
     assert _ags_iterate(ac * 1.01, 0.0) < 0.5  # the iteration loses retrieval too

@@ -3,7 +3,7 @@
 Each layer ``l`` picks one option ``j`` (a bit width) with an integer cost
 ``cost[l, j]`` (bits on disk: parameters times bits, plus any codebook) and a
 loss ``loss[l, j]`` (the predicted relative noise ``1/rho^2 - 1`` that the
-layer adds at the logits, see :mod:`theory.bridge`).  Under the first-order
+layer adds at the logits, see :mod:`theory.layer_noise`).  Under the first-order
 noise model the relative noise variances of independently quantized layers
 add, and the predicted output agreement falls monotonically with the sum, so
 maximizing predicted agreement under a size budget is

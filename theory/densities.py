@@ -151,7 +151,7 @@ class Discrete(Density):
         return rng.choice(self.atoms, size=n, p=self.probs)
 
 
-def hebbian(p: int) -> Discrete:
+def hebbian_density(p: int) -> Discrete:
     """Exact distribution of a standardised Hebbian entry ``(2j - p)/sqrt(p)``, ``j ~ Bin(p, 1/2)``."""
     if not isinstance(p, int | np.integer) or p < 1:
         raise ValueError(f"p must be an integer >= 1 (number of stored patterns), got {p!r}")
@@ -183,7 +183,7 @@ def get_density(dist: Any) -> Density:
     if isinstance(dist, str) and dist in _NAMED:
         return _NAMED[dist]
     if isinstance(dist, tuple) and len(dist) == 2 and dist[0] == "hebbian":
-        return hebbian(dist[1])
+        return hebbian_density(dist[1])
     raise ValueError(
         f"dist must be one of {list(DISTRIBUTIONS)}, ('hebbian', p) or a Density, got {dist!r}"
     )

@@ -77,7 +77,7 @@ def _critical(delta2: float) -> tuple[float, float]:
     return float(-res.fun), float(res.x)
 
 
-def capacity(rho: float = 1.0) -> float:
+def predicted_capacity(rho: float = 1.0) -> float:
     """Predicted storage capacity ``alpha_c(rho)`` at T = 0 (0.138 at rho = 1)."""
     r = float(_check_rho(rho))
     if r <= 0:

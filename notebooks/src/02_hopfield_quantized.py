@@ -157,7 +157,7 @@ axes[1].set_xlabel("theory alpha_c(rho) (patterns per neuron)")
 axes[1].set_ylabel("measured alpha_c(N) (patterns per neuron)")
 axes = axes[1:]
 rhos = np.linspace(0.6, 1.0, 41)
-axes[1].plot(rhos, [theory.capacity(r) for r in rhos], "k-", label="theory alpha_c(rho)")
+axes[1].plot(rhos, [theory.predicted_capacity(r) for r in rhos], "k-", label="theory alpha_c(rho)")
 for i, c in enumerate(caps):
     axes[1].errorbar(np.mean(c["rho"]), c["alpha_c"] * base["theory_alpha_c"] / base["alpha_c"],
                      yerr=[[(c["alpha_c"] - c["alpha_c_lo"]) * base["theory_alpha_c"] / base["alpha_c"]],

@@ -14,7 +14,7 @@
 #    that stays float. We count the sign changes of pre-activations when ONE layer is quantized.
 # 2. **End to end.** Independent first-order noises add: $\varepsilon^2 = \sum_l (1/r_l^2 - 1)$; the
 #    probability that the top-1 logit stays on top under Gaussian logit noise of that relative size
-#    is a one-dimensional integral (`theory.bridge.predict_outputs`).
+#    is a one-dimensional integral (`theory.layer_noise.predict_outputs`).
 # 3. **Bit allocation.** Minimizing the summed predicted noise under a byte budget is a
 #    multiple-choice knapsack, solved exactly (`theory.allocation.allocate`).
 
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from deepnets import bridge, models
-from theory import allocation, bridge as tb
+from theory import allocation, layer_noise as tb
 
 torch.manual_seed(SEED)
 torch.set_num_threads(1)

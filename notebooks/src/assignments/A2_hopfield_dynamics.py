@@ -182,7 +182,7 @@ assert _n == 1 and _s[0] != _s[1], "asynchronous updates end the 2-cycle in one 
 # `rho_measured`, the mean over your networks at $\alpha = 0.12$ of `theory.rho(W, qW)` (use the numpy
 # arrays), and `alpha_c`, your estimate of the capacity: the load where `retrieved` crosses 0.5, by linear
 # interpolation between the two loads around the crossing. Plot `retrieved` against $\alpha$ with the
-# predicted capacity `theory.capacity(rho_measured)` as a vertical line (labelled axes, legend).
+# predicted capacity `theory.predicted_capacity(rho_measured)` as a vertical line (labelled axes, legend).
 
 # %% solution:a2-capacity
 ### BEGIN SOLUTION
@@ -209,11 +209,11 @@ a = np.array(ALPHAS)
 below = np.nonzero(retrieved < 0.5)[0]
 j = int(below[0]) if below.size else len(a) - 1
 alpha_c = float(a[j]) if j == 0 else float(np.interp(0.5, [retrieved[j], retrieved[j - 1]], [a[j], a[j - 1]]))
-print(f"retrieved = {retrieved}, rho = {rho_measured:.4f}, alpha_c = {alpha_c:.3f}, theory {theory.capacity(rho_measured):.3f}")
+print(f"retrieved = {retrieved}, rho = {rho_measured:.4f}, alpha_c = {alpha_c:.3f}, theory {theory.predicted_capacity(rho_measured):.3f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(a, retrieved, "o-", label=f"measured, N={N}, {FAMILY} weights")
-ax.axvline(theory.capacity(rho_measured), color="k", ls=":", label=f"theory alpha_c(rho={rho_measured:.3f})")
+ax.axvline(theory.predicted_capacity(rho_measured), color="k", ls=":", label=f"theory alpha_c(rho={rho_measured:.3f})")
 ax.axvline(alpha_c, color="C0", ls="--", label=f"measured alpha_c = {alpha_c:.3f}")
 ax.set_xlabel("load alpha = p/N (patterns per neuron)")
 ax.set_ylabel("fraction of networks that recall (m >= 0.9)")
@@ -239,8 +239,8 @@ assert ALPHAS[max(_j - 1, 0)] - 1e-9 <= alpha_c <= ALPHAS[_j] + 1e-9, f"alpha_c 
 # %% [markdown] readonly:a2-part4
 # ## Part 4 — interpretation (2 points, graded by hand)
 #
-# In three to five sentences: compare your measured $\alpha_c$ with `theory.capacity(rho_measured)` and with
-# `theory.capacity(1.0)` (float weights). Is your value above or below the theory, and why could a network
+# In three to five sentences: compare your measured $\alpha_c$ with `theory.predicted_capacity(rho_measured)` and with
+# `theory.predicted_capacity(1.0)` (float weights). Is your value above or below the theory, and why could a network
 # of $N \approx 100$ neurons differ from the $N \to \infty$ theory? How would you make the measurement more
 # precise, and what would change with `sync_update` instead of your asynchronous rule?
 
