@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 import theory
-from theory import _channels
+from theory import _search as _channels
 from theory.fitting import fit
+
+
+def _per_channel(x, method, axis=0, shared_shape=False, **kw):
+    """The per-channel fit (own shapes unless asked) as a list of per-tensor quantizers, one per slice along ``axis``."""
+    q = theory.fit(x, method, granularity=theory.PerChannel(axis), shared_shape=shared_shape, **kw)
+    return [q.group(i) for i in range(q.G)]
 
 
 def _channels_of_different_shapes(n: int = 400, seed: int = 0) -> np.ndarray:
@@ -21,7 +27,7 @@ def _channels_of_different_shapes(n: int = 400, seed: int = 0) -> np.ndarray:
 
 
 def _rho_rows(x: np.ndarray, qs: list) -> np.ndarray:
-    return np.array([theory.rho(r, q) for r, q in zip(x, qs)])
+    return np.array([theory.rho(r, q) for r, q in zip(x, qs, strict=True)])
 
 
 @pytest.mark.parametrize("method", ["uniform", "exponential", "lloyd_max"])
@@ -29,8 +35,8 @@ def _rho_rows(x: np.ndarray, qs: list) -> np.ndarray:
 def test_own_shape_never_worse_than_pooled_shape(method, bits):
     """Every channel's rho with its own fitted shape >= its rho with the layer's pooled shape."""
     x = _channels_of_different_shapes()
-    own = _rho_rows(x, theory.fit_channels(x, method, bits=bits))
-    pooled = _rho_rows(x, theory.fit_channels(x, method, bits=bits, shared_shape=True))
+    own = _rho_rows(x, _per_channel(x, method, bits=bits))
+    pooled = _rho_rows(x, _per_channel(x, method, bits=bits, shared_shape=True))
     worst = np.min(own - pooled)
     assert worst >= -1e-12, f"{method} {bits} bits: a channel lost {-worst:.3g} of rho to the pooled shape"
 
@@ -39,8 +45,8 @@ def test_own_shape_never_worse_than_pooled_shape(method, bits):
 def test_exponential_per_channel_beats_pooled_on_mixed_shapes(bits):
     """Channels of very different shapes: the pooled exponential shape fits none well."""
     x = _channels_of_different_shapes()
-    own = _rho_rows(x, theory.fit_channels(x, "exponential", bits=bits))
-    pooled = _rho_rows(x, theory.fit_channels(x, "exponential", bits=bits, shared_shape=True))
+    own = _rho_rows(x, _per_channel(x, "exponential", bits=bits))
+    pooled = _rho_rows(x, _per_channel(x, "exponential", bits=bits, shared_shape=True))
     gain = float(np.mean(own - pooled))
     assert gain > 0.004, f"mean rho gain of per-channel exponential over pooled: {gain:.4f}"
     assert np.max(own - pooled) > 0.01, f"largest per-channel gain: {np.max(own - pooled):.4f}"
@@ -50,7 +56,7 @@ def test_exponential_per_channel_beats_pooled_on_mixed_shapes(bits):
 def test_per_channel_matches_fit_on_each_channel(method, tol):
     """The vectorized search finds each channel's optimum as fit() on that channel alone (within tol)."""
     x = _channels_of_different_shapes(n=150, seed=1)
-    own = _rho_rows(x, theory.fit_channels(x, method, bits=3))
+    own = _rho_rows(x, _per_channel(x, method, bits=3))
     alone = np.array([theory.rho(r, fit(r, method, bits=3)) for r in x])
     worst = np.min(own - alone)
     assert worst >= -tol, f"{method}: a channel is {-worst:.2g} below fit() on that channel"
@@ -74,7 +80,7 @@ def test_batched_rho_equals_empirical_rho():
 def test_lloyd_max_per_channel_is_a_fixed_point():
     """Per-channel Lloyd-Max: each channel's levels are its cell means, thresholds the level midpoints."""
     x = _channels_of_different_shapes(n=200, seed=2)
-    for r, q in zip(x, theory.fit_channels(x, "lloyd_max", bits=3)):
+    for r, q in zip(x, _per_channel(x, "lloyd_max", bits=3), strict=True):
         codes = q.encode(r)
         for k in np.unique(codes):
             assert q.levels[k] == pytest.approx(r[codes == k].mean(), rel=1e-6, abs=1e-12)
@@ -90,7 +96,7 @@ def test_degenerate_channels(method, bits):
     x[2, 4] = -3.0
     x[3] = np.arange(9) - 4.0
     x[4] = 1e-30 * np.arange(9)
-    qs = theory.fit_channels(x, method, bits=bits)
+    qs = _per_channel(x, method, bits=bits)
     assert len(qs) == 5 and all(q.K == 2**bits for q in qs)
     assert theory.rho(x[1], qs[1]) == pytest.approx(1.0)
     # one nonzero among zeros: two levels +-c (no zero level) reach only 1/3, more levels > 0.98 (uniform 8 levels, no zero level: 0.93)

@@ -50,7 +50,7 @@ def test_symmetric_moments_reduce_general_ones(dist):
     t, c, syms = D.symmetric_quantizer(4)
     fn = sp.lambdify(syms, D.symmetric_moments(dist, 4)["rho"], ["scipy", "numpy"])
     vals = (0.9, 0.4, 1.5)  # s_1, a_1, a_2
-    sub = dict(zip(syms, vals))
+    sub = dict(zip(syms, vals, strict=True))
     q = theory.Quantizer([float(v.subs(sub)) for v in t], [float(v.subs(sub)) for v in c])
     assert fn(*vals) == pytest.approx(theory.rho(q, dist), abs=1e-12)
 
@@ -64,9 +64,9 @@ def test_family_rho_function_matches_families(family, K, dist):
     elif family == "ternary":
         q, args = theory.ternary(0.8, dist), (0.8, 2.0)
     elif family == "uniform":
-        q, args = theory.uniform(K, 0.45, dist, gain=False), (0.45,)
+        q, args = theory.uniform(K, 0.45, dist, gain=None), (0.45,)
     else:
-        q, args = theory.exponential(K, 1.7, dist, gain=False, c=0.3), (0.3, 1.7)
+        q, args = theory.exponential(K, 1.7, dist, gain=None, c=0.3), (0.3, 1.7)
     assert float(f(*args)) == pytest.approx(theory.rho(q, dist), abs=1e-12)
 
 
@@ -82,7 +82,7 @@ def test_scale_invariance():
 
 def test_centroid_stationarity():
     res = D.centroid_stationarity(4)
-    ratios = [sp.simplify(s / c) for s, c in zip(res["solutions"], res["centroids"])]
+    ratios = [sp.simplify(s / c) for s, c in zip(res["solutions"], res["centroids"], strict=True)]
     assert all(sp.simplify(r - res["scale"]) == 0 for r in ratios)  # one common factor
     assert res["gradient_at_centroids"] == [0, 0, 0, 0]
 
@@ -116,7 +116,7 @@ def test_latex_formulas():
 def test_lambdified_functions_are_vectorized():
     steps = np.linspace(0.1, 1.0, 7)
     f = D.family_rho_function("uniform", "laplace", 8)
-    want = [theory.rho(theory.uniform(8, s, "laplace", gain=False), "laplace") for s in steps]
+    want = [theory.rho(theory.uniform(8, s, "laplace", gain=None), "laplace") for s in steps]
     np.testing.assert_allclose(f(steps), want, atol=1e-12)
     g = D.moments_function("gaussian", 3)
     t = np.stack([-steps, steps])  # (K-1, n)

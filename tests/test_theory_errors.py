@@ -7,6 +7,12 @@ import theory
 from theory import derivation
 
 
+def _per_channel(x, method, axis=0, shared_shape=False, **kw):
+    """The per-channel fit (own shapes unless asked) as a list of per-tensor quantizers, one per slice along ``axis``."""
+    q = theory.fit(x, method, granularity=theory.PerChannel(axis), shared_shape=shared_shape, **kw)
+    return [q.group(i) for i in range(q.G)]
+
+
 @pytest.mark.parametrize("K", [1, 0, -3, 65537, 2.5, True])
 def test_K_out_of_range(K):
     for fn in (lambda: theory.uniform(K), lambda: theory.exponential(K), lambda: theory.lloyd_max(K), lambda: theory.make("uniform", K)):
@@ -46,7 +52,7 @@ def test_fit_nonfinite_data(bad, method):
     with pytest.raises(ValueError, match="^x"):
         theory.fit(np.array(bad), method, bits=2)
     with pytest.raises(ValueError, match="^x"):
-        theory.fit_channels(np.array([bad, bad]), method, bits=2)
+        _per_channel(np.array([bad, bad]), method, bits=2)
 
 
 @pytest.mark.parametrize("method", theory.METHODS)
@@ -141,15 +147,18 @@ def test_hebbian_p():
         theory.hebbian_density(0)
 
 
-def test_apply_channels_count():
-    qs = theory.fit_channels(np.ones((3, 4)), "uniform", bits=2)
-    with pytest.raises(ValueError, match="^quantizers"):
-        theory.apply_channels(np.ones((4, 4)), qs)
+def test_grouped_quantizer_needs_matching_groups():
+    q = theory.fit(np.ones((3, 4)), "uniform", bits=2, granularity=theory.PerChannel(0))
+    for bad in (np.ones((4, 4)), np.ones(12)):
+        with pytest.raises(ValueError, match="^x of shape"):
+            q(bad)
+        with pytest.raises(ValueError, match="^x of shape"):
+            q.encode(bad)
 
 
 def test_fit_channels_bad_axis():
     with pytest.raises(ValueError, match="^axis"):
-        theory.fit_channels(np.ones((3, 4)), "uniform", bits=2, axis=2)
+        _per_channel(np.ones((3, 4)), "uniform", bits=2, axis=2)
 
 
 def test_measured_rho_never_leaves_unit_interval():

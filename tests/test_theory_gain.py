@@ -6,6 +6,12 @@ import pytest
 import theory
 from theory.fitting import check_gain
 
+
+def _per_channel(x, method, axis=0, shared_shape=False, **kw):
+    """The per-channel fit (own shapes unless asked) as a list of per-tensor quantizers, one per slice along ``axis``."""
+    q = theory.fit(x, method, granularity=theory.PerChannel(axis), shared_shape=shared_shape, **kw)
+    return [q.group(i) for i in range(q.G)]
+
 LS_SCALED = ("uniform", "exponential", "lloyd_max", "sign", "ternary")  # minmax keeps its range scale
 
 
@@ -24,9 +30,9 @@ def _bits(method):
 @pytest.mark.parametrize("shared_shape", [False, True])
 def test_unbiased_channels_keep_w_q_equal_w_w_and_the_same_rho(method, shared_shape):
     x = _channels()
-    mse = theory.fit_channels(x, method, shared_shape=shared_shape, **_bits(method))
-    unb = theory.fit_channels(x, method, shared_shape=shared_shape, gain="unbiased", **_bits(method))
-    for i, (w, a, b) in enumerate(zip(x, mse, unb)):
+    mse = _per_channel(x, method, shared_shape=shared_shape, **_bits(method))
+    unb = _per_channel(x, method, shared_shape=shared_shape, gain="unbiased", **_bits(method))
+    for i, (w, a, b) in enumerate(zip(x, mse, unb, strict=True)):
         qa, qb = a(w), b(w)
         assert np.array_equal(a.thresholds, b.thresholds) and np.array_equal(a.encode(w), b.encode(w)), i
         ww, wq = float(np.dot(w, w)), float(np.dot(w, qb))
@@ -70,4 +76,4 @@ def test_bad_gain_raises_naming_gain(bad):
     with pytest.raises(ValueError, match="^gain"):
         theory.fit(x, "uniform", bits=3, gain=bad)
     with pytest.raises(ValueError, match="^gain"):
-        theory.fit_channels(x, "minmax", bits=3, gain=bad)
+        _per_channel(x, "minmax", bits=3, gain=bad)

@@ -45,7 +45,7 @@ def _rho_quad(q, dist):
     lim = 40.0 if dist != "uniform" else np.sqrt(3.0)
     edges = np.concatenate(([-lim], np.clip(q.thresholds, -lim, lim), [lim]))
     ewq = eq2 = 0.0
-    for c, a, b in zip(q.levels, edges[:-1], edges[1:]):
+    for c, a, b in zip(q.levels, edges[:-1], edges[1:], strict=True):
         if b > a:
             ewq += c * integrate.quad(lambda x: x * f(x), a, b, epsabs=1e-13)[0]
             eq2 += c * c * integrate.quad(f, a, b, epsabs=1e-13)[0]

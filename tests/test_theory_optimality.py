@@ -6,6 +6,12 @@ import pytest
 import theory
 
 
+def _per_channel(x, method, axis=0, shared_shape=False, **kw):
+    """The per-channel fit (own shapes unless asked) as a list of per-tensor quantizers, one per slice along ``axis``."""
+    q = theory.fit(x, method, granularity=theory.PerChannel(axis), shared_shape=shared_shape, **kw)
+    return [q.group(i) for i in range(q.G)]
+
+
 @pytest.mark.parametrize("K,mse", [(2, 0.3634), (4, 0.1175), (8, 0.03454)])
 def test_lloyd_max_gaussian_matches_max_1960(K, mse):
     q = theory.lloyd_max(K, "gaussian")
@@ -33,19 +39,19 @@ def test_family_parameters_are_local_maxima_of_rho(dist):
     for tt in _perturbations(t.thresholds[1]):
         assert theory.rho(theory.ternary(tt, dist), dist) < r0
     for K in (4, 8):
-        u = theory.uniform(K, dist=dist, gain=False)
+        u = theory.uniform(K, dist=dist, gain=None)
         step = u.levels[1] - u.levels[0]
         r0 = theory.rho(u, dist)
         for s in _perturbations(step):
-            assert theory.rho(theory.uniform(K, s, dist, gain=False), dist) < r0
-        e = theory.exponential(K, dist=dist, gain=False)
+            assert theory.rho(theory.uniform(K, s, dist, gain=None), dist) < r0
+        e = theory.exponential(K, dist=dist, gain=None)
         pos = e.levels[e.levels > 0]
         c, base = pos[0], pos[1] / pos[0]
         r0 = theory.rho(e, dist)
         for b in _perturbations(base):
-            assert theory.rho(theory.exponential(K, b, dist, gain=False, c=c), dist) <= r0 + 1e-13
+            assert theory.rho(theory.exponential(K, b, dist, gain=None, c=c), dist) <= r0 + 1e-13
         for cc in _perturbations(c):
-            assert theory.rho(theory.exponential(K, base, dist, gain=False, c=cc), dist) <= r0 + 1e-13
+            assert theory.rho(theory.exponential(K, base, dist, gain=None, c=cc), dist) <= r0 + 1e-13
 
 
 @pytest.mark.parametrize("dist", ["gaussian", "laplace", "uniform"])
@@ -82,8 +88,12 @@ def test_lloyd_on_data_converges_and_is_deterministic():
 def test_fit_channels_one_scale_per_channel():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 500)) * np.arange(1, 7)[:, None]
-    qs = theory.fit_channels(x, "uniform", bits=3, axis=0)
-    codes, deq = theory.apply_channels(x, qs, axis=0)
+    qs = _per_channel(x, "uniform", bits=3, axis=0)
+    qg = theory.fit(x, "uniform", bits=3, granularity=theory.PerChannel(0))
+    codes, deq = qg.encode(x), qg(x)
     assert codes.shape == x.shape and deq.shape == x.shape
+    for i, q in enumerate(qs):  # the grouped quantizer applies each channel's own quantizer
+        np.testing.assert_array_equal(codes[i], q.encode(x[i]))
+        np.testing.assert_array_equal(deq[i], q(x[i]))
     for i, q in enumerate(qs):
         assert theory.rho(x[i], q) > 0.95

@@ -1,8 +1,11 @@
-"""The one scalar quantizer of corrquant.
+"""The one scalar quantizer of corrquant, for one group of weights or many.
 
-A K-level scalar quantizer (REFERENCE.md, "Definitions and formulas"):
-thresholds ``t_1 < ... < t_{K-1}`` (``t_0 = -inf``, ``t_K = +inf``) and levels
-``c_1 < ... < c_K``; ``q(w) = c_k`` for ``t_{k-1} <= w < t_k``.
+A K-level scalar quantizer: thresholds ``t_1 < ... < t_{K-1}`` (``t_0 = -inf``,
+``t_K = +inf``) and levels ``c_1 < ... < c_K``; ``q(w) = c_k`` for
+``t_{k-1} <= w < t_k`` (J. Max, IRE Trans. Inf. Theory 6:7, 1960).  A grouped
+quantizer holds one such row per group: thresholds (G, K-1), levels (G, K) and a
+granularity (:mod:`theory.granularity`) that says which weights form each group.
+The per-tensor quantizer (G = 1, 1-D thresholds and levels) is its special case.
 
 The type is an immutable value.  It works on numpy arrays, JAX arrays (also
 inside ``jax.jit`` and ``jax.vmap``) and torch tensors, returning the same
@@ -19,46 +22,44 @@ numpy and torch.  Weights of magnitude below 1.2e-38 do not occur in practice.
 from __future__ import annotations
 
 import math
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from . import _backend as B
+from .granularity import Granularity, PerTensor, as_granularity
 
 #: Largest number of levels: codes are stored as uint8 (K <= 256) or uint16.
 MAX_LEVELS = 2**16
 
 
-def _as_float_vector(name: str, values: Any) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence, got shape {arr.shape}")
+def _as_float_table(name: str, values: Any, ndim: int) -> np.ndarray:
+    arr = np.array(values, dtype=np.float64)  # a copy: the caller's array is never frozen or aliased
+    if arr.ndim != ndim:
+        what = "a 1-D sequence" if ndim == 1 else "a 2-D array (groups, entries)"
+        raise ValueError(f"{name} must be {what}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (no NaN or Inf), got {arr.tolist()}")
     return arr
 
 
-def _backend(x: Any) -> str:
-    if isinstance(x, np.ndarray | np.generic | float | int | list | tuple):
-        return "numpy"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return "torch"
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(x, jax.Array):
-        return "jax"
-    return "numpy"
+def _float_dtype_np(arr: np.ndarray) -> np.dtype:
+    return arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Quantizer:
-    """A K-level scalar quantizer ``q(w) = levels[k]`` for ``thresholds[k-1] <= w < thresholds[k]``.
+    """A K-level scalar quantizer ``q(w) = levels[k]`` for ``thresholds[k-1] <= w < thresholds[k]``, per group.
 
     **Arguments:**
 
-    - `thresholds`: (K-1,) strictly increasing, finite.
-    - `levels`: (K,) strictly increasing, finite.
+    - `thresholds`: (K-1,) for :class:`~theory.PerTensor` (the default), else (G, K-1); each row
+      strictly increasing, finite.
+    - `levels`: (K,) or (G, K) likewise.
     - `name`: a label for reports (e.g. ``"uniform(K=8)"``); not part of equality.
+    - `granularity`: :class:`~theory.PerTensor` (G = 1), :class:`~theory.PerChannel` or
+      :class:`~theory.PerGroup`: which entries of an input array belong to which group.
 
     Quantizers built by the families in :mod:`theory.families` are in units of
     the weights' standard deviation; :meth:`scaled` maps them onto data.
@@ -67,35 +68,46 @@ class Quantizer:
     thresholds: np.ndarray
     levels: np.ndarray
     name: str = "quantizer"
+    granularity: Granularity = field(default_factory=PerTensor)
 
     def __post_init__(self) -> None:
-        t = _as_float_vector("thresholds", self.thresholds)
-        c = _as_float_vector("levels", self.levels)
-        if c.size < 2:
-            raise ValueError(f"levels must have K >= 2 entries, got K={c.size}")
-        if c.size > MAX_LEVELS:
-            raise ValueError(
-                f"levels: K={c.size} is too large for the code type (at most {MAX_LEVELS} levels, uint16 codes)"
-            )
-        if t.size != c.size - 1:
+        g = as_granularity(self.granularity)
+        nd = 1 if isinstance(g, PerTensor) else 2
+        t = _as_float_table("thresholds", self.thresholds, nd)
+        c = _as_float_table("levels", self.levels, nd)
+        t2, c2 = (t[None, :], c[None, :]) if nd == 1 else (t, c)
+        K = c2.shape[1]
+        if K < 2:
+            raise ValueError(f"levels must have K >= 2 entries, got K={K}")
+        if K > MAX_LEVELS:
+            raise ValueError(f"levels: K={K} is too large for the code type (at most {MAX_LEVELS} levels, uint16 codes)")
+        if t2.shape[1] != K - 1:
             raise ValueError(
                 f"levels must have exactly one more entry than thresholds (K levels, K-1 thresholds), "
-                f"got {c.size} levels and {t.size} thresholds"
+                f"got {K} levels and {t2.shape[1]} thresholds"
             )
-        if np.any(np.diff(t) <= 0):
-            raise ValueError(f"thresholds must be strictly increasing, got {t.tolist()}")
-        if np.any(np.diff(c) <= 0):
-            raise ValueError(f"levels must be strictly increasing, got {c.tolist()}")
+        if t2.shape[0] != c2.shape[0] or c2.shape[0] < 1:
+            raise ValueError(f"thresholds and levels must have the same number of groups, got {t2.shape[0]} and {c2.shape[0]}")
+        if np.any(np.diff(t2, axis=1) <= 0):
+            raise ValueError(f"thresholds must be strictly increasing, got {t.tolist() if t.size <= 64 else 'a table'}")
+        if np.any(np.diff(c2, axis=1) <= 0):
+            raise ValueError(f"levels must be strictly increasing, got {c.tolist() if c.size <= 64 else 'a table'}")
         t.setflags(write=False)
         c.setflags(write=False)
         object.__setattr__(self, "thresholds", t)
         object.__setattr__(self, "levels", c)
+        object.__setattr__(self, "granularity", g)
 
     # -- basic properties -------------------------------------------------
     @property
     def K(self) -> int:
         """Number of levels."""
-        return int(self.levels.size)
+        return int(self.levels.shape[-1])
+
+    @property
+    def G(self) -> int:
+        """Number of groups (1 per tensor)."""
+        return 1 if self.levels.ndim == 1 else int(self.levels.shape[0])
 
     @property
     def bits(self) -> int:
@@ -109,60 +121,114 @@ class Quantizer:
 
     @property
     def is_symmetric(self) -> bool:
-        """True if ``q(-w) = -q(w)`` away from thresholds (levels and thresholds odd-symmetric)."""
-        scale = max(float(np.max(np.abs(self.levels))), 1e-300)
-        return bool(
-            np.allclose(self.levels, -self.levels[::-1], atol=1e-12 * scale, rtol=0)
-            and np.allclose(self.thresholds, -self.thresholds[::-1], atol=1e-12 * scale, rtol=0)
-        )
+        """True if ``q(-w) = -q(w)`` away from thresholds in every group (levels and thresholds odd-symmetric)."""
+        c, t = self.levels.reshape(self.G, -1), self.thresholds.reshape(self.G, -1)
+        scale = np.maximum(np.max(np.abs(c), axis=1, keepdims=True), 1e-300)
+        return bool(np.all(np.abs(c + c[:, ::-1]) <= 1e-12 * scale) and np.all(np.abs(t + t[:, ::-1]) <= 1e-12 * scale))
+
+    def group(self, i: int) -> Quantizer:
+        """The per-tensor quantizer of group ``i``."""
+        if self.levels.ndim == 1:
+            if i not in (0, -1):
+                raise ValueError(f"i must be 0 for a per-tensor quantizer, got {i}")
+            return self
+        return Quantizer(self.thresholds[i], self.levels[i], self.name)
 
     # -- value semantics ----------------------------------------------------
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Quantizer):
             return NotImplemented
-        return np.array_equal(self.thresholds, other.thresholds) and np.array_equal(self.levels, other.levels)
+        return (self.granularity == other.granularity and np.array_equal(self.thresholds, other.thresholds)
+                and np.array_equal(self.levels, other.levels))
 
     def __hash__(self) -> int:
-        return hash((self.thresholds.tobytes(), self.levels.tobytes()))
+        return hash((self.thresholds.tobytes(), self.levels.tobytes(), self.granularity))
 
     def __repr__(self) -> str:
         np_fmt = dict(precision=4, suppress_small=True, max_line_width=200, threshold=12)
+        g = "" if self.G == 1 and isinstance(self.granularity, PerTensor) else f", G={self.G}, granularity={self.granularity.name}"
         return (
-            f"Quantizer(name={self.name!r}, K={self.K}, "
+            f"Quantizer(name={self.name!r}, K={self.K}{g}, "
             f"thresholds={np.array2string(self.thresholds, **np_fmt)}, "
             f"levels={np.array2string(self.levels, **np_fmt)})"
         )
 
-    # -- transformations ----------------------------------------------------
-    def scaled(self, scale: float) -> Quantizer:
-        """Both thresholds and levels times ``scale`` (> 0): a unit-sigma quantizer onto data of std ``scale``."""
-        s = float(scale)
-        if not (math.isfinite(s) and s > 0):
-            raise ValueError(f"scale must be a finite positive number, got {scale!r}")
-        return Quantizer(self.thresholds * s, self.levels * s, self.name)
+    def to_dict(self) -> dict:
+        """JSON-safe: thresholds and levels as float64 lists, the granularity as a dict."""
+        return {"name": self.name, "granularity": self.granularity.to_dict(),
+                "thresholds": self.thresholds.tolist(), "levels": self.levels.tolist()}
 
-    def with_gain(self, gain: float) -> Quantizer:
-        """Levels times ``gain`` (> 0), thresholds unchanged. rho is invariant to this."""
-        g = float(gain)
-        if not (math.isfinite(g) and g > 0):
-            raise ValueError(f"gain must be a finite positive number, got {gain!r}")
-        return Quantizer(self.thresholds, self.levels * g, self.name)
+    @classmethod
+    def from_dict(cls, d: dict) -> Quantizer:
+        return cls(d["thresholds"], d["levels"], d.get("name", "quantizer"), as_granularity(d.get("granularity", "tensor")))
+
+    # -- transformations ----------------------------------------------------
+    def _factor(self, name: str, value: Any) -> np.ndarray:
+        v = np.asarray(value, dtype=np.float64)
+        if v.ndim == 1 and self.levels.ndim == 2 and v.size == self.G:
+            v = v[:, None]
+        elif v.ndim != 0:
+            raise ValueError(f"{name} must be a number or one per group ({self.G},), got shape {v.shape}")
+        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
+            raise ValueError(f"{name} must be finite and positive, got {value!r}")
+        return v
+
+    def scaled(self, scale: Any) -> Quantizer:
+        """Both thresholds and levels times ``scale`` (> 0; a number or one per group): unit sigma onto data."""
+        s = self._factor("scale", scale)
+        return Quantizer(self.thresholds * s, self.levels * s, self.name, self.granularity)
+
+    def with_gain(self, gain: Any) -> Quantizer:
+        """Levels times ``gain`` (> 0; a number or one per group), thresholds unchanged. rho is invariant to this."""
+        g = self._factor("gain", gain)
+        return Quantizer(self.thresholds, self.levels * g, self.name, self.granularity)
 
     def renamed(self, name: str) -> Quantizer:
-        return Quantizer(self.thresholds, self.levels, name)
+        return Quantizer(self.thresholds, self.levels, name, self.granularity)
 
     # -- application --------------------------------------------------------
-    def encode(self, x: Any) -> Any:
-        """Integer codes ``k`` in ``0..K-1`` with ``thresholds[k-1] <= x < thresholds[k]``.
+    def _rows(self, x: Any) -> Any:
+        G = self.granularity.n_groups(tuple(x.shape))
+        if G != self.G:
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} has {G} groups under granularity {self.granularity.name}, "
+                f"but the quantizer has {self.G}"
+            )
+        return self.granularity.rows(x)
 
-        Same backend and device as ``x``; dtype uint8 (K <= 256) or uint16 for
+    def _table(self, values: np.ndarray, like: Any, dtype: Any = None) -> Any:
+        return B.constant(values.reshape(self.G, -1), like, dtype)
+
+    def encode(self, x: Any) -> Any:
+        """Integer codes ``k`` in ``0..K-1`` with ``thresholds[g, k-1] <= x < thresholds[g, k]`` in x's group g.
+
+        Same backend, shape and device as ``x``; dtype uint8 (K <= 256) or uint16 for
         numpy, int32 for JAX and torch (their unsigned types are limited).
         """
-        backend = _backend(x)
+        backend = B.backend(x)
         if backend == "numpy":
-            arr = np.asarray(x)
-            t = self.thresholds.astype(_float_dtype_np(arr), copy=False)
-            return np.searchsorted(t, arr, side="right").astype(self.code_dtype)
+            x = np.asarray(x)
+        if self.levels.ndim == 1:
+            return self._encode_flat(x, backend)
+        shape = tuple(x.shape)
+        if backend == "numpy":
+            rows = self._rows(x)
+            t = self._table(self.thresholds, rows, _float_dtype_np(rows))
+            return self.granularity.unrows(B.count_le(t, rows), shape).astype(self.code_dtype)
+        rows = self._rows(x)
+        codes = self.granularity.unrows(B.count_le(self._table(self.thresholds, rows), rows), shape)
+        if backend == "jax":
+            import jax.numpy as jnp
+
+            return codes.astype(jnp.int32)
+        import torch
+
+        return codes.to(torch.int32)
+
+    def _encode_flat(self, x: Any, backend: str) -> Any:
+        if backend == "numpy":
+            t = self.thresholds.astype(_float_dtype_np(x), copy=False)
+            return np.searchsorted(t, x, side="right").astype(self.code_dtype)
         if backend == "jax":
             import jax.numpy as jnp
 
@@ -174,41 +240,56 @@ class Quantizer:
         return torch.bucketize(x, t, right=True, out_int32=True)
 
     def decode(self, codes: Any, dtype: Any = None) -> Any:
-        """Levels for integer ``codes`` (0..K-1); float32 unless ``dtype`` is given."""
-        backend = _backend(codes)
+        """Levels for integer ``codes`` (0..K-1) of an array the granularity fits; float32 unless ``dtype`` is given."""
+        backend = B.backend(codes)
         if backend == "numpy":
             c = np.asarray(codes)
             if c.size and (c.min() < 0 or c.max() >= self.K):
                 raise ValueError(f"codes must lie in 0..{self.K - 1}, got range [{c.min()}, {c.max()}]")
-            return self.levels.astype(dtype or np.float32)[c.astype(np.intp, copy=False)]
+            if self.levels.ndim == 1:
+                return self.levels.astype(dtype or np.float32)[c.astype(np.intp, copy=False)]
+            rows = self._rows(c)
+            return self.granularity.unrows(B.take_rows(self.levels.astype(dtype or np.float32), rows), c.shape)
         if backend == "jax":
             import jax.numpy as jnp
 
-            return jnp.asarray(self.levels, dtype=dtype or jnp.float32)[codes]
+            dt = dtype or jnp.float32
+            if self.levels.ndim == 1:
+                return jnp.asarray(self.levels, dtype=dt)[codes]
+            rows = self._rows(codes)
+            return self.granularity.unrows(B.take_rows(self._table(self.levels, rows, dt), rows), tuple(codes.shape))
         import torch
 
-        lv = torch.as_tensor(self.levels.copy(), dtype=dtype or torch.float32, device=codes.device)
-        return lv[codes.long()]
+        dt = dtype or torch.float32
+        if self.levels.ndim == 1:
+            lv = torch.as_tensor(self.levels.copy(), dtype=dt, device=codes.device)
+            return lv[codes.long()]
+        rows = self._rows(codes)
+        return self.granularity.unrows(B.take_rows(self._table(self.levels, rows, dt), rows), tuple(codes.shape))
 
     def __call__(self, x: Any) -> Any:
-        """Dequantized values ``q(x)``, same backend, dtype and device as ``x``."""
-        backend = _backend(x)
+        """Dequantized values ``q(x)``, same backend, dtype, shape and device as ``x``."""
+        backend = B.backend(x)
         if backend == "numpy":
             arr = np.asarray(x)
             dt = _float_dtype_np(arr)
-            idx = np.searchsorted(self.thresholds.astype(dt, copy=False), arr, side="right")
-            return self.levels.astype(dt)[idx]
-        if backend == "jax":
-            import jax.numpy as jnp
+            if self.levels.ndim == 1:
+                idx = np.searchsorted(self.thresholds.astype(dt, copy=False), arr, side="right")
+                return self.levels.astype(dt)[idx]
+            rows = self._rows(arr)
+            idx = B.count_le(self.thresholds.reshape(self.G, -1).astype(dt), rows)
+            return self.granularity.unrows(B.take_rows(self.levels.astype(dt), idx), arr.shape)
+        if self.levels.ndim == 1:
+            if backend == "jax":
+                import jax.numpy as jnp
 
-            t = jnp.asarray(self.thresholds, dtype=x.dtype)
-            return jnp.asarray(self.levels, dtype=x.dtype)[jnp.searchsorted(t, x, side="right")]
-        import torch
+                t = jnp.asarray(self.thresholds, dtype=x.dtype)
+                return jnp.asarray(self.levels, dtype=x.dtype)[jnp.searchsorted(t, x, side="right")]
+            import torch
 
-        t = torch.as_tensor(self.thresholds.copy(), dtype=x.dtype, device=x.device)
-        lv = torch.as_tensor(self.levels.copy(), dtype=x.dtype, device=x.device)
-        return lv[torch.bucketize(x, t, right=True)]
-
-
-def _float_dtype_np(arr: np.ndarray) -> np.dtype:
-    return arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
+            t = torch.as_tensor(self.thresholds.copy(), dtype=x.dtype, device=x.device)
+            lv = torch.as_tensor(self.levels.copy(), dtype=x.dtype, device=x.device)
+            return lv[torch.bucketize(x, t, right=True)]
+        rows = self._rows(x)
+        idx = B.count_le(self._table(self.thresholds, rows), rows)
+        return self.granularity.unrows(B.take_rows(self._table(self.levels, rows), idx), tuple(x.shape))

@@ -182,10 +182,10 @@ def brute_force(loss: Any, cost: Any, budget: Any) -> Allocation:
     best: tuple[float, int, tuple[int, ...]] | None = None
     rows = range(L.shape[0])
     for combo in itertools.product(range(L.shape[1]), repeat=L.shape[0]):
-        c = int(sum(C[l, j] for l, j in zip(rows, combo)))
+        c = int(sum(C[l, j] for l, j in zip(rows, combo, strict=True)))
         if c > b:
             continue
-        v = float(sum(L[l, j] for l, j in zip(rows, combo)))
+        v = float(sum(L[l, j] for l, j in zip(rows, combo, strict=True)))
         if best is None or (v, c) < (best[0], best[1]):
             best = (v, c, combo)
     if best is None:

@@ -289,8 +289,8 @@ def _abstract_rho(K: int):
     P = sp.symbols(f"P_1:{K + 1}", positive=True)
     M = sp.symbols(f"M_1:{K + 1}", real=True)
     E2 = sp.Symbol("E_w2", positive=True)
-    S1 = sum(ci * Mi for ci, Mi in zip(c, M))
-    S2 = sum(ci**2 * Pi for ci, Pi in zip(c, P))
+    S1 = sum(ci * Mi for ci, Mi in zip(c, M, strict=True))
+    S2 = sum(ci**2 * Pi for ci, Pi in zip(c, P, strict=True))
     return c, P, M, E2, S1, S2, S1 / sp.sqrt(E2 * S2)
 
 

@@ -103,7 +103,7 @@ def overlap(alpha: Any, rho: float = 1.0) -> Any:
         if av == 0:
             out[idx] = 1.0
         elif av <= ac:
-            f = lambda y: _branch(np.array([y]), delta2)[1][0] - av  # noqa: E731
+            f = lambda y, av=av: _branch(np.array([y]), delta2)[1][0] - av  # noqa: E731
             hi = yc
             while f(hi) > 0:  # alpha(y) falls towards 0 as y grows
                 hi *= 1.5

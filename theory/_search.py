@@ -1,0 +1,418 @@
+"""The one search for quantizer parameters: rho-optimal shapes for many rows at once.
+
+A "row" is one density: a row of data (one group of weights, :class:`SortedRows`) or an
+a-priori density (:class:`DensityRows`, one row).  Everything below needs only the cell
+sums of a row, so a priori (:mod:`theory.families`) and on data (:mod:`theory.fitting`,
+per tensor = one row, per channel or group = many rows) use the same search, on the same
+ranges, with the same rule for separating tied levels.
+
+Data rows, vectorized over channels: every channel gets its own rho-optimal shape.
+
+Each row ``z_i`` of a (C, n) array of unit-RMS channels is its own empirical
+density (:class:`theory.densities.Empirical`).  For a quantizer with thresholds
+``t`` and levels ``c``, rho follows from the cell sums ``P_k = #{t_{k-1} <= z < t_k}``
+and ``M1_k = sum of z over cell k`` (REFERENCE.md, "Definitions and formulas"):
+``rho = sum_k c_k M1_k / sqrt(sum z^2 * sum_k c_k^2 P_k)``.  After one sort and one
+prefix sum per row, a candidate costs one binary search per threshold, and the
+searches of all rows run in ONE ``np.searchsorted`` over the rows laid end to end
+(each row shifted into its own disjoint interval).  So the family parameters
+(uniform step; exponential base and smallest level) are searched for all channels
+in lockstep, at a cost that does not grow with n: a log grid, then a local
+refinement (golden section in 1-D, a shrinking pattern search in 2-D) from the best
+grid point.  Lloyd-Max (1-D k-means) runs all channels' iterations together and
+stops per channel when no weight changes cell, as :func:`theory.families.lloyd_max`.
+
+Symmetric families (uniform, exponential) only need ``|z|``: ``z q(z) = |z| q(|z|)``
+and ``q(z)^2 = q(|z|)^2``, so their search uses the positive half of the quantizer.
+
+Sources: Pushkareva & Karandashev, OMNN 29(3):179-186, 2020 (parameters maximizing
+rho); J. Max 1960; S. Lloyd 1982.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .correlation import gain_factor
+from .densities import Density, Discrete
+
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+#: Half-width of the bulk of a continuous unit-variance density, for search ranges.
+CONTINUOUS_SPREAD = 8.0
+
+
+# -- level grids -------------------------------------------------------------------
+def midpoints(levels: np.ndarray) -> np.ndarray:
+    """Midpoints of consecutive levels along the last axis: (..., K) -> (..., K-1)."""
+    levels = np.asarray(levels, dtype=np.float64)
+    return 0.5 * (levels[..., :-1] + levels[..., 1:])
+
+
+def uniform_grid(K: int, step) -> np.ndarray:
+    """``step * (k - (K-1)/2)``, k = 0..K-1: a zero level when K is odd.
+
+    ``step`` may be an array (...,); the result is then (..., K).
+    """
+    return np.asarray(step, dtype=np.float64)[..., None] * (np.arange(K) - (K - 1) / 2.0)
+
+
+def exponential_grid(K: int, c, base) -> np.ndarray:
+    """``+-c * base**j``, j = 0..K//2 - 1, plus a zero level when K is odd (Malsagov et al. 2019).
+
+    ``c`` and ``base`` may be arrays (broadcast together to (...,)); the result is then (..., K).
+    """
+    c, base = np.broadcast_arrays(np.asarray(c, dtype=np.float64), np.asarray(base, dtype=np.float64))
+    pos = c[..., None] * base[..., None] ** np.arange(K // 2)
+    zero = [np.zeros(c.shape + (1,))] if K % 2 else []
+    return np.concatenate([-pos[..., ::-1], *zero, pos], axis=-1)
+
+
+# -- rows: what the search needs of a density ------------------------------------------
+class _Rows:
+    """C densities ("rows") given by their cell sums; subclasses define ``cell_sums``.
+
+    Attributes: ``C``; ``e2`` (C,) second moments (sums for data); ``spread`` (C,) a
+    generous half-width of each row's bulk (the largest |z| of data, 8 for a continuous
+    unit density); ``discrete``.
+    """
+
+    C: int
+    e2: np.ndarray
+    spread: np.ndarray
+    discrete: bool
+
+    def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def rho(self, levels: np.ndarray, rows: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        """(R, m) rho of each row for m candidate quantizers ``levels`` (R, m, K) (thresholds: midpoints)."""
+        t = midpoints(levels) if thresholds is None else thresholds
+        P, M1 = self.cell_sums(t, rows)
+        ewq = np.sum(levels * M1, axis=2)
+        eq2 = np.sum(levels * levels * P, axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = ewq / np.sqrt(self.e2[rows, None] * eq2)
+        return np.where(eq2 > 0, out, 0.0)
+
+    def moments(self, levels: np.ndarray, thresholds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(E[z q], E[q^2]) per row, as sums like ``e2``, for one quantizer per row (levels (C, K))."""
+        t = midpoints(levels) if thresholds is None else thresholds
+        P, M1 = self.cell_sums(t[:, None, :], np.arange(self.C))
+        return np.sum(levels * M1[:, 0], axis=1), np.sum(levels * levels * P[:, 0], axis=1)
+
+    def gain(self, levels: np.ndarray, gain: str = "mse", thresholds: np.ndarray | None = None) -> np.ndarray:
+        """(C,) gain of one quantizer per row (levels (C, K)) by the rule ``gain``.
+
+        ``"mse"``: least squares ``E[z q] / E[q^2]``; ``"unbiased"``: ``E[z^2] / E[z q]``
+        (:func:`theory.correlation.gain_factor`).
+        """
+        ewq, eq2 = self.moments(levels, thresholds)
+        return gain_factor(gain, self.e2, ewq, eq2)
+
+
+class DensityRows(_Rows):
+    """One a-priori density as one row (closed-form cell moments, :class:`theory.densities.Density`)."""
+
+    def __init__(self, d: Density):
+        self.d = d
+        self.C = 1
+        self.discrete = bool(d.discrete)
+        self.e2 = np.array([d.second_moment()])
+        if self.discrete:
+            self.spread = np.array([max(abs(float(d.atoms[0])), abs(float(d.atoms[-1])), 1e-12)])
+        else:
+            self.spread = np.array([CONTINUOUS_SPREAD])
+
+    def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        R, m, _ = t.shape
+        edges = np.concatenate((np.full((R, m, 1), -np.inf), t, np.full((R, m, 1), np.inf)), axis=2)
+        return np.diff(self.d.F0(edges), axis=2), np.diff(self.d.F1(edges), axis=2)
+
+    def magnitudes(self) -> DensityRows:
+        """The density of ``|w|`` (for odd-symmetric quantizers ``w q(w) = |w| q(|w|)`` exactly)."""
+        return DensityRows(_folded(self.d))
+
+    def pooled(self) -> DensityRows:
+        return self
+
+
+class _Folded(Density):
+    """``|w|`` for a continuous density ``w``: ``F0(x) = F(x) - F(-x)``, ``F1(x) = F1(x) + F1(-x) - 2 F1(0)`` (x > 0)."""
+
+    def __init__(self, d: Density):
+        self.base, self.name = d, f"|{d.name}|"
+
+    def F0(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > 0, self.base.F0(np.abs(x)) - self.base.F0(-np.abs(x)), 0.0)
+
+    def F1(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        a = np.abs(x)
+        return np.where(x > 0, self.base.F1(a) + self.base.F1(-a) - 2 * self.base.F1(np.zeros_like(a)), 0.0)
+
+    def second_moment(self):
+        return self.base.second_moment()
+
+
+def _folded(d: Density) -> Density:
+    if d.discrete:  # exact, ties included: merge the atoms of +a and -a
+        a, inv = np.unique(np.abs(d.atoms), return_inverse=True)
+        return Discrete(a, np.bincount(inv, weights=d.probs, minlength=a.size), name=f"|{d.name}|")
+    return _Folded(d)
+
+
+class SortedRows(_Rows):
+    """Rows (C, n) sorted, with prefix sums, for batched cell sums.
+
+    **Arguments:** `z`: (C, n) finite float64 data, one channel per row; `kind`: the
+    ``np.sort`` algorithm (``"stable"`` is much faster for data made of a few sorted runs,
+    e.g. ``|z|`` of sorted rows, or sorted rows laid end to end).
+    """
+
+    def __init__(self, z: np.ndarray, kind: str = "quicksort"):
+        s = np.sort(np.asarray(z, dtype=np.float64), axis=1, kind=kind)
+        self.sorted = s
+        C, n = s.shape
+        self.C, self.n = C, n
+        self.cs = np.zeros((C, n + 1))
+        np.cumsum(s, axis=1, out=self.cs[:, 1:])
+        self.e2 = np.sum(s * s, axis=1)  # (C,)
+        self.lo, self.hi = float(s[:, 0].min()), float(s[:, -1].max())
+        self.spread = np.maximum(np.abs(s[:, 0]), np.abs(s[:, -1]))
+        self.discrete = True
+        self.width = (self.hi - self.lo) + 1.0  # row r lives in [r*width, r*width + hi - lo]
+        self.keys = (s - self.lo + self.width * np.arange(C)[:, None]).ravel()
+
+    def magnitudes(self) -> SortedRows:
+        """The rows of ``|z|`` (two sorted runs per row: a cheap stable sort)."""
+        return SortedRows(np.abs(self.sorted), kind="stable")
+
+    def pooled(self) -> SortedRows:
+        """All rows as ONE row (C sorted runs: a cheap stable sort)."""
+        return SortedRows(self.sorted.reshape(1, -1), kind="stable")
+
+    def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P, M1), each (R, m, k+1): counts and sums of the cells ``[t_{j-1}, t_j)`` of rows ``rows``.
+
+        `t`: (R, m, k) increasing thresholds, m candidates per row; `rows`: (R,) row indices.
+        """
+        r = rows[:, None, None]
+        q = np.clip(t, self.lo - 0.25, self.hi + 0.25) - self.lo + self.width * r
+        idx = np.searchsorted(self.keys, q.ravel(), side="left").reshape(q.shape) - self.n * r
+        R, m, _ = t.shape
+        idx = np.concatenate((np.zeros((R, m, 1), np.intp), idx, np.full((R, m, 1), self.n, np.intp)), axis=2)
+        return np.diff(idx, axis=2), np.diff(self.cs[r, idx], axis=2)
+
+
+def _half(levels: np.ndarray, K: int) -> np.ndarray:
+    """The positive half (levels >= 0) of symmetric levels (..., K): the quantizer of |z|."""
+    return levels[..., K // 2 :]
+
+
+def _grid(lo: np.ndarray, hi: np.ndarray, m: int) -> np.ndarray:
+    """(R, m) log-spaced points from ``lo`` to ``hi`` (R,) per row."""
+    return np.exp(np.log(lo)[:, None] + np.linspace(0.0, 1.0, m)[None, :] * np.log(hi / lo)[:, None])
+
+
+def _maximize_1d(f, lo: np.ndarray, hi: np.ndarray, n_grid: int = 64, n_golden: int = 40) -> np.ndarray:
+    """Per-row argmax of ``f(rows, x (R, m)) -> (R, m)`` on ``[lo, hi]`` (R,): log grid, then golden section."""
+    R = lo.size
+    rows = np.arange(R)
+    g = _grid(lo, hi, n_grid)
+    v = f(rows, g)
+    i = np.argmax(v, axis=1)
+    best_x, best_v = g[rows, i], v[rows, i]
+    a = np.log(g[rows, np.maximum(i - 1, 0)])
+    b = np.log(g[rows, np.minimum(i + 1, n_grid - 1)])
+    x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    f12 = f(rows, np.exp(np.stack((x1, x2), axis=1)))
+    f1, f2 = f12[:, 0], f12[:, 1]
+    for x, fx in ((x1, f1), (x2, f2)):
+        better = fx > best_v
+        best_x, best_v = np.where(better, np.exp(x), best_x), np.where(better, fx, best_v)
+    for _ in range(n_golden):
+        left = f1 >= f2  # keep [a, x2]
+        a, b = np.where(left, a, x1), np.where(left, x2, b)
+        x_new = np.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
+        f_new = f(rows, np.exp(x_new)[:, None])[:, 0]
+        x1, f1, x2, f2 = (np.where(left, x_new, x2), np.where(left, f_new, f2),
+                          np.where(left, x1, x_new), np.where(left, f1, f_new))
+        better = f_new > best_v
+        best_x, best_v = np.where(better, np.exp(x_new), best_x), np.where(better, f_new, best_v)
+    return best_x
+
+
+def uniform_rows(rows: _Rows, K: int) -> np.ndarray:
+    """(C, K) unit levels of the rho-optimal uniform quantizer of each row of ``|z|`` rows.
+
+    Same search range as :func:`theory.families.uniform` on an empirical density:
+    step in ``[1e-4, 1] * 2 max|z| / (K - 1)``.
+    """
+    if K == 2:
+        return uniform_grid(K, np.ones(rows.C))
+    spread = rows.spread
+
+    def f(r, step):
+        return rows.rho(_half(uniform_grid(K, step), K), r)
+
+    hi = 2 * spread / (K - 1)
+    return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi))
+
+
+def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int | None = None,
+                     n_pattern: int | None = None) -> np.ndarray:
+    """(C, K) unit levels ``+-c base**j`` of the rho-optimal exponential quantizer of each row of ``|z|`` rows.
+
+    Searched over ``x = base - 1`` in ``[1e-2, min(8, 1e4**(1/(n-1))) - 1]`` and the top level
+    ``a = c base**(n-1)`` in ``[1e-2, 2] * max|z|`` (about the resolution of
+    :func:`theory.families.exponential`'s grids, on narrower ranges), both on log grids,
+    then a shrinking pattern search in ``(log x, log a)`` from the best grid point.  The grid
+    is 16 x 24 (24 pattern steps) for many rows and 96 x 128 (60 steps) for one row (a density
+    or a whole tensor), where rho of discrete data is piecewise constant and a coarse grid can
+    miss the best plateau.
+    """
+    one = rows.C == 1
+    n_base = n_base or (96 if one else 16)
+    n_top = n_top or (128 if one else 24)
+    n_pattern = n_pattern or (60 if one else 24)
+    n = K // 2
+    C = rows.C
+    all_rows = np.arange(C)
+    spread = rows.spread
+    top_lo, top_hi = np.log(1e-2 * spread), np.log(2 * spread)
+
+    def levels(lx, la):  # log(base - 1), log(top level) -> (..., K)
+        b = 1.0 + np.exp(lx)
+        return exponential_grid(K, np.exp(la) / b ** (n - 1), b)
+
+    def f(r, lx, la):
+        return rows.rho(_half(levels(lx, la), K), r)
+
+    if n == 1:  # one positive level: the base does not matter
+        lx0 = np.full(C, np.log(1.0))
+        la = np.log(_maximize_1d(lambda r, a: f(r, np.broadcast_to(lx0[r, None], a.shape), np.log(a)),
+                                 np.exp(top_lo), np.exp(top_hi)))
+        return levels(lx0, la)
+    bmax = min(8.0, 1e4 ** (1.0 / (n - 1)))
+    lxs = np.linspace(np.log(1e-2), np.log(bmax - 1), n_base)
+    las = top_lo[:, None] + np.linspace(0.0, 1.0, n_top)[None, :] * (top_hi - top_lo)[:, None]  # (C, n_top)
+    best_v = np.full(C, -np.inf)
+    best_lx, best_la = np.zeros(C), np.zeros(C)
+    for lx in lxs:  # the grid, one base at a time (memory: C x n_top candidates)
+        v = f(all_rows, np.full(las.shape, lx), las)
+        j = np.argmax(v, axis=1)
+        vj = v[all_rows, j]
+        better = vj > best_v
+        best_v = np.where(better, vj, best_v)
+        best_lx = np.where(better, lx, best_lx)
+        best_la = np.where(better, las[all_rows, j], best_la)
+    # Pattern search: try the 8 neighbours at the current steps, move if better, else halve the steps.
+    dx = np.full(C, lxs[1] - lxs[0])
+    da = (top_hi - top_lo) / (n_top - 1)
+    moves = np.array([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)], dtype=np.float64)
+    lx_lo, lx_hi = lxs[0], lxs[-1]
+    for _ in range(n_pattern):
+        cx = np.clip(best_lx[:, None] + moves[None, :, 0] * dx[:, None], lx_lo, lx_hi)
+        ca = np.clip(best_la[:, None] + moves[None, :, 1] * da[:, None], top_lo[:, None], top_hi[:, None])
+        v = f(all_rows, cx, ca)
+        j = np.argmax(v, axis=1)
+        vj = v[all_rows, j]
+        better = vj > best_v
+        best_v = np.where(better, vj, best_v)
+        best_lx = np.where(better, cx[all_rows, j], best_lx)
+        best_la = np.where(better, ca[all_rows, j], best_la)
+        dx, da = np.where(better, dx, dx / 2), np.where(better, da, da / 2)
+    return levels(best_lx, best_la)
+
+
+def exponential_given(rows: _Rows, K: int, base: float | None, c: float | None) -> np.ndarray:
+    """(C, K) exponential levels with ``base`` and/or smallest level ``c`` fixed, the other searched.
+
+    Same ranges as :func:`exponential_rows`: the top level in ``[1e-2, 2] * spread``, ``base - 1``
+    in ``[1e-2, min(8, 1e4**(1/(n-1))) - 1]``.
+    """
+    n = K // 2
+    if base is not None and c is not None:
+        return exponential_grid(K, np.full(rows.C, c), np.full(rows.C, base))
+    if base is not None:
+        top = _maximize_1d(lambda r, a: rows.rho(_half(exponential_grid(K, a / base ** (n - 1), base), K), r),
+                           1e-2 * rows.spread, 2 * rows.spread)
+        return exponential_grid(K, top / base ** (n - 1), np.full(rows.C, base))
+    if n == 1:
+        return exponential_grid(K, np.full(rows.C, c), np.full(rows.C, 2.0))
+    bmax = min(8.0, 1e4 ** (1.0 / (n - 1)))
+    x = _maximize_1d(lambda r, xx: rows.rho(_half(exponential_grid(K, c, 1.0 + xx), K), r),
+                     np.full(rows.C, 1e-2), np.full(rows.C, bmax - 1))
+    return exponential_grid(K, np.full(rows.C, c), 1.0 + x)
+
+
+def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: float = 1e-12) -> np.ndarray:
+    """(C, K) Lloyd-Max levels of each signed row from ``init`` (C, K) (S. Lloyd 1982; J. Max 1960).
+
+    Thresholds at level midpoints, levels at cell centroids (empty cells keep their
+    level), until, per row, no weight changes cell (data) or the largest level change is
+    below ``tol`` relative to the largest level (a continuous density), or ``max_iter``
+    iterations; rows that have converged stop iterating.  On data this is 1-D k-means
+    (Han, Mao, Dally 2016, weight sharing).  Deterministic.
+    """
+    c = np.array(init, dtype=np.float64)
+    active = np.arange(rows.C)
+    prev = None
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        P, M1 = rows.cell_sums(midpoints(c[active])[:, None, :], active)
+        P, M1 = P[:, 0], M1[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            new = np.where(P > 1e-300, M1 / np.where(P > 1e-300, P, 1.0), c[active])
+        new = np.maximum.accumulate(new, axis=1)  # guard ordering against round-off
+        small = np.max(np.abs(new - c[active]), axis=1) <= tol * np.maximum(np.max(np.abs(new), axis=1), 1e-300)
+        c[active] = new
+        moved = ~small if prev is None else (~small & np.any(P != prev, axis=1))
+        active, P = active[moved], P[moved]
+        prev = P
+    return c
+
+
+def ternary_rows(rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
+    """(C, 2) thresholds ``(-t, t)`` and (C, 3) levels of the rho-optimal ternary quantizer of each signed row.
+
+    Levels: the centroid of each outer cell and 0 (rho-optimal for fixed thresholds, so
+    ``rho^2 = (M1_-^2/P_- + M1_+^2/P_+) / E[z^2]``); ``t`` maximizes rho over
+    ``[1e-3, 1] * h`` with ``h = 0.999 * spread`` for data and discrete densities, 4 for a
+    continuous density (for the Gaussian ``t ~ 0.612``, :func:`theory.derivation.ternary_optimum`).
+    """
+    hi = 0.999 * rows.spread if rows.discrete else np.full(rows.C, 4.0)
+
+    def cells(r, t):
+        return rows.cell_sums(np.stack((-t, t), axis=-1), r)
+
+    def f(r, t):
+        P, M1 = cells(r, t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = sum(np.where(P[..., k] > 0, M1[..., k] ** 2 / np.where(P[..., k] > 0, P[..., k], 1.0), 0.0) for k in (0, 2))
+        return np.sqrt(v / rows.e2[r, None])
+
+    t = _maximize_1d(f, 1e-3 * hi, hi)
+    P, M1 = cells(np.arange(rows.C), t[:, None])
+    P, M1 = P[:, 0], M1[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(P[:, 0] > 0, M1[:, 0] / np.where(P[:, 0] > 0, P[:, 0], 1.0), -t)
+        up = np.where(P[:, 2] > 0, M1[:, 2] / np.where(P[:, 2] > 0, P[:, 2], 1.0), t)
+    bad = ~((lo < 0) & (up > 0))
+    lo, up = np.where(bad, -t, lo), np.where(bad, t, up)
+    return np.stack((-t, t), axis=1), np.stack((lo, np.zeros_like(t), up), axis=1)
+
+
+def strictly_increasing(levels: np.ndarray, rel_gap: float = 1e-6) -> np.ndarray:
+    """Levels (C, K) with ties (from empty cells) pulled apart by ``rel_gap`` of the row's largest |level|.
+
+    The gap stays resolvable in float32, the precision of stored codebooks.
+    """
+    c = np.array(levels, dtype=np.float64)
+    gap = rel_gap * np.max(np.abs(c), axis=1)
+    gap = np.where(gap > 0, gap, 1e-300)
+    for k in range(1, c.shape[1]):
+        c[:, k] = np.maximum(c[:, k], c[:, k - 1] + gap)
+    return c
