@@ -1,7 +1,7 @@
 """Post-training weight quantization of a trained torch classifier with theory's quantizers.
 
 Every Conv2d and Linear weight is replaced by ``q(w)`` where ``q`` comes from
-:func:`theory.fit` (per tensor) or :func:`theory.fit_channels` (one quantizer per
+:func:`theory.fit` (per tensor, or per channel: ``granularity=theory.PerChannel(0)``, one quantizer per
 output channel); biases and BatchNorm stay float.  No retraining: the setting of
 Malsagov et al., OMNN 28(4):262-270, 2019 (exponential levels) and Pushkareva &
 Karandashev, OMNN 29(3):179-186, 2020 (parameters maximizing rho), with k-means
@@ -85,11 +85,11 @@ class QuantConfig:
     - `fold_bn`: fold BatchNorm into the preceding conv first (``models.fold_batchnorm``).
     - `shared_shape`: per channel, whether all channels of a layer share one unit shape
       times a per-channel scale (True) or each channel gets its own rho-optimal shape
-      (False; see :func:`theory.fit_channels`).  ``None`` picks, per method, the choice
+      (False; see :class:`theory.Recipe`).  ``None`` picks, per method, the choice
       whose codebook stays O(C) numbers per layer: own shapes for uniform (a step per
       channel) and exponential (a base and scale per channel), the shared shape for
       Lloyd-Max (own levels would cost K floats per channel).  Resolved to a bool.
-    - `gain`: the scale of the levels (:func:`theory.gain_factor`), per tensor or per
+    - `gain`: the scale of the levels (:func:`theory.correlation.gain_factor`), per tensor or per
       channel as `granularity` says.  ``"mse"`` (default): least squares, which shrinks
       the weights by about rho^2 along the float weights (min-max keeps its range
       scale); ``"unbiased"``: ``E[w q] = E[w^2]``, no shrinkage, so float biases and
@@ -131,10 +131,17 @@ class QuantConfig:
         elif not isinstance(self.shared_shape, bool):
             raise ValueError(f"shared_shape must be a bool or None, got {self.shared_shape!r}")
         theory.fitting.check_gain(self.gain)
+        self.recipe  # validates method, bits and gain together
+
+    @property
+    def recipe(self) -> theory.Recipe:
+        """The theory recipe of these settings (method, levels, gain, shape sharing)."""
+        fixed = self.method in theory.recipe.FIXED_LEVELS
+        return theory.Recipe(self.method, None if fixed else self.bits, gain=self.gain, shared_shape=self.shared_shape)
 
     @property
     def K(self) -> int:
-        return 2 if self.method == "sign" else 3 if self.method == "ternary" else 2**self.bits
+        return self.recipe.K
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -341,24 +348,16 @@ class LayerQuant:
         """(C, K-1) float32 thresholds (to encode new weights; decoding needs only levels)."""
         return self.thresholds_table.values()
 
+    def quantizer(self) -> theory.Quantizer:
+        """The grouped :class:`theory.Quantizer` of the float32 codebooks (what the model uses)."""
+        lv, th = self.levels().astype(np.float64), self.thresholds().astype(np.float64)
+        if self.axis is None:
+            return theory.Quantizer(th[0], lv[0], f"K={self.K}")
+        return theory.Quantizer(th, lv, f"K={self.K}", theory.PerChannel(self.axis))
+
     def dequantize(self) -> np.ndarray:
-        """float32 weights ``levels[c, codes]`` of the codes' shape."""
-        return dequantize(self.codes, self.levels(), self.axis)
-
-
-def dequantize(self) -> np.ndarray:
-        """float32 weights ``levels[c, codes]`` of the codes' shape."""
-        return dequantize(self.codes, self.levels(), self.axis)
-
-
-def dequantize(codes: np.ndarray, levels: np.ndarray, axis: int | None) -> np.ndarray:
-    """float32 ``levels[channel, code]`` for codes (any shape) and (C, K) levels along ``axis``."""
-    if axis is None:
-        return levels[0][codes.astype(np.intp)]
-    moved = np.moveaxis(codes, axis, 0)
-    rows = moved.reshape(moved.shape[0], -1).astype(np.intp)
-    out = np.take_along_axis(levels, rows, axis=1).reshape(moved.shape)
-    return np.ascontiguousarray(np.moveaxis(out, 0, axis))
+        """float32 weights ``levels[c, codes]`` of the codes' shape (theory's one decode)."""
+        return self.quantizer().decode(self.codes)
 
 
 @dataclass
@@ -420,15 +419,13 @@ def quantize_weight(w: np.ndarray, config: QuantConfig) -> LayerQuant:
     """
     g = config.granularity
     w64 = np.asarray(w, dtype=np.float64)
-    kw = {"gain": config.gain} if config.method in FIXED_BITS else {"bits": config.bits, "gain": config.gain}
     if isinstance(g, PerTensor) or w64.ndim == 0:
-        q = theory.fit(w64, config.method, **kw)
-        codes = q.encode(w64).astype(np.uint8)
-        return LayerQuant.from_quantizers(codes, [q], None, config.bits)
+        q = config.recipe.fit(w64)
+        return LayerQuant.from_quantizers(q.encode(w64).astype(np.uint8), [q], None, config.bits)
     axis = g.axis % w64.ndim
-    qs = theory.fit_channels(w64, config.method, axis=axis, shared_shape=config.shared_shape, **kw)
-    codes, _ = theory.apply_channels(w64, qs, axis=axis)
-    return LayerQuant.from_quantizers(codes.astype(np.uint8), qs, axis, config.bits)
+    q = config.recipe.fit(w64, theory.PerChannel(axis))
+    qs = [q.group(i) for i in range(q.G)]
+    return LayerQuant.from_quantizers(q.encode(w64).astype(np.uint8), qs, axis, config.bits)
 
 
 def _check_finite(model: nn.Module) -> None:

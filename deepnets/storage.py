@@ -41,7 +41,7 @@ from torch import nn
 
 import theory
 
-from .quantize import LayerQuant, QuantConfig, QuantState, Table, dequantize
+from .quantize import LayerQuant, QuantConfig, QuantState, Table
 
 FORMAT = "corrquant-packed-v1"
 _CHUNK = 1 << 22  # elements per packing chunk (a multiple of 8 keeps byte alignment)
@@ -283,7 +283,7 @@ def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
         raise ValueError(f"model must be an nn.Module, a factory or an arch name, got {type(model).__name__}")
     sd = {k: torch.from_numpy(np.array(v)) for k, v in floats.items()}
     for name, lq in layers.items():
-        sd[meta["layers"][name]["key"]] = torch.from_numpy(dequantize(lq.codes, lq.levels(), lq.axis))
+        sd[meta["layers"][name]["key"]] = torch.from_numpy(lq.dequantize())
     net_sd = net.state_dict()
     expected = set(net_sd)
     if set(sd) != expected:
@@ -303,7 +303,7 @@ def file_rho(path: str | os.PathLike, float_model: nn.Module) -> dict[str, float
     meta, layers, _ = read_packed(path)
     sd = float_model.state_dict()
     return {
-        name: theory.rho(sd[meta["layers"][name]["key"]].double().numpy(), dequantize(lq.codes, lq.levels(), lq.axis))
+        name: theory.rho(sd[meta["layers"][name]["key"]].double().numpy(), lq.dequantize())
         for name, lq in layers.items()
     }
 
