@@ -25,7 +25,7 @@ import tracemalloc
 import torch
 
 from deepnets.baselines import int8_per_channel
-from deepnets.quantize import FIXED_BITS, METHODS, quantize
+from deepnets.quantize import FIXED_BITS, METHODS, QuantConfig, quantize
 from deepnets.storage import load, save, save_float
 from deepnets.zoo import resnet50_shaped
 
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
         fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
         for m in methods:
             bits = FIXED_BITS.get(m, a.bits)
-            (qm, _), tq, mq = _measure(lambda: quantize(model, m, bits, "channel"), a.repeats)
+            (qm, _), tq, mq = _measure(lambda: quantize(model, QuantConfig(m, bits, "channel")), a.repeats)
             path = os.path.join(tmp, f"{m}.safetensors")
             sizes, ts, ms = _measure(lambda: save(qm, path), a.repeats)
             loaded, tl, ml = _measure(lambda: load(path, model), a.repeats)

@@ -43,14 +43,23 @@ def cmd_train(a: argparse.Namespace) -> None:
     print(json.dumps({"weights": str(weights), "log": str(log_path), "test_top1": log["test_top1"], "epochs": log["epochs"]}))
 
 
+def _granularity_arg(text: str) -> str:
+    from theory.granularity import as_granularity
+
+    try:
+        as_granularity(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected channel, tensor or group:SIZE, got {text!r}") from None
+    return text
+
+
 def cmd_quantize(a: argparse.Namespace) -> None:
     from .quantize import QuantConfig, quantize
     from .storage import compression, save
 
-    QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, gain=a.gain)  # validate before loading anything
+    config = QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, gain=a.gain)  # validate before loading anything
     net, name = _load_float(a.model, a.arch, a.dataset)
-    qnet, report = quantize(net, a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, arch={"name": name, "dataset": a.dataset},
-                            gain=a.gain)
+    qnet, report = quantize(net, config, arch={"name": name, "dataset": a.dataset})
     out = a.out or f"{name}_{a.dataset}_{a.method}{qnet.corrquant.config.bits}.safetensors"
     sizes = save(qnet, out)
     for r in report:
@@ -111,7 +120,8 @@ def parser() -> argparse.ArgumentParser:
     common(q, "registry name (committed weights) or a float32 safetensors weights file (then give --arch)")
     q.add_argument("--method", required=True, choices=list(METHODS), help=METHOD_HELP)
     q.add_argument("--bits", type=int, default=None, help="bits per weight 1..8 (K = 2**bits levels); omit for sign/ternary")
-    q.add_argument("--granularity", default="channel", choices=["channel", "tensor"], help="one quantizer per output channel (default) or per tensor")
+    q.add_argument("--granularity", default="channel", type=_granularity_arg,
+                   help="channel (one quantizer per output channel, default), tensor, or group:SIZE (groups of SIZE consecutive weights per channel)")
     q.add_argument("--skip", action="append", default=[], help="keep a layer float: 'first', 'last' or an fnmatch name pattern; repeatable")
     q.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the preceding conv before quantizing")
     q.add_argument("--gain", default="mse", choices=["mse", "unbiased"],

@@ -269,9 +269,7 @@ def layer_noise_tables(stats: list[LayerStats], method: str, bits_list: tuple[in
             Q = lq.dequantize().astype(np.float64).reshape(st.W.shape)
             cal[i, j] = tb.layer_noise(Wa, tb.augment(Q, st.b), US)
             free[i, j] = float(tb.noise_from_rho(theory.rho(st.W, Q)))
-            key = "k"
-            books = {**lq.levels_table.arrays(key + ".l"), **lq.thresholds_table.arrays(key + ".t")}
-            book[i, j] = 8 * sum(a.nbytes for a in books.values())
+            book[i, j] = 8 * lq.book.nbytes
     return {"calibrated": cal, "data_free": free, "codebook_bits": book}
 
 

@@ -1,15 +1,17 @@
 """Post-training weight quantization of a trained torch classifier with theory's quantizers.
 
-Every Conv2d and Linear weight is replaced by ``q(w)`` where ``q`` comes from
-:func:`theory.fit` (per tensor, or per channel: ``granularity=theory.PerChannel(0)``, one quantizer per
-output channel); biases and BatchNorm stay float.  No retraining: the setting of
-Malsagov et al., OMNN 28(4):262-270, 2019 (exponential levels) and Pushkareva &
-Karandashev, OMNN 29(3):179-186, 2020 (parameters maximizing rho), with k-means
-weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016) as ``"lloyd_max"``
-and min-max round-to-nearest as ``"minmax"``.
+Every Conv2d and Linear weight is replaced by ``q(w)``, where ``q`` is a
+:class:`theory.Recipe` fitted to that weight per tensor, per output channel or per group
+(:class:`theory.PerTensor`, :class:`theory.PerChannel`, :class:`theory.PerGroup`); biases
+and BatchNorm stay float.  No retraining: the setting of Malsagov et al., OMNN
+28(4):262-270, 2019 (exponential levels) and Pushkareva & Karandashev, OMNN 29(3):179-186,
+2020 (parameters maximizing rho), with k-means weight sharing (Han, Mao, Dally, "Deep
+Compression", ICLR 2016) as ``"lloyd_max"`` and min-max round-to-nearest as ``"minmax"``.
 
-The quantized model carries its integer codes and quantizers in
-``qmodel.corrquant`` (a :class:`QuantState`), which :mod:`deepnets.storage` packs.
+``quantize(model, config)`` takes one :class:`QuantConfig` (or a bare recipe, per output
+channel) or a mapping from layer-name patterns to configs (mixed precision).  The
+quantized model carries its codes and quantizers in ``qmodel.corrquant`` (a
+:class:`QuantState`), which :mod:`deepnets.storage` packs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import copy
 import fnmatch
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -25,339 +28,168 @@ import torch
 from torch import nn
 
 import theory
+from theory.granularity import as_granularity
+
+from .codebook import Codebook, codebook, quantizer
 
 METHODS = theory.METHODS
-#: Gain rules for the fitted levels: least squares (default) or unbiased (theory.gain_factor).
+#: Gain rules for the fitted levels: least squares (default) or unbiased (theory.correlation.gain_factor).
 GAINS = theory.GAINS
-#: Storage bits of the methods whose number of levels is fixed (sign: K=2, ternary: K=3).
-FIXED_BITS = {"sign": 1, "ternary": 2}
+#: Storage bits of the methods whose number of levels is fixed (from theory's recipe).
+FIXED_BITS = {m: theory.Recipe(m).bits for m in theory.recipe.FIXED_LEVELS}
+#: Granularity values are theory's.
+PerTensor, PerChannel, PerGroup = theory.PerTensor, theory.PerChannel, theory.PerGroup
 
 
-# -- granularity: a value, not a flag (STYLE.md item 14) ----------------------
-@dataclass(frozen=True)
-class PerTensor:
-    """One quantizer for the whole weight tensor."""
+def granularity_name(g: Any) -> str:
+    return as_granularity(g).name
 
 
-@dataclass(frozen=True)
-class PerChannel:
-    """One quantizer per slice along ``axis`` of the weight (0 = output channels)."""
-
-    axis: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.axis, bool) or not isinstance(self.axis, int):
-            raise ValueError(f"axis must be an int, got {self.axis!r}")
-
-
-Granularity = PerTensor | PerChannel
-
-
-def as_granularity(granularity: Any) -> Granularity:
-    """``PerTensor()``/``PerChannel(axis)`` from a value or the strings ``"tensor"``/``"channel"``."""
-    if isinstance(granularity, PerTensor | PerChannel):
-        return granularity
-    if granularity == "tensor":
-        return PerTensor()
-    if granularity == "channel":
-        return PerChannel(0)
-    raise ValueError(f"granularity must be PerTensor(), PerChannel(axis), 'tensor' or 'channel', got {granularity!r}")
-
-
-def granularity_name(g: Granularity) -> str:
-    return "tensor" if isinstance(g, PerTensor) else ("channel" if g.axis == 0 else f"channel(axis={g.axis})")
+def _granularity_from(value: Any) -> Any:
+    """A granularity from a value, a dict, or a name as written by older files (``"channel(axis=1)"``, ``"group(64)"``)."""
+    if isinstance(value, str) and value.startswith("channel(axis="):
+        return PerChannel(int(value[len("channel(axis="):-1]))
+    if isinstance(value, str) and value.startswith("group(") and value.endswith(")"):
+        inner = value[len("group("):-1].split(", axis=")
+        return PerGroup(int(inner[0]), int(inner[1]) if len(inner) > 1 else 0)
+    return as_granularity(value)
 
 
 # -- config --------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class QuantConfig:
-    """Validated quantization settings, written into every result record.
+    """Validated quantization settings for a layer or a whole model, written into every result record.
+
+    ``QuantConfig(method, bits=None, granularity="channel", skip=(), fold_bn=False,
+    shared_shape=None, gain="mse")``
 
     **Arguments:**
 
-    - `method`: one of ``METHODS`` (``"minmax"``, ``"uniform"``, ``"exponential"``,
-      ``"lloyd_max"``, ``"sign"``, ``"ternary"``).
-    - `bits`: storage bits per weight, 1..8 (``K = 2**bits`` levels); sign is 1 bit
-      and ternary 2 bits (``None`` picks those).
-    - `granularity`: ``PerTensor()``, ``PerChannel(axis)``, ``"tensor"`` or ``"channel"``.
-    - `skip`: layers kept float: ``"first"``, ``"last"`` and/or fnmatch patterns on
-      the module name (e.g. ``"classifier.*"``).
+    - `method`: a :class:`theory.Recipe`, or a method of ``METHODS`` with `bits`,
+      `gain` and `shared_shape` (parsed once into the recipe; see :class:`theory.Recipe`:
+      ``gain="unbiased"`` keeps ``E[w q] = E[w^2]`` so float biases and folded BatchNorm stay
+      in balance; ``shared_shape=None`` shares one shape across channels for Lloyd-Max only).
+      Bits per weight 1..8 (sign is 1 bit, ternary 2).
+    - `granularity`: ``PerChannel(axis)`` / ``"channel"`` (default), ``PerTensor()`` /
+      ``"tensor"``, or ``PerGroup(size, axis)`` / ``"group:SIZE"``.
+    - `skip`: layers kept float: ``"first"``, ``"last"`` and/or fnmatch patterns on the
+      module name (e.g. ``"classifier.*"``).
     - `fold_bn`: fold BatchNorm into the preceding conv first (``models.fold_batchnorm``).
-    - `shared_shape`: per channel, whether all channels of a layer share one unit shape
-      times a per-channel scale (True) or each channel gets its own rho-optimal shape
-      (False; see :class:`theory.Recipe`).  ``None`` picks, per method, the choice
-      whose codebook stays O(C) numbers per layer: own shapes for uniform (a step per
-      channel) and exponential (a base and scale per channel), the shared shape for
-      Lloyd-Max (own levels would cost K floats per channel).  Resolved to a bool.
-    - `gain`: the scale of the levels (:func:`theory.correlation.gain_factor`), per tensor or per
-      channel as `granularity` says.  ``"mse"`` (default): least squares, which shrinks
-      the weights by about rho^2 along the float weights (min-max keeps its range
-      scale); ``"unbiased"``: ``E[w q] = E[w^2]``, no shrinkage, so float biases and
-      folded BatchNorm stay in balance with the weights.  Thresholds, codes and the
-      rho of each fitted unit (tensor or channel) are the same for both; per channel, the
-      report's layer rho (all channels pooled) moves slightly, since each channel's
-      factor is its own ``1/rho_c^2``.
     """
 
-    method: str
-    bits: int | None = None
-    granularity: Any = "channel"
-    skip: tuple[str, ...] = ()
-    fold_bn: bool = False
-    shared_shape: bool | None = None
-    gain: str = "mse"
+    recipe: theory.Recipe
+    granularity: Any
+    skip: tuple[str, ...]
+    fold_bn: bool
 
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
-        bits = self.bits
-        if self.method in FIXED_BITS:
-            if bits is None:
-                bits = FIXED_BITS[self.method]
-            elif bits != FIXED_BITS[self.method]:
-                raise ValueError(f"bits must be {FIXED_BITS[self.method]} (or None) for method {self.method!r}, got {bits!r}")
-        if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 8:
-            raise ValueError(f"bits must be an integer in 1..8, got {bits!r}")
-        object.__setattr__(self, "bits", int(bits))
-        object.__setattr__(self, "granularity", as_granularity(self.granularity))
-        skip = (self.skip,) if isinstance(self.skip, str) else tuple(self.skip)
-        if not all(isinstance(s, str) for s in skip):
-            raise ValueError(f"skip must be strings ('first', 'last' or name patterns), got {self.skip!r}")
-        object.__setattr__(self, "skip", skip)
-        if not isinstance(self.fold_bn, bool):
-            raise ValueError(f"fold_bn must be a bool, got {self.fold_bn!r}")
-        if self.shared_shape is None:
-            object.__setattr__(self, "shared_shape", self.method == "lloyd_max")
-        elif not isinstance(self.shared_shape, bool):
-            raise ValueError(f"shared_shape must be a bool or None, got {self.shared_shape!r}")
-        theory.fitting.check_gain(self.gain)
-        self.recipe  # validates method, bits and gain together
+    def __init__(self, method: Any, bits: int | None = None, granularity: Any = "channel", skip: Any = (),
+                 fold_bn: bool = False, shared_shape: bool | None = None, gain: str = "mse") -> None:
+        if isinstance(method, theory.Recipe):
+            if bits is not None or shared_shape is not None or gain != "mse":
+                raise ValueError("pass either a Recipe or loose settings (bits, shared_shape, gain), not both")
+            recipe = method
+        else:
+            if not isinstance(method, str) or method not in METHODS:
+                raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+            if method in FIXED_BITS and bits is not None and bits != FIXED_BITS[method]:
+                raise ValueError(f"bits must be {FIXED_BITS[method]} (or None) for method {method!r}, got {bits!r}")
+            if method in FIXED_BITS:
+                bits = None
+            elif isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 8:
+                raise ValueError(f"bits must be an integer in 1..8, got {bits!r}")
+            recipe = theory.Recipe(method, None if bits is None else int(bits), gain=gain, shared_shape=shared_shape)
+        if recipe.bits > 8:
+            raise ValueError(f"recipe: {recipe.bits} bits per weight; packed storage holds 1..8")
+        if isinstance(skip, str):
+            skip = (skip,)
+        if not isinstance(skip, tuple | list) or not all(isinstance(s, str) for s in skip):
+            raise ValueError(f"skip must be strings ('first', 'last' or name patterns), got {skip!r}")
+        if not isinstance(fold_bn, bool):
+            raise ValueError(f"fold_bn must be a bool, got {fold_bn!r}")
+        object.__setattr__(self, "recipe", recipe)
+        object.__setattr__(self, "granularity", _granularity_from(granularity))
+        object.__setattr__(self, "skip", tuple(skip))
+        object.__setattr__(self, "fold_bn", fold_bn)
 
-    @property
-    def recipe(self) -> theory.Recipe:
-        """The theory recipe of these settings (method, levels, gain, shape sharing)."""
-        fixed = self.method in theory.recipe.FIXED_LEVELS
-        return theory.Recipe(self.method, None if fixed else self.bits, gain=self.gain, shared_shape=self.shared_shape)
-
-    @property
-    def K(self) -> int:
-        return self.recipe.K
+    method = property(lambda self: self.recipe.method)
+    bits = property(lambda self: self.recipe.bits)
+    K = property(lambda self: self.recipe.K)
+    gain = property(lambda self: self.recipe.gain)
+    shared_shape = property(lambda self: self.recipe.shared_shape)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["granularity"] = granularity_name(self.granularity)
-        d["skip"] = list(self.skip)
-        return d
+        return {"method": self.method, "bits": self.bits, "K": self.K, "granularity": self.granularity.name,
+                "skip": list(self.skip), "fold_bn": self.fold_bn, "shared_shape": self.shared_shape, "gain": self.gain}
 
     @classmethod
     def from_dict(cls, d: dict) -> QuantConfig:
-        g = d.get("granularity", "channel")
-        if isinstance(g, str) and g.startswith("channel(axis="):
-            g = PerChannel(int(g[len("channel(axis=") : -1]))
-        return cls(d["method"], d.get("bits"), g, tuple(d.get("skip", ())), bool(d.get("fold_bn", False)), d.get("shared_shape"),
-                   d.get("gain", "mse"))  # files written before the gain option used least squares
+        method = d["method"]
+        bits = None if method in FIXED_BITS else d.get("bits")
+        return cls(method, bits, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
+                   d.get("shared_shape"), d.get("gain", "mse"))  # files written before the gain option used least squares
+
+
+def as_config(config: Any) -> QuantConfig:
+    """A :class:`QuantConfig` from itself or a :class:`theory.Recipe` (per output channel)."""
+    if isinstance(config, QuantConfig):
+        return config
+    if isinstance(config, theory.Recipe):
+        return QuantConfig(config)
+    raise ValueError(f"config must be a QuantConfig, a theory.Recipe or a mapping of layer patterns to them, got {config!r}")
 
 
 # -- per-layer results ------------------------------------------------------------
-_EPS32 = float(np.finfo(np.float32).eps)
-
-
 @dataclass(frozen=True, eq=False)
-class Table:
-    """A (C, n) float32 table of per-channel codebook rows (levels or thresholds).
-
-    Stored in one of three forms:
-
-    - ``full`` (C, n);
-    - affine, when every row is an affine image of one unit row (per-channel uniform:
-      one grid times a per-channel step; per-channel min-max: scale and integer zero
-      point; any shared shape times a per-channel scale): ``scale[c] * (unit + shift[c])``,
-      n + 2C numbers (n + C when all shifts are 0).  For min-max the unit row is the
-      integer grid and the shifts are integers, so the zero level stays exactly 0;
-    - geometric, when every row is odd-symmetric with a geometric positive half
-      (per-channel exponential levels ``+-s b**j``, and their midpoint thresholds
-      ``0, +-s (1 + b)/2 b**j``): ``scale[c] * [-b**(m-1), ..., -1, (0), 1, ..., b**(m-1)]``
-      with ``base[c] = b``, 2C numbers.  Powers are running float32 products, so
-      they are bitwise reproducible.
-
-    :meth:`values` is the single definition of the float32 rows used for decoding,
-    in memory and after loading, so both give bitwise-identical weights.
-    """
-
-    full: np.ndarray | None = None  # (C, n)
-    unit: np.ndarray | None = None  # (n,)
-    scale: np.ndarray | None = None  # (C,)
-    shift: np.ndarray | None = None  # (C,)
-    base: np.ndarray | None = None  # (C,) geometric form
-    n: int = 0  # row length of the geometric form
-
-    def values(self) -> np.ndarray:
-        if self.full is not None:
-            return self.full
-        if self.base is not None:
-            return self.scale[:, None] * _geometric_unit(self.base, self.n)
-        return self.scale[:, None] * (self.unit[None, :] + self.shift[:, None])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        if self.full is not None:
-            return tuple(self.full.shape)
-        return (self.scale.size, self.n if self.base is not None else self.unit.size)
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        if self.full is not None:
-            return {prefix: self.full}
-        if self.base is not None:
-            return {f"{prefix}.scale": self.scale, f"{prefix}.base": self.base}
-        out = {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale}
-        if np.any(self.shift != 0):  # symmetric shapes have no shift: nothing stored, zeros on load
-            out[f"{prefix}.shift"] = self.shift
-        return out
-
-    @classmethod
-    def from_arrays(cls, prefix: str, tensors: dict, C: int, n: int) -> Table:
-        """Read back :meth:`arrays`; ValueError if shapes or dtypes do not match (C, n)."""
-        if prefix in tensors:
-            t = cls(full=tensors[prefix])
-            want = {"full": (C, n)}
-        elif f"{prefix}.base" in tensors:
-            t = cls(scale=tensors[f"{prefix}.scale"], base=tensors[f"{prefix}.base"], n=n)
-            want = {"scale": (C,), "base": (C,)}
-        else:
-            scale = tensors[f"{prefix}.scale"]
-            shift = tensors.get(f"{prefix}.shift", np.zeros(scale.shape, np.float32))
-            t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, shift=shift)
-            want = {"unit": (n,), "scale": (C,), "shift": (C,)}
-        for k, shp in want.items():
-            a = getattr(t, k)
-            if a.dtype != np.float32 or a.shape != shp or not np.all(np.isfinite(a)):
-                raise ValueError(f"{prefix}.{k}: expected finite float32 of shape {shp}, got {a.dtype} {a.shape}")
-        return t
-
-    @classmethod
-    def fit(cls, M: np.ndarray) -> Table:
-        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine or geometric if it reproduces every row."""
-        M = np.asarray(M, dtype=np.float64)
-        C, n = M.shape
-        full = cls(full=M.astype(np.float32))
-        if C * n <= n + 2 * C or n < 2:
-            return full
-        for form in (cls._affine, cls._geometric):
-            t = form(M)
-            if t is not None and _reproduces(t.values(), M):
-                return t
-        return full
-
-    @classmethod
-    def _affine(cls, M: np.ndarray) -> Table | None:
-        n = M.shape[1]
-        amax = np.max(np.abs(M), axis=1)
-        i = int(np.argmax(amax))
-        step = M[i, 1] - M[i, 0]
-        if not step > 0:
-            return None
-        unit = M[i] / step
-        (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
-        if not np.all(a > 0):
-            return None
-        shift = b / a
-        if np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit))):  # an integer grid (min-max)
-            unit = np.round(unit)
-            near = np.abs(shift - np.round(shift)) <= 1e-6
-            shift = np.where(near, np.round(shift), shift)
-        shift = np.where(np.abs(shift) <= 1e-9 * np.max(np.abs(unit)), 0.0, shift)
-        return cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), shift=shift.astype(np.float32))
-
-    @classmethod
-    def _geometric(cls, M: np.ndarray) -> Table | None:
-        n = M.shape[1]
-        m = n // 2
-        if m < 2:
-            return None
-        pos = M[:, n - m :]
-        if not (np.all(pos[:, 0] > 0) and np.array_equal(M[:, :m], -pos[:, ::-1]) and (n % 2 == 0 or not np.any(M[:, m]))):
-            return None
-        base = (pos[:, -1] / pos[:, 0]) ** (1.0 / (m - 1))  # spreads the rounding over the row
-        if not np.all(np.isfinite(base) & (base > 0)):
-            return None
-        return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
-
-
-def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
-    """(C, n) float32 rows ``[-b**(m-1), ..., -1, (0 if n odd), 1, ..., b**(m-1)]``, m = n // 2, by running products."""
-    m = n // 2
-    factors = np.concatenate([np.ones((base.size, 1), np.float32), np.repeat(base[:, None], m - 1, axis=1)], axis=1)
-    pos = np.cumprod(factors, axis=1, dtype=np.float32)
-    mid = [np.zeros((base.size, 1), np.float32)] if n % 2 else []
-    return np.concatenate([-pos[:, ::-1], *mid, pos], axis=1)
-
-
-def _reproduces(v: np.ndarray, M: np.ndarray) -> bool:
-    """float32 rows ``v`` equal float64 rows ``M`` to a few float32 ulps of each row's largest entry, in the same order."""
-    amax = np.max(np.abs(M), axis=1)
-    ok = bool(np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None]))
-    if np.all(np.diff(M, axis=1) > 0):
-        ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
-    return ok
-
-
-@dataclass
 class LayerQuant:
     """Codes and codebooks of one quantized weight.
 
     - `codes`: uint8 array of the weight's shape, values 0..K-1.
-    - `quantizers`: the theory Quantizers, one per slice along `axis` (one if `axis` is None);
-      None after loading (:meth:`theory_quantizers` rebuilds them from the float32 codebooks).
-    - `axis`: channel axis, or None for per-tensor.
-    - `levels_table`, `thresholds_table`: the float32 codebooks as stored (:class:`Table`);
-      decoding is ``levels_table.values()[c, code]``.
+    - `quantizer`: the grouped :class:`theory.Quantizer` whose levels and thresholds are the
+      stored float32 codebook values exactly: ``quantizer.decode(codes)`` is the weight the
+      model uses, in memory and after loading.
+    - `bits`: storage bits per code.
+    - `book`: the stored codebook (:class:`deepnets.codebook.Codebook`).
+    - `fitted`: the float64 fit before float32 rounding (None after loading).
+    - `config`: the settings of this layer (None after loading an older file).
     """
 
     codes: np.ndarray
-    quantizers: list | None
-    axis: int | None
+    quantizer: theory.Quantizer
     bits: int
-    levels_table: Table
-    thresholds_table: Table
+    book: Codebook
+    fitted: theory.Quantizer | None = None
+    config: QuantConfig | None = None
 
     @classmethod
-    def from_quantizers(cls, codes: np.ndarray, quantizers: list, axis: int | None, bits: int) -> LayerQuant:
-        lv = Table.fit(np.stack([q.levels for q in quantizers]))
-        th = Table.fit(np.stack([q.thresholds for q in quantizers]))
-        return cls(codes, quantizers, axis, bits, lv, th)
+    def from_fit(cls, codes: np.ndarray, fitted: theory.Quantizer, bits: int, config: QuantConfig | None = None) -> LayerQuant:
+        book = codebook(fitted)
+        return cls(codes, quantizer(book, fitted.granularity, fitted.name), bits, book, fitted, config)
 
     @property
     def K(self) -> int:
-        return int(self.levels_table.shape[1])
+        return self.quantizer.K
 
-    def theory_quantizers(self) -> list:
-        """The per-channel :class:`theory.Quantizer` list (rebuilt from the float32 codebooks after loading).
+    @property
+    def granularity(self) -> Any:
+        return self.quantizer.granularity
 
-        Raises ValueError if float32 rounding tied two levels or thresholds of a channel.
-        """
-        if self.quantizers is not None:
-            return self.quantizers
-        lv, th = self.levels().astype(np.float64), self.thresholds().astype(np.float64)
-        return [theory.Quantizer(t, c, f"K={self.K}") for t, c in zip(th, lv)]
+    @property
+    def axis(self) -> int | None:
+        """The channel axis (None per tensor)."""
+        g = self.granularity
+        return None if isinstance(g, PerTensor) else g.axis % self.codes.ndim
 
     def levels(self) -> np.ndarray:
-        """(C, K) float32 levels, the values the model uses."""
-        return self.levels_table.values()
+        """(G, K) float32 levels, the values the model uses."""
+        return self.book.levels.values()
 
     def thresholds(self) -> np.ndarray:
-        """(C, K-1) float32 thresholds (to encode new weights; decoding needs only levels)."""
-        return self.thresholds_table.values()
-
-    def quantizer(self) -> theory.Quantizer:
-        """The grouped :class:`theory.Quantizer` of the float32 codebooks (what the model uses)."""
-        lv, th = self.levels().astype(np.float64), self.thresholds().astype(np.float64)
-        if self.axis is None:
-            return theory.Quantizer(th[0], lv[0], f"K={self.K}")
-        return theory.Quantizer(th, lv, f"K={self.K}", theory.PerChannel(self.axis))
+        """(G, K-1) float32 thresholds (to encode new weights; decoding needs only levels)."""
+        return self.book.thresholds.values()
 
     def dequantize(self) -> np.ndarray:
-        """float32 weights ``levels[c, codes]`` of the codes' shape (theory's one decode)."""
-        return self.quantizer().decode(self.codes)
+        """float32 weights ``levels[g, codes]`` of the codes' shape (theory's one decode)."""
+        return self.quantizer.decode(self.codes)
 
 
 @dataclass
@@ -373,16 +205,29 @@ class LayerRecord:
     rel_mse: float | None
     skipped: bool
     reason: str = ""
+    method: str | None = None
+    granularity: str | None = None
 
 
 @dataclass
 class QuantState:
-    """What :func:`quantize` leaves on ``qmodel.corrquant``: config and per-layer codes."""
+    """What :func:`quantize` leaves on ``qmodel.corrquant``: the config (one, or a mapping) and per-layer codes."""
 
-    config: QuantConfig
+    config: Any  # QuantConfig, or a dict pattern -> QuantConfig | None (mixed precision)
     layers: dict = field(default_factory=dict)  # module name -> LayerQuant
     report: list = field(default_factory=list)
     arch: dict = field(default_factory=dict)  # {"name":..., "dataset":...} when known
+
+    def config_dict(self) -> dict:
+        if isinstance(self.config, QuantConfig):
+            return self.config.to_dict()
+        return {"mapping": {p: (c.to_dict() if c is not None else None) for p, c in self.config.items()}}
+
+    @staticmethod
+    def config_from_dict(d: dict) -> Any:
+        if "mapping" in d:
+            return {p: (QuantConfig.from_dict(c) if c is not None else None) for p, c in d["mapping"].items()}
+        return QuantConfig.from_dict(d)
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -397,7 +242,7 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
 
 
-def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...], predicate: Callable | None, module: nn.Module) -> str:
+def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...]) -> str:
     if "first" in rules and i == 0:
         return "first layer"
     if "last" in rules and i == n - 1:
@@ -405,27 +250,21 @@ def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...], predicate: C
     for r in rules:
         if r not in ("first", "last") and fnmatch.fnmatchcase(name, r):
             return f"name matches {r!r}"
-    if predicate is not None and predicate(name, module):
-        return "skip predicate"
     return ""
 
 
-def quantize_weight(w: np.ndarray, config: QuantConfig) -> LayerQuant:
-    """Fit theory quantizer(s) to one weight array and encode it.
+def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
+    """Fit the config's recipe to one weight array at its granularity and encode it.
 
-    **Arguments:** `w`: float weight array (e.g. (O, I, kh, kw)); `config`: the settings.
+    **Arguments:** `w`: float weight array (e.g. (O, I, kh, kw)); `config`: a :class:`QuantConfig` or recipe.
 
     **Returns:** a :class:`LayerQuant` with uint8 codes of ``w.shape``.
     """
-    g = config.granularity
+    config = as_config(config)
     w64 = np.asarray(w, dtype=np.float64)
-    if isinstance(g, PerTensor) or w64.ndim == 0:
-        q = config.recipe.fit(w64)
-        return LayerQuant.from_quantizers(q.encode(w64).astype(np.uint8), [q], None, config.bits)
-    axis = g.axis % w64.ndim
-    q = config.recipe.fit(w64, theory.PerChannel(axis))
-    qs = [q.group(i) for i in range(q.G)]
-    return LayerQuant.from_quantizers(q.encode(w64).astype(np.uint8), qs, axis, config.bits)
+    g = PerTensor() if w64.ndim == 0 else config.granularity
+    q = config.recipe.fit(w64, g)
+    return LayerQuant.from_fit(q.encode(w64).astype(np.uint8), q, config.bits, config)
 
 
 def _check_finite(model: nn.Module) -> None:
@@ -434,72 +273,86 @@ def _check_finite(model: nn.Module) -> None:
             raise ValueError(f"model has non-finite (NaN or Inf) values in {n!r}; cannot quantize")
 
 
+def _plan(config: Any, layers: list[tuple[str, nn.Module]], filter_fn: Callable | None) -> tuple[Any, bool, list]:
+    """(state config, fold_bn, [(name, module, QuantConfig | None, reason)]) for each weight layer."""
+    if isinstance(config, Mapping):
+        entries = {}
+        for p, c in config.items():
+            if not isinstance(p, str):
+                raise ValueError(f"config: mapping keys must be layer-name patterns (str), got {p!r}")
+            entries[p] = None if c is None else as_config(c)
+        folds = {c.fold_bn for c in entries.values() if c is not None}
+        if len(folds) > 1:
+            raise ValueError("config: fold_bn must be the same in every entry of a mapping (folding is model-wide)")
+        plan = []
+        for name, m in layers:
+            match = next((p for p in entries if fnmatch.fnmatchcase(name, p)), None)
+            cfg = entries.get(match) if match is not None else None
+            reason = "no entry in config" if match is None else (f"{match!r} maps to None" if cfg is None else "")
+            plan.append((name, m, cfg, reason))
+        state_cfg, fold = entries, folds.pop() if folds else False
+    else:
+        cfg = as_config(config)
+        plan = []
+        for i, (name, m) in enumerate(layers):
+            reason = _skip_reason(name, i, len(layers), cfg.skip)
+            plan.append((name, m, None if reason else cfg, reason))
+        state_cfg, fold = cfg, cfg.fold_bn
+    if filter_fn is not None:
+        plan = [(n, m, c, r) if (c is None or filter_fn(m, n)) else (n, m, None, "filter_fn") for n, m, c, r in plan]
+    return state_cfg, fold, plan
+
+
 # -- the entry point ------------------------------------------------------------------
-def quantize(
-    model: nn.Module,
-    method: str | QuantConfig,
-    bits: int | None = None,
-    granularity: Any = "channel",
-    skip: Any = (),
-    fold_bn: bool = False,
-    arch: dict | None = None,
-    shared_shape: bool | None = None,
-    gain: str = "mse",
-) -> tuple[nn.Module, list[LayerRecord]]:
+def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | None = None, arch: dict | None = None,
+             **kwargs: Any) -> tuple[nn.Module, list[LayerRecord]]:
     """Quantize the Conv2d and Linear weights of ``model`` post-training; returns a NEW model.
 
     **Arguments:**
 
     - `model`: a torch module (left untouched; the result is a deep copy).
-    - `method`: one of ``METHODS``, or a :class:`QuantConfig` (then the other settings are ignored).
-    - `bits`: 1..8 (None for sign/ternary).
-    - `granularity`: ``"channel"`` / ``PerChannel(axis)`` or ``"tensor"`` / ``PerTensor()``.
-    - `skip`: ``"first"``, ``"last"``, fnmatch name patterns, or a predicate ``f(name, module) -> bool``
-      (a predicate is recorded in the config as ``"<predicate>"``).
-    - `fold_bn`: fold BatchNorm into convs first (needs ``deepnets.models.fold_batchnorm``).
+    - `config`: a :class:`QuantConfig`, a :class:`theory.Recipe` (per output channel), or a
+      mapping from fnmatch layer-name patterns to configs/recipes/None (mixed precision; each
+      layer takes the first pattern it matches; None and no match keep it float).
+    - `filter_fn`: optional ``f(module, name) -> bool``; layers for which it is False stay float
+      (as torchao's ``quantize_``).
     - `arch`: optional ``{"name":..., "dataset":...}`` so :func:`deepnets.storage.load` can rebuild it.
-    - `shared_shape`: per-channel shape sharing (see :class:`QuantConfig`); None: the method's default.
-    - `gain`: ``"mse"`` (least-squares levels, default) or ``"unbiased"`` (``E[w q] = E[w^2]``
-      per tensor or channel; see :class:`QuantConfig`).
 
     **Returns:** ``(qmodel, report)``: the quantized copy (codes and quantizers in
-    ``qmodel.corrquant``) and one :class:`LayerRecord` per Conv2d/Linear layer with
-    the empirical rho (Pushkareva & Karandashev 2020) and relative MSE
-    ``sum (w - q)^2 / sum w^2``.
+    ``qmodel.corrquant``) and one :class:`LayerRecord` per Conv2d/Linear layer with the
+    empirical rho (Pushkareva & Karandashev 2020) and relative MSE ``sum (w - q)^2 / sum w^2``.
     """
+    if args or kwargs:
+        extra = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        raise ValueError(f"quantize(model, config): give every setting in the config (QuantConfig(...) or a mapping), "
+                         f"not as extra arguments; got {', '.join(extra)}")
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    predicate = None
-    if callable(skip) and not isinstance(skip, str):
-        predicate, skip = skip, ("<predicate>",)
-    if isinstance(method, QuantConfig):
-        config = method
-    else:
-        config = QuantConfig(method, bits, granularity, skip, fold_bn, shared_shape, gain)
+    if filter_fn is not None and not callable(filter_fn):
+        raise ValueError(f"filter_fn must be callable f(module, name) -> bool, got {filter_fn!r}")
     _check_finite(model)
     qmodel = copy.deepcopy(model)
-    if config.fold_bn:
-        from . import models  # the other engineer's module
+    state_cfg, fold, _ = _plan(config, weight_layers(qmodel), filter_fn)  # validate before folding
+    if fold:
+        from . import models
 
         qmodel = models.fold_batchnorm(qmodel)
-    layers = weight_layers(qmodel)
-    state = QuantState(config, arch=dict(arch or getattr(model, "corrquant_arch", {}) or {}))
-    for i, (name, m) in enumerate(layers):
+    _, _, plan = _plan(config, weight_layers(qmodel), filter_fn)
+    state = QuantState(state_cfg, arch=dict(arch or getattr(model, "corrquant_arch", {}) or {}))
+    for name, m, cfg, reason in plan:
         w = m.weight.detach().cpu().numpy()
-        reason = _skip_reason(name, i, len(layers), config.skip, predicate, m)
-        if reason:
+        if cfg is None:
             state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
             continue
-        lq = quantize_weight(w, config)
+        lq = quantize_weight(w, cfg)
         deq = lq.dequantize()
         w64 = w.astype(np.float64)
         rel = float(np.sum((w64 - deq) ** 2) / max(np.sum(w64 * w64), 1e-300))
         state.layers[name] = lq
         with torch.no_grad():
             m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
-        state.report.append(
-            LayerRecord(name, layer_type(m), int(w.size), config.bits, lq.K, theory.rho(w64, deq), rel, False)
-        )
+        state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, theory.rho(w64, deq), rel, False,
+                                        method=cfg.recipe.label, granularity=cfg.granularity.name))
     qmodel.corrquant = state
     return qmodel, state.report
 

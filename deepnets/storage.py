@@ -11,7 +11,8 @@ Layout (all in ONE safetensors file; no pickle, loading never runs code from the
   min-max: scale and zero point), ``.unit`` (K,), ``.scale`` (C,) and ``.shift`` (C,)
   instead, or, when every row is ``scale[c] * [-b**j..., 1, b, ...]`` (per-channel
   exponential levels and their midpoint thresholds), ``.scale`` (C,) and ``.base`` (C,)
-  (:class:`deepnets.quantize.Table`).  Decoding is ``levels[c, code]``.
+  (:class:`deepnets.codebook.Table`).  Per group (``PerGroup``) the rows are the groups.
+  Decoding is ``levels[g, code]`` (:meth:`theory.Quantizer.decode`).
 - every other state_dict entry (biases, BatchNorm, skipped layers) as float32
   (integer buffers keep their integer dtype).
 - metadata ``"corrquant"``: JSON with format version, arch, config and per-layer
@@ -41,7 +42,10 @@ from torch import nn
 
 import theory
 
-from .quantize import LayerQuant, QuantConfig, QuantState, Table
+from theory.granularity import as_granularity
+
+from .codebook import Codebook, quantizer
+from .quantize import LayerQuant, PerChannel, PerTensor, QuantConfig, QuantState
 
 FORMAT = "corrquant-packed-v1"
 _CHUNK = 1 << 22  # elements per packing chunk (a multiple of 8 keeps byte alignment)
@@ -142,9 +146,11 @@ def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
     for name, lq in state.layers.items():
         key = f"{name}.weight" if name else "weight"
         tensors[key + ".codes"] = pack(lq.codes, lq.bits)
-        books = {**lq.levels_table.arrays(key + ".levels"), **lq.thresholds_table.arrays(key + ".thresholds")}
+        books = lq.book.arrays(key)
         tensors.update(books)
-        layers[name] = {"key": key, "shape": list(lq.codes.shape), "bits": lq.bits, "K": lq.K, "axis": lq.axis}
+        layers[name] = {"key": key, "shape": list(lq.codes.shape), "bits": lq.bits, "K": lq.K,
+                        "granularity": lq.granularity.to_dict(), "name": lq.quantizer.name,
+                        "config": lq.config.to_dict() if lq.config is not None else None}
         sizes["codes"] += tensors[key + ".codes"].nbytes
         sizes["codebooks"] += sum(a.nbytes for a in books.values())
     floats = _float_tensors(qmodel, {v["key"] for v in layers.values()})
@@ -156,7 +162,7 @@ def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
     meta = {
         "format": FORMAT,
         "arch": state.arch,
-        "config": state.config.to_dict(),
+        "config": state.config_dict(),
         "layers": layers,
         "float_keys": sorted(floats),
     }
@@ -235,21 +241,29 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
     layers = {}
     try:
         for name, L in meta["layers"].items():
-            key, shape, bits, K, axis = L["key"], tuple(int(s) for s in L["shape"]), int(L["bits"]), int(L["K"]), L["axis"]
+            key, shape, bits, K = L["key"], tuple(int(s) for s in L["shape"]), int(L["bits"]), int(L["K"])
+            g = _layer_granularity(L)
             n = math.prod(shape)
-            C = 1 if axis is None else shape[axis]
+            G = g.n_groups(shape)
             if not 2 <= K <= 1 << bits:
                 raise ValueError(f"layer {name!r}: K={K} does not fit in {bits} bits")
-            lt = Table.from_arrays(key + ".levels", tensors, C, K)
-            tt = Table.from_arrays(key + ".thresholds", tensors, C, K - 1)
+            book = Codebook.from_arrays(key, tensors, G, K)
             codes = unpack(tensors[key + ".codes"], n, bits)
             if codes.size and int(codes.max()) >= K:
                 raise ValueError(f"layer {name!r}: codes out of range (max {int(codes.max())} >= K={K})")
-            layers[name] = LayerQuant(codes.reshape(shape), None, axis, bits, lt, tt)
+            cfg = QuantConfig.from_dict(L["config"]) if L.get("config") else None
+            layers[name] = LayerQuant(codes.reshape(shape), quantizer(book, g, L.get("name", f"K={K}")), bits, book, None, cfg)
         floats = {k: tensors[k] for k in meta["float_keys"]}
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"path: {path!r} has inconsistent metadata ({type(e).__name__}: {e})") from None
     return meta, layers, floats
+
+
+def _layer_granularity(L: dict):
+    """A layer's granularity from its metadata (older files: ``"axis"``: None per tensor, else the channel axis)."""
+    if "granularity" in L:
+        return as_granularity(L["granularity"])
+    return PerTensor() if L["axis"] is None else PerChannel(int(L["axis"]))
 
 
 def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
@@ -294,7 +308,7 @@ def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
         if tuple(v.shape) != tuple(sd[k].shape):
             raise ValueError(f"model: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
     net.load_state_dict({k: v.to(net_sd[k].dtype) for k, v in sd.items()})
-    net.corrquant = QuantState(QuantConfig.from_dict(meta["config"]), layers, [], meta.get("arch") or {})
+    net.corrquant = QuantState(QuantState.config_from_dict(meta["config"]), layers, [], meta.get("arch") or {})
     return net
 
 

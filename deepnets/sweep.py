@@ -127,7 +127,7 @@ def sweep(
                     widths = [FIXED_BITS[method]] if method in FIXED_BITS else bits_list
                 for b in widths:
                     if method not in _baselines.BASELINES:
-                        qm, report = quantize(model, method, b, g, skip, fold_bn=fold_bn and _has_bn(model), gain=gain)
+                        qm, report = quantize(model, QuantConfig(method, b, g, skip, fold_bn=fold_bn and _has_bn(model), gain=gain))
                         c = compression(model, qm, tmp)
                         cfg = qm.corrquant.config.to_dict()
                         sizes = {"packed_bytes": c["packed_bytes"], "ratio": c["ratio"], "bound_ratio": c["bound_ratio"]}

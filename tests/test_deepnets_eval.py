@@ -10,7 +10,7 @@ from torch import nn
 from deepnets import data
 from deepnets.baselines import BASELINES
 from deepnets.evaluate import evaluate
-from deepnets.quantize import quantize
+from deepnets.quantize import QuantConfig, quantize
 from deepnets.sweep import (
     headline, plot_accuracy_vs_bits, plot_accuracy_vs_rho, smallest_bits_within, sweep, write_csv, write_markdown,
 )
@@ -68,7 +68,7 @@ def test_float_model_is_good(digits_model):
 def test_8_bits_keeps_accuracy_within_half_a_point(arch, method):
     model, test = _digits_model(arch), data.get_dataset("digits", "test")
     ref = evaluate(model, test, progress=False)["top1"]
-    q, _ = quantize(model, method, 8)
+    q, _ = quantize(model, QuantConfig(method, 8))
     drop = ref - evaluate(q, test, progress=False)["top1"]
     assert drop <= 0.5, f"{arch} {method} at 8 bits drops {drop:.2f} points (float {ref:.2f}%)"
 

@@ -24,8 +24,8 @@ def _rows(a: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("method", ["minmax", "uniform", "exponential", "lloyd_max"])
 def test_unbiased_per_channel_identity_same_codes_and_rho(method):
     model = small_cnn()
-    qa, ra = quantize(model, method, 3)
-    qb, rb = quantize(model, method, 3, gain="unbiased")
+    qa, ra = quantize(model, QuantConfig(method, 3))
+    qb, rb = quantize(model, QuantConfig(method, 3, gain="unbiased"))
     assert qa.corrquant.config.gain == "mse" and qb.corrquant.config.gain == "unbiased"
     for (name, la), x, y in zip(qa.corrquant.layers.items(), ra, rb):
         lb = qb.corrquant.layers[name]
@@ -47,7 +47,7 @@ def test_unbiased_per_channel_identity_same_codes_and_rho(method):
 
 def test_unbiased_save_load_bitwise(tmp_path):
     model = small_cnn()
-    q, _ = quantize(model, "exponential", 3, gain="unbiased", fold_bn=True)
+    q, _ = quantize(model, QuantConfig("exponential", 3, gain="unbiased", fold_bn=True))
     save(q, tmp_path / "u.safetensors")
     back = load(tmp_path / "u.safetensors", lambda: __import__("deepnets.models", fromlist=["fold_batchnorm"]).fold_batchnorm(small_cnn()))
     x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
@@ -59,7 +59,7 @@ def test_unbiased_save_load_bitwise(tmp_path):
 
 
 def test_old_file_without_gain_loads_as_mse(tmp_path):
-    q, _ = quantize(small_cnn(), "uniform", 3)
+    q, _ = quantize(small_cnn(), QuantConfig("uniform", 3))
     path = tmp_path / "old.safetensors"
     save(q, path)
     from safetensors import safe_open
@@ -81,7 +81,7 @@ def test_bad_gain_is_a_value_error_naming_gain(bad):
     with pytest.raises(ValueError, match="^gain"):
         QuantConfig("uniform", 3, gain=bad)
     with pytest.raises(ValueError, match="^gain"):
-        quantize(small_cnn(), "uniform", 3, gain=bad)
+        quantize(small_cnn(), QuantConfig("uniform", 3, gain=bad))
     with pytest.raises(ValueError, match="^gain"):
         sweep({"m": small_cnn()}, ["uniform"], [3], (torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)), gain=bad)
 
@@ -135,7 +135,7 @@ def test_unbiased_keeps_mean_pre_activation_against_float_bias():
             ref = net[:3](x).mean(0)
             err = {}
             for gain in ("mse", "unbiased"):
-                q, _ = quantize(net, "uniform", 2, skip=("first", "last"), gain=gain)
+                q, _ = quantize(net, QuantConfig("uniform", 2, skip=("first", "last"), gain=gain))
                 err[gain] = float((q[:3](x).mean(0) - ref).abs().mean())
         assert err["unbiased"] < err["mse"], f"seed {seed}: mean |error| of the mean pre-activation {err}"
         ratios.append(err["unbiased"] / err["mse"])

@@ -18,7 +18,7 @@ def bits_for(method):
 def test_original_untouched_and_weights_are_levels_of_codes(method):
     model = small_cnn()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    qmodel, report = quantize(model, method, bits_for(method))
+    qmodel, report = quantize(model, QuantConfig(method, bits_for(method)))
     assert qmodel is not model
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), f"quantize modified the original model's {k}"
@@ -28,7 +28,8 @@ def test_original_untouched_and_weights_are_levels_of_codes(method):
         w = dict(qmodel.named_modules())[name].weight.detach().numpy()
         assert np.array_equal(w, lq.dequantize()), name
         assert lq.codes.shape == w.shape and int(lq.codes.max()) < lq.K
-        assert len(lq.quantizers) == w.shape[0] and all(isinstance(q, theory.Quantizer) for q in lq.quantizers)
+        assert isinstance(lq.quantizer, theory.Quantizer) and lq.quantizer.G == w.shape[0]
+        assert lq.fitted.granularity == lq.quantizer.granularity == theory.PerChannel(0)
     # biases and BatchNorm stay float and equal
     assert torch.equal(qmodel[1].running_var, model[1].running_var)
     assert torch.equal(qmodel[6].bias, model[6].bias)
@@ -39,40 +40,42 @@ def test_rho_floors_at_4_bits_and_report_fields():
     model = small_cnn()
     rhos = {}
     for method in ("minmax", "uniform", "exponential", "lloyd_max"):
-        _, report = quantize(model, method, 4)
+        _, report = quantize(model, QuantConfig(method, 4))
         for r in report:
             assert r.K == 16 and r.bits == 4 and not r.skipped
             assert r.rho >= 0.98, f"{method} {r.name}: rho={r.rho:.4f} below 0.98"
             assert abs(r.rel_mse - (1 / r.rho**2 - 1)) < 0.05, f"{method}: relMSE {r.rel_mse} vs 1/rho^2-1"
         rhos[method] = mean_rho(report)
     assert rhos["lloyd_max"] >= rhos["uniform"] - 1e-3, rhos
-    _, rs = quantize(model, "sign")
+    _, rs = quantize(model, QuantConfig("sign"))
     assert all(0.6 < r.rho < 0.95 and r.K == 2 and r.bits == 1 for r in rs), [r.rho for r in rs]
-    _, rt = quantize(model, "ternary")
+    _, rt = quantize(model, QuantConfig("ternary"))
     assert all(r.K == 3 and r.bits == 2 for r in rt)
 
 
 def test_per_tensor_has_one_quantizer_and_granularity_values():
     model = small_cnn()
-    q, _ = quantize(model, "uniform", 3, PerTensor())
-    assert all(len(lq.quantizers) == 1 and lq.axis is None for lq in q.corrquant.layers.values())
+    q, _ = quantize(model, QuantConfig("uniform", 3, PerTensor()))
+    assert all(lq.quantizer.G == 1 and lq.axis is None for lq in q.corrquant.layers.values())
     assert as_granularity("tensor") == PerTensor() and as_granularity("channel") == PerChannel(0)
-    q2, _ = quantize(model, "uniform", 3, "channel")
+    q2, _ = quantize(model, QuantConfig("uniform", 3, "channel"))
     assert q2.corrquant.config.granularity == PerChannel(0)
-    assert q2.corrquant.config.to_dict() == {"method": "uniform", "bits": 3, "granularity": "channel", "skip": [], "fold_bn": False,
+    assert q2.corrquant.config.to_dict() == {"method": "uniform", "bits": 3, "K": 8, "granularity": "channel", "skip": [], "fold_bn": False,
                                               "shared_shape": False, "gain": "mse"}
     assert QuantConfig.from_dict(q2.corrquant.config.to_dict()) == q2.corrquant.config
 
 
 def test_skip_rules():
     model = small_cnn()
-    _, r = quantize(model, "minmax", 4, skip=("first", "last"))
+    _, r = quantize(model, QuantConfig("minmax", 4, skip=("first", "last")))
     assert [x.skipped for x in r] == [True, False, True] and r[0].reason == "first layer" and r[2].reason == "last layer"
-    q, r = quantize(model, "minmax", 4, skip=("3",))
+    q, r = quantize(model, QuantConfig("minmax", 4, skip=("3",)))
     assert [x.skipped for x in r] == [False, True, False] and "3" not in q.corrquant.layers
     assert torch.equal(q[3].weight, model[3].weight)
-    _, r = quantize(model, "minmax", 4, skip=lambda name, m: isinstance(m, nn.Linear))
-    assert [x.skipped for x in r] == [False, False, True]
+    _, r = quantize(model, QuantConfig("minmax", 4), filter_fn=lambda m, name: not isinstance(m, nn.Linear))
+    assert [x.skipped for x in r] == [False, False, True] and r[2].reason == "filter_fn"
+    with pytest.raises(ValueError, match="^skip"):
+        QuantConfig("minmax", 4, skip=lambda name, m: True)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +90,7 @@ def test_skip_rules():
 )
 def test_bad_arguments_raise_valueerror_naming_them(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        quantize(small_cnn(), **kwargs)
+        quantize(small_cnn(), QuantConfig(**kwargs))
 
 
 def test_nan_weights_raise():
@@ -95,7 +98,7 @@ def test_nan_weights_raise():
     with torch.no_grad():
         model[6].weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        quantize(model, "uniform", 4)
+        quantize(model, QuantConfig("uniform", 4))
 
 
 def test_shared_shape_defaults_and_per_channel_gain():
@@ -120,11 +123,11 @@ def test_shared_shape_defaults_and_per_channel_gain():
     assert QuantConfig("exponential", 3).shared_shape is False and QuantConfig("uniform", 3).shared_shape is False
     assert QuantConfig("lloyd_max", 3).shared_shape is True
     for method in ("uniform", "exponential", "lloyd_max"):
-        own, _ = quantize(model, method, 3, shared_shape=False)
-        shared, _ = quantize(model, method, 3, shared_shape=True)
+        own, _ = quantize(model, QuantConfig(method, 3, shared_shape=False))
+        shared, _ = quantize(model, QuantConfig(method, 3, shared_shape=True))
         gain = channel_rho(own) - channel_rho(shared)
         assert np.min(gain) >= -1e-6, f"{method}: a channel lost {-np.min(gain):.2g} of rho with its own shape"
         if method == "exponential":
             assert np.mean(gain) > 0.003, f"exponential own-shape mean rho gain only {np.mean(gain):.4f}"
-    books = quantize(model, "lloyd_max", 3)[0].corrquant.layers["0"].levels_table
+    books = quantize(model, QuantConfig("lloyd_max", 3))[0].corrquant.layers["0"].book.levels
     assert books.full is None, "default Lloyd-Max codebook should be one shape times a per-channel scale"

@@ -10,7 +10,7 @@ import safetensors.numpy
 import torch
 from torch import nn
 
-from deepnets.quantize import METHODS, quantize
+from deepnets.quantize import METHODS, QuantConfig, quantize
 from deepnets.storage import compression, file_rho, load, pack, packed_nbytes, read_packed, save, save_float, unpack
 from _deepnets_models import small_cnn
 
@@ -46,7 +46,7 @@ def test_pack_rejects_out_of_range_and_bad_bits():
 def test_save_load_bitwise_and_rho_from_file(tmp_path, method, granularity):
     model = small_cnn()
     bits = {"sign": None, "ternary": None}.get(method, 3)
-    qmodel, report = quantize(model, method, bits, granularity)
+    qmodel, report = quantize(model, QuantConfig(method, bits, granularity))
     path = tmp_path / "q.safetensors"
     sizes = save(qmodel, path)
     loaded = load(path, small_cnn)
@@ -62,15 +62,16 @@ def test_save_load_bitwise_and_rho_from_file(tmp_path, method, granularity):
     assert sizes["file"] == os.path.getsize(path) and 0 < sizes["file"] - sizes["bound"] < 4096
     assert loaded.corrquant.config == qmodel.corrquant.config
     for name, lq in loaded.corrquant.layers.items():
-        if method == "sign":  # K=2 codebooks are stored in full, float32 levels never tie here
-            for a, b in zip(lq.theory_quantizers(), qmodel.corrquant.layers[name].quantizers):
-                assert np.allclose(a.levels, b.levels, rtol=1e-6, atol=0) and a.K == b.K
+        mem = qmodel.corrquant.layers[name]
+        assert lq.quantizer == mem.quantizer, name  # the same grouped quantizer, bit for bit, from the file
+        assert lq.config == mem.config and lq.fitted is None
+        np.testing.assert_allclose(lq.quantizer.levels, mem.fitted.levels, rtol=1e-6, atol=1e-6 * np.max(np.abs(mem.fitted.levels)))
 
 
 def test_compression_ratio_measured_on_disk(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
-    q, _ = quantize(model, "exponential", 4)
+    q, _ = quantize(model, QuantConfig("exponential", 4))
     c = compression(model, q, tmp_path)
     assert c["float_bytes"] == os.path.getsize(tmp_path / "float.safetensors")
     assert c["packed_bytes"] == os.path.getsize(tmp_path / "packed.safetensors")
@@ -80,7 +81,7 @@ def test_compression_ratio_measured_on_disk(tmp_path):
 
 
 def _saved(tmp_path):
-    q, _ = quantize(small_cnn(), "uniform", 3)
+    q, _ = quantize(small_cnn(), QuantConfig("uniform", 3))
     path = tmp_path / "q.safetensors"
     save(q, path)
     return path
@@ -148,7 +149,7 @@ def test_registry_models_roundtrip_by_arch_name(tmp_path, arch):
     models = pytest.importorskip("deepnets.models")
     torch.manual_seed(0)
     model = models.build(arch, "digits").eval()
-    q, report = quantize(model, "lloyd_max", 3, arch={"name": arch, "dataset": "digits"})
+    q, report = quantize(model, QuantConfig("lloyd_max", 3), arch={"name": arch, "dataset": "digits"})
     if arch == "mobilenet":
         assert "depthwise conv" in {r.type for r in report}
     save(q, tmp_path / "q.safetensors")
@@ -162,7 +163,7 @@ def test_fold_bn_then_quantize():
     models = pytest.importorskip("deepnets.models")
     torch.manual_seed(0)
     model = models.build("resnet", "digits").eval()
-    q, report = quantize(model, "uniform", 8, fold_bn=True)
+    q, report = quantize(model, QuantConfig("uniform", 8, fold_bn=True))
     assert q.corrquant.config.fold_bn and not any(isinstance(m, nn.BatchNorm2d) for m in q.modules())
     x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -178,13 +179,13 @@ def test_codebooks_are_factored_and_minmax_keeps_an_exact_zero(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     for method, want in (("uniform", 16 + 15 + 2 * 32), ("exponential", 2 * 2 * 32), ("minmax", 16 + 15 + 4 * 32)):
-        q, _ = quantize(model, method, 4)
+        q, _ = quantize(model, QuantConfig(method, 4))
         lq = q.corrquant.layers["0"]
-        books = {**lq.levels_table.arrays("l"), **lq.thresholds_table.arrays("t")}
+        books = lq.book.arrays("w")
         n = sum(a.size for a in books.values())
         assert n == want, (method, {k: a.shape for k, a in books.items()})
         if method == "exponential":  # the geometric form reproduces the fitted levels to float32 rounding
-            fitted = np.stack([qq.levels for qq in lq.quantizers])
+            fitted = lq.fitted.levels
             assert np.max(np.abs(lq.levels() - fitted)) <= 1e-6 * np.max(np.abs(fitted))
             save(q, tmp_path / "e.safetensors")
             assert np.array_equal(read_packed(tmp_path / "e.safetensors")[1]["0"].levels(), lq.levels())

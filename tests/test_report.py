@@ -88,7 +88,7 @@ def test_hopfield_section_reruns_identically(results):
 
 
 def test_deepnets_rows_reproduce_from_the_library(results):
-    from deepnets import data, evaluate, load_pretrained, quantize
+    from deepnets import QuantConfig, data, evaluate, load_pretrained, quantize
     from deepnets.quantize import mean_rho
     from deepnets.sweep import smallest_bits_within
 
@@ -97,7 +97,7 @@ def test_deepnets_rows_reproduce_from_the_library(results):
     row = next(r for r in rows if r["method"] == "lloyd_max" and r["bits"] == 3)
     x, y = data.get_dataset(d["dataset"], "test").tensors
     model = load_pretrained(row["model"], d["dataset"])
-    qm, rep = quantize(model, "lloyd_max", 3, "channel")
+    qm, rep = quantize(model, QuantConfig("lloyd_max", 3, "channel"))
     acc = evaluate(qm, (x[: row["n"]], y[: row["n"]]), progress=False)
     assert acc["top1"] == row["top1"]
     assert mean_rho(rep) == pytest.approx(row["mean_rho"], rel=1e-12)

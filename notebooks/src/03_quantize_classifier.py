@@ -89,11 +89,11 @@ plt.show()
 # %% [markdown]
 # ## 2 — Per-layer rho
 #
-# `deepnets.quantize(model, method, bits)` returns the quantized copy and a per-layer report with the
+# `deepnets.quantize(model, deepnets.QuantConfig(method, bits))` returns the quantized copy and a per-layer report with the
 # empirical $\rho$ between each layer's weights and its quantized weights.
 
 # %%
-reports = {m: deepnets.quantize(model, m, DETAIL_BITS)[1] for m in METHODS}
+reports = {m: deepnets.quantize(model, deepnets.QuantConfig(m, DETAIL_BITS))[1] for m in METHODS}
 names = [r.name for r in reports[METHODS[0]]]
 print(f"{'layer':>14} {'type':>7} {'params':>7} " + " ".join(f"{m:>11}" for m in METHODS))
 for i, n in enumerate(names):
@@ -149,7 +149,7 @@ plt.show()
 # loads back (`deepnets.load`) to a model with the same accuracy.
 
 # %%
-qmodel, _ = deepnets.quantize(model, "exponential", DETAIL_BITS, arch={"name": MODEL, "dataset": DATASET})
+qmodel, _ = deepnets.quantize(model, deepnets.QuantConfig("exponential", DETAIL_BITS), arch={"name": MODEL, "dataset": DATASET})
 with tempfile.TemporaryDirectory() as tmp:
     sizes = deepnets.compression(model, qmodel, tmp)
     reloaded = deepnets.load(Path(tmp) / "packed.safetensors")

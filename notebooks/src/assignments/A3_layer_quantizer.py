@@ -147,7 +147,7 @@ assert _qg.K <= 8 and theory.rho(_g, _qg) >= theory.rho(theory.lloyd_max(8), "ga
 # with your `design_quantizer(weight, BITS)`, in a copy `qmodel_mine` (use `copy.deepcopy(model)`; do not
 # change `model`), and store its test accuracy `acc_mine` (`deepnets.evaluate(qmodel_mine,
 # (x_test, y_test), progress=False)["top1"]`). Store the baseline accuracy `acc_base` of
-# `deepnets.quantize(model, "minmax", BITS, granularity="tensor")` (the same min-max per tensor on every
+# `deepnets.quantize(model, deepnets.QuantConfig("minmax", BITS, granularity="tensor"))` (the same min-max per tensor on every
 # layer). The test asks you to beat the baseline by at least 2 points.
 
 # %% solution:a3-network
@@ -159,7 +159,7 @@ with torch.no_grad():
             wl = m.weight.detach().double().numpy()
             m.weight.copy_(torch.from_numpy(design_quantizer(wl, BITS)(wl)).to(m.weight.dtype))
 acc_mine = deepnets.evaluate(qmodel_mine, (x_test, y_test), progress=False)["top1"]
-qmodel_base, _ = deepnets.quantize(model, "minmax", BITS, granularity="tensor")
+qmodel_base, _ = deepnets.quantize(model, deepnets.QuantConfig("minmax", BITS, granularity="tensor"))
 acc_base = deepnets.evaluate(qmodel_base, (x_test, y_test), progress=False)["top1"]
 ### END SOLUTION
 print(f"top-1: float {acc_float:.2f}%, min-max {acc_base:.2f}%, mine {acc_mine:.2f}%")
@@ -175,7 +175,7 @@ for _n, _m in qmodel_mine.named_modules():
     if isinstance(_m, torch.nn.Conv2d | torch.nn.Linear):
         assert torch.unique(_m.weight).numel() <= 2**BITS, f"layer {_n} has more than {2**BITS} distinct weights"
 assert abs(acc_mine - deepnets.evaluate(qmodel_mine, (x_test, y_test), progress=False)["top1"]) < 1e-9
-_qb, _ = deepnets.quantize(model, "minmax", BITS, granularity="tensor")
+_qb, _ = deepnets.quantize(model, deepnets.QuantConfig("minmax", BITS, granularity="tensor"))
 assert abs(acc_base - deepnets.evaluate(_qb, (x_test, y_test), progress=False)["top1"]) < 1e-9
 ### END HIDDEN TESTS
 

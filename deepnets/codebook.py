@@ -1,0 +1,198 @@
+"""Codebooks as stored: the float32 levels and thresholds of a grouped quantizer, in their compact forms.
+
+A codebook is a (G, n) float32 table (levels n = K, thresholds n = K - 1), one row per
+group.  :class:`Table` stores it in one of three forms (full, affine, geometric) and its
+:meth:`Table.values` is the single definition of the float32 rows, in memory and after
+loading, so the weights a quantized model uses and the weights decoded from its file are
+bitwise identical.  :func:`codebook` builds the pair for a fitted quantizer and
+:func:`quantizer` turns a stored pair back into the grouped :class:`theory.Quantizer` that
+decodes the codes.  Pure storage: nothing here fits or decides anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+import theory
+
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A (C, n) float32 table of per-channel codebook rows (levels or thresholds).
+
+    Stored in one of three forms:
+
+    - ``full`` (C, n);
+    - affine, when every row is an affine image of one unit row (per-channel uniform:
+      one grid times a per-channel step; per-channel min-max: scale and integer zero
+      point; any shared shape times a per-channel scale): ``scale[c] * (unit + shift[c])``,
+      n + 2C numbers (n + C when all shifts are 0).  For min-max the unit row is the
+      integer grid and the shifts are integers, so the zero level stays exactly 0;
+    - geometric, when every row is odd-symmetric with a geometric positive half
+      (per-channel exponential levels ``+-s b**j``, and their midpoint thresholds
+      ``0, +-s (1 + b)/2 b**j``): ``scale[c] * [-b**(m-1), ..., -1, (0), 1, ..., b**(m-1)]``
+      with ``base[c] = b``, 2C numbers.  Powers are running float32 products, so
+      they are bitwise reproducible.
+
+    :meth:`values` is the single definition of the float32 rows used for decoding,
+    in memory and after loading, so both give bitwise-identical weights.
+    """
+
+    full: np.ndarray | None = None  # (C, n)
+    unit: np.ndarray | None = None  # (n,)
+    scale: np.ndarray | None = None  # (C,)
+    shift: np.ndarray | None = None  # (C,)
+    base: np.ndarray | None = None  # (C,) geometric form
+    n: int = 0  # row length of the geometric form
+
+    def values(self) -> np.ndarray:
+        if self.full is not None:
+            return self.full
+        if self.base is not None:
+            return self.scale[:, None] * _geometric_unit(self.base, self.n)
+        return self.scale[:, None] * (self.unit[None, :] + self.shift[:, None])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        if self.full is not None:
+            return tuple(self.full.shape)
+        return (self.scale.size, self.n if self.base is not None else self.unit.size)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        if self.full is not None:
+            return {prefix: self.full}
+        if self.base is not None:
+            return {f"{prefix}.scale": self.scale, f"{prefix}.base": self.base}
+        out = {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale}
+        if np.any(self.shift != 0):  # symmetric shapes have no shift: nothing stored, zeros on load
+            out[f"{prefix}.shift"] = self.shift
+        return out
+
+    @classmethod
+    def from_arrays(cls, prefix: str, tensors: dict, C: int, n: int) -> Table:
+        """Read back :meth:`arrays`; ValueError if shapes or dtypes do not match (C, n)."""
+        if prefix in tensors:
+            t = cls(full=tensors[prefix])
+            want = {"full": (C, n)}
+        elif f"{prefix}.base" in tensors:
+            t = cls(scale=tensors[f"{prefix}.scale"], base=tensors[f"{prefix}.base"], n=n)
+            want = {"scale": (C,), "base": (C,)}
+        else:
+            scale = tensors[f"{prefix}.scale"]
+            shift = tensors.get(f"{prefix}.shift", np.zeros(scale.shape, np.float32))
+            t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, shift=shift)
+            want = {"unit": (n,), "scale": (C,), "shift": (C,)}
+        for k, shp in want.items():
+            a = getattr(t, k)
+            if a.dtype != np.float32 or a.shape != shp or not np.all(np.isfinite(a)):
+                raise ValueError(f"{prefix}.{k}: expected finite float32 of shape {shp}, got {a.dtype} {a.shape}")
+        return t
+
+    @classmethod
+    def fit(cls, M: np.ndarray) -> Table:
+        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine or geometric if it reproduces every row."""
+        M = np.asarray(M, dtype=np.float64)
+        C, n = M.shape
+        full = cls(full=M.astype(np.float32))
+        if C * n <= n + 2 * C or n < 2:
+            return full
+        for form in (cls._affine, cls._geometric):
+            t = form(M)
+            if t is not None and _reproduces(t.values(), M):
+                return t
+        return full
+
+    @classmethod
+    def _affine(cls, M: np.ndarray) -> Table | None:
+        n = M.shape[1]
+        amax = np.max(np.abs(M), axis=1)
+        i = int(np.argmax(amax))
+        step = M[i, 1] - M[i, 0]
+        if not step > 0:
+            return None
+        unit = M[i] / step
+        (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
+        if not np.all(a > 0):
+            return None
+        shift = b / a
+        if np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit))):  # an integer grid (min-max)
+            unit = np.round(unit)
+            near = np.abs(shift - np.round(shift)) <= 1e-6
+            shift = np.where(near, np.round(shift), shift)
+        shift = np.where(np.abs(shift) <= 1e-9 * np.max(np.abs(unit)), 0.0, shift)
+        return cls(unit=unit.astype(np.float32), scale=a.astype(np.float32), shift=shift.astype(np.float32))
+
+    @classmethod
+    def _geometric(cls, M: np.ndarray) -> Table | None:
+        n = M.shape[1]
+        m = n // 2
+        if m < 2:
+            return None
+        pos = M[:, n - m :]
+        if not (np.all(pos[:, 0] > 0) and np.array_equal(M[:, :m], -pos[:, ::-1]) and (n % 2 == 0 or not np.any(M[:, m]))):
+            return None
+        base = (pos[:, -1] / pos[:, 0]) ** (1.0 / (m - 1))  # spreads the rounding over the row
+        if not np.all(np.isfinite(base) & (base > 0)):
+            return None
+        return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
+
+
+def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
+    """(C, n) float32 rows ``[-b**(m-1), ..., -1, (0 if n odd), 1, ..., b**(m-1)]``, m = n // 2, by running products."""
+    m = n // 2
+    factors = np.concatenate([np.ones((base.size, 1), np.float32), np.repeat(base[:, None], m - 1, axis=1)], axis=1)
+    pos = np.cumprod(factors, axis=1, dtype=np.float32)
+    mid = [np.zeros((base.size, 1), np.float32)] if n % 2 else []
+    return np.concatenate([-pos[:, ::-1], *mid, pos], axis=1)
+
+
+def _reproduces(v: np.ndarray, M: np.ndarray) -> bool:
+    """float32 rows ``v`` equal float64 rows ``M`` to a few float32 ulps of each row's largest entry, in the same order."""
+    amax = np.max(np.abs(M), axis=1)
+    ok = bool(np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None]))
+    if np.all(np.diff(M, axis=1) > 0):
+        ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
+    return ok
+
+
+class Codebook(NamedTuple):
+    """The stored (levels, thresholds) tables of one layer."""
+
+    levels: Table
+    thresholds: Table
+
+    def arrays(self, key: str) -> dict[str, np.ndarray]:
+        return {**self.levels.arrays(key + ".levels"), **self.thresholds.arrays(key + ".thresholds")}
+
+    @classmethod
+    def from_arrays(cls, key: str, tensors: dict, G: int, K: int) -> Codebook:
+        return cls(Table.from_arrays(key + ".levels", tensors, G, K), Table.from_arrays(key + ".thresholds", tensors, G, K - 1))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays("k").values())
+
+
+def codebook(q: theory.Quantizer) -> Codebook:
+    """The compact float32 codebook of a fitted (float64) grouped quantizer."""
+    G = q.G
+    return Codebook(Table.fit(q.levels.reshape(G, -1)), Table.fit(q.thresholds.reshape(G, -1)))
+
+
+def quantizer(book: Codebook, granularity, name: str) -> theory.Quantizer:
+    """The grouped quantizer whose levels and thresholds are the codebook's float32 values (exactly).
+
+    Raises ValueError if float32 rounding tied two levels or thresholds of a group.
+    """
+    lv, th = book.levels.values().astype(np.float64), book.thresholds.values().astype(np.float64)
+    if isinstance(granularity, theory.PerTensor):
+        return theory.Quantizer(th[0], lv[0], name)
+    return theory.Quantizer(th, lv, name, granularity)
+
+
+__all__ = ["Table", "Codebook", "codebook", "quantizer"]
