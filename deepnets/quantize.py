@@ -351,7 +351,9 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         state.layers[name] = lq
         with torch.no_grad():
             m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
-        state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, theory.rho(w64, deq), rel, False,
+        exact_zero = not np.any(w64) and not np.any(deq)  # an all-zero layer decodes to exactly zero: rho 1 by convention
+        r = 1.0 if exact_zero else theory.rho(w64, deq)
+        state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, r, rel, False,
                                         method=cfg.recipe.label, granularity=cfg.granularity.name))
     qmodel.corrquant = state
     return qmodel, state.report

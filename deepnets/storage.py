@@ -60,6 +60,8 @@ def _check_bits(bits: Any) -> int:
 
 def packed_nbytes(n: int, bits: int) -> int:
     """Bytes needed for ``n`` codes of ``bits`` bits: ``ceil(n * bits / 8)``."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n must be a non-negative integer number of codes, got {n!r}")
     return (int(n) * _check_bits(bits) + 7) // 8
 
 
@@ -72,6 +74,8 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     """
     bits = _check_bits(bits)
     c = np.ascontiguousarray(codes).ravel()
+    if c.dtype.kind not in "iub":
+        raise ValueError(f"codes must be integers, got dtype {c.dtype}")
     if c.size and (int(c.min()) < 0 or int(c.max()) >= 1 << bits):
         raise ValueError(f"codes must lie in 0..{(1 << bits) - 1} for bits={bits}, got [{c.min()}, {c.max()}]")
     c = c.astype(np.uint8, copy=False)
@@ -167,10 +171,24 @@ def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
         "float_keys": sorted(floats),
     }
     meta_json = json.dumps(meta, sort_keys=True)
-    safetensors.numpy.save_file(tensors, str(path), metadata={"corrquant": meta_json, "sha256": _digest(meta_json, tensors)})
+    _check_writable("path", path)
+    # ONE metadata entry (safetensors writes its metadata map in no fixed order): the same model, the same bytes
+    wrapped = json.dumps({"meta": meta_json, "sha256": _digest(meta_json, tensors)}, sort_keys=True)
+    safetensors.numpy.save_file(tensors, str(path), metadata={"corrquant-v1": wrapped})
     sizes["bound"] = sizes["codes"] + sizes["codebooks"] + sizes["float"]
     sizes["file"] = os.path.getsize(path)
     return sizes
+
+
+def _check_writable(name: str, path: str | os.PathLike) -> None:
+    p = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(p))
+    if os.path.isdir(p):
+        raise ValueError(f"{name}: {p!r} is a directory; give a file path")
+    if not os.path.isdir(parent):
+        raise ValueError(f"{name}: the directory {parent!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{name}: cannot write into {parent!r}")
 
 
 def save_float(model: nn.Module, path: str | os.PathLike) -> int:
@@ -227,16 +245,30 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
     path = str(path)
     header = _read_header(path)
     md = header.get("__metadata__") or {}
-    if "corrquant" not in md or "sha256" not in md:
-        raise ValueError(f"path: {path!r} is not a corrquant packed file (no corrquant metadata)")
     try:
-        meta = json.loads(md["corrquant"])
+        if "corrquant-v1" in md:
+            outer = json.loads(md["corrquant-v1"])
+            if not isinstance(outer, dict) or not isinstance(outer.get("meta"), str) or not isinstance(outer.get("sha256"), str):
+                raise ValueError("corrquant metadata must hold 'meta' and 'sha256' strings")
+            meta_json, sha = outer["meta"], outer["sha256"]
+        elif "corrquant" in md and "sha256" in md:  # files written before the one-entry metadata
+            meta_json, sha = md["corrquant"], md["sha256"]
+        else:
+            raise ValueError(f"path: {path!r} is not a corrquant packed file (no corrquant metadata)")
+        meta = json.loads(meta_json)
+        if not isinstance(meta, dict) or not isinstance(meta.get("layers"), dict) or not isinstance(meta.get("float_keys"), list):
+            raise ValueError("metadata must be an object with 'layers' (object) and 'float_keys' (list)")
         tensors = safetensors.numpy.load_file(path)
+    except ValueError as e:
+        msg = str(e)
+        raise ValueError(msg if msg.startswith("path:") else f"path: {path!r} has corrupt metadata ({msg})") from None
+    except RecursionError:
+        raise ValueError(f"path: {path!r} has corrupt metadata (nested too deeply)") from None
     except Exception as e:  # safetensors raises its own error type on corrupt data
         raise ValueError(f"path: {path!r} is corrupt ({type(e).__name__}: {e})") from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"path: {path!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
-    if _digest(md["corrquant"], tensors) != md["sha256"]:
+    if _digest(meta_json, tensors) != sha:
         raise ValueError(f"path: {path!r} fails its sha256 checksum (tampered or corrupt)")
     layers = {}
     try:
@@ -251,10 +283,16 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
             codes = unpack(tensors[key + ".codes"], n, bits)
             if codes.size and int(codes.max()) >= K:
                 raise ValueError(f"layer {name!r}: codes out of range (max {int(codes.max())} >= K={K})")
-            cfg = QuantConfig.from_dict(L["config"]) if L.get("config") else None
+            try:
+                cfg = QuantConfig.from_dict(L["config"]) if L.get("config") else None
+            except ValueError as e:
+                raise ValueError(f"path: {path!r}: layer {name!r} has an invalid config ({e})") from None
             layers[name] = LayerQuant(codes.reshape(shape), quantizer(book, g, L.get("name", f"K={K}")), bits, book, None, cfg)
         floats = {k: tensors[k] for k in meta["float_keys"]}
-    except (KeyError, TypeError, IndexError) as e:
+        for k, a in floats.items():
+            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                raise ValueError(f"path: {path!r}: tensor {k!r} holds NaN or Inf")
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
         raise ValueError(f"path: {path!r} has inconsistent metadata ({type(e).__name__}: {e})") from None
     return meta, layers, floats
 
@@ -308,7 +346,11 @@ def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
         if tuple(v.shape) != tuple(sd[k].shape):
             raise ValueError(f"model: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
     net.load_state_dict({k: v.to(net_sd[k].dtype) for k, v in sd.items()})
-    net.corrquant = QuantState(QuantState.config_from_dict(meta["config"]), layers, [], meta.get("arch") or {})
+    try:
+        config = QuantState.config_from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"path: {path!r} has an invalid config ({e})") from None
+    net.corrquant = QuantState(config, layers, [], meta.get("arch") or {})
     return net
 
 

@@ -65,7 +65,7 @@ def test_old_file_without_gain_loads_as_mse(tmp_path):
     from safetensors import safe_open
 
     with safe_open(str(path), "np") as f:
-        meta = json.loads(f.metadata()["corrquant"])
+        meta = json.loads(json.loads(f.metadata()["corrquant-v1"])["meta"])
     del meta["config"]["gain"]  # as files written before the gain option
     tensors = safetensors.numpy.load_file(str(path))
     meta_json = json.dumps(meta, sort_keys=True)

@@ -110,7 +110,8 @@ def test_tampered_metadata_and_codes(tmp_path):
     tensors = safetensors.numpy.load_file(str(path))
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
-        md = json.loads(f.read(n))["__metadata__"]
+        outer = json.loads(json.loads(f.read(n))["__metadata__"]["corrquant-v1"])
+    md = {"corrquant": outer["meta"], "sha256": outer["sha256"]}  # rewritten below in the older two-entry form
     meta = json.loads(md["corrquant"])
     meta["layers"]["6"]["bits"] = 4  # claims more bits than were packed
     safetensors.numpy.save_file(tensors, str(path), metadata={"corrquant": json.dumps(meta), "sha256": md["sha256"]})

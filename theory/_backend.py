@@ -120,3 +120,82 @@ def take_rows(table: Any, idx: Any) -> Any:
 
         return jnp.take_along_axis(table, idx, axis=1)
     return np.take_along_axis(table, idx.astype(np.intp, copy=False), axis=1)
+
+
+def is_traced(x: Any) -> bool:
+    """True for a JAX tracer (inside ``jit``/``vmap``/``grad``), whose values cannot be checked."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.core.Tracer)
+
+
+def as_real_input(name: str, x: Any) -> tuple[Any, str]:
+    """``(x, backend)`` with the one input rule of theory's quantizers, the same on every backend.
+
+    - floating-point arrays are used as they are (the result has their dtype);
+    - integer and boolean arrays are promoted to the backend's default float (float64 in
+      numpy and torch; JAX's default float, float32 unless ``jax_enable_x64``), so
+      thresholds are never truncated to integers;
+    - complex, string, object and other non-real inputs raise ValueError naming ``name``;
+    - NaN raises ValueError in numpy, torch and un-traced JAX; under ``jax.jit`` a value
+      cannot raise, so NaN propagates (``q(x)`` is NaN there and ``q.encode(x)`` gives code -1).
+    """
+    b = backend(x)
+    if b == "torch":
+        import torch
+
+        if x.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got a complex tensor ({x.dtype})")
+        if not x.is_floating_point():
+            x = x.to(torch.float64)
+        if bool(torch.isnan(x).any()):
+            raise ValueError(f"{name} contains NaN; a quantizer has no level for it")
+        return x, b
+    if b == "jax":
+        import jax.numpy as jnp
+
+        if jnp.issubdtype(x.dtype, jnp.complexfloating):
+            raise ValueError(f"{name} must hold real numbers, got a complex array ({x.dtype})")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(jnp.result_type(float))
+        if not is_traced(x) and bool(jnp.isnan(x).any()):
+            raise ValueError(f"{name} contains NaN; a quantizer has no level for it")
+        return x, b
+    if x is None:
+        raise ValueError(f"{name} must be an array of real numbers, got None")
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise ValueError(f"{name} must be an array of real numbers, got dtype {arr.dtype} ({type(x).__name__})")
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN; a quantizer has no level for it")
+    return arr, b
+
+
+def as_codes(codes: Any, K: int) -> tuple[Any, str]:
+    """``(codes, backend)`` after checking integer dtype and range ``0..K-1`` (un-traced inputs).
+
+    Under ``jax.jit`` out-of-range codes cannot raise; :meth:`theory.Quantizer.decode` then
+    returns NaN for them instead of clamping.
+    """
+    b = backend(codes)
+    if b == "torch":
+        if codes.is_floating_point() or codes.is_complex():
+            raise ValueError(f"codes must be integers, got {codes.dtype}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= K):
+            raise ValueError(f"codes must lie in 0..{K - 1}, got range [{int(codes.min())}, {int(codes.max())}]")
+        return codes, b
+    if b == "jax":
+        import jax.numpy as jnp
+
+        if not jnp.issubdtype(codes.dtype, jnp.integer):
+            raise ValueError(f"codes must be integers, got {codes.dtype}")
+        if not is_traced(codes) and codes.size and (int(codes.min()) < 0 or int(codes.max()) >= K):
+            raise ValueError(f"codes must lie in 0..{K - 1}, got range [{int(codes.min())}, {int(codes.max())}]")
+        return codes, b
+    c = np.asarray(codes)
+    if c.dtype.kind not in "iu":
+        raise ValueError(f"codes must be integers, got dtype {c.dtype}")
+    if c.size and (c.min() < 0 or c.max() >= K):
+        raise ValueError(f"codes must lie in 0..{K - 1}, got range [{c.min()}, {c.max()}]")
+    return c, b

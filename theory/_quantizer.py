@@ -203,24 +203,25 @@ class Quantizer:
         """Integer codes ``k`` in ``0..K-1`` with ``thresholds[g, k-1] <= x < thresholds[g, k]`` in x's group g.
 
         Same backend, shape and device as ``x``; dtype uint8 (K <= 256) or uint16 for
-        numpy, int32 for JAX and torch (their unsigned types are limited).
+        numpy, int32 for JAX and torch (their unsigned types are limited).  Inputs follow
+        one rule on every backend (:func:`theory._backend.as_real_input`): integer inputs are
+        promoted to the backend's default float, complex/str/None raise ValueError, NaN
+        raises ValueError, except under ``jax.jit`` where it cannot and gets code -1.
         """
-        backend = B.backend(x)
-        if backend == "numpy":
-            x = np.asarray(x)
+        x, backend = B.as_real_input("x", x)
         if self.levels.ndim == 1:
-            return self._encode_flat(x, backend)
-        shape = tuple(x.shape)
-        if backend == "numpy":
+            codes = self._encode_flat(x, backend)
+        else:
             rows = self._rows(x)
-            t = self._table(self.thresholds, rows, _float_dtype_np(rows))
-            return self.granularity.unrows(B.count_le(t, rows), shape).astype(self.code_dtype)
-        rows = self._rows(x)
-        codes = self.granularity.unrows(B.count_le(self._table(self.thresholds, rows), rows), shape)
+            dt = rows.dtype if backend != "numpy" else _float_dtype_np(rows)
+            codes = self.granularity.unrows(B.count_le(self._table(self.thresholds, rows, dt), rows), tuple(x.shape))
+        if backend == "numpy":
+            return codes.astype(self.code_dtype)
         if backend == "jax":
             import jax.numpy as jnp
 
-            return codes.astype(jnp.int32)
+            codes = codes.astype(jnp.int32)
+            return jnp.where(jnp.isnan(x), -1, codes) if B.is_traced(x) else codes
         import torch
 
         return codes.to(torch.int32)
@@ -228,36 +229,41 @@ class Quantizer:
     def _encode_flat(self, x: Any, backend: str) -> Any:
         if backend == "numpy":
             t = self.thresholds.astype(_float_dtype_np(x), copy=False)
-            return np.searchsorted(t, x, side="right").astype(self.code_dtype)
+            return np.searchsorted(t, x, side="right")
         if backend == "jax":
             import jax.numpy as jnp
 
             t = jnp.asarray(self.thresholds, dtype=x.dtype)
-            return jnp.searchsorted(t, x, side="right").astype(jnp.int32)
+            return jnp.searchsorted(t, x, side="right")
         import torch
 
         t = torch.as_tensor(self.thresholds.copy(), dtype=x.dtype, device=x.device)
         return torch.bucketize(x, t, right=True, out_int32=True)
 
     def decode(self, codes: Any, dtype: Any = None) -> Any:
-        """Levels for integer ``codes`` (0..K-1) of an array the granularity fits; float32 unless ``dtype`` is given."""
-        backend = B.backend(codes)
+        """Levels for integer ``codes`` (0..K-1) of an array the granularity fits; float32 unless ``dtype`` is given.
+
+        Float or out-of-range codes raise ValueError; under ``jax.jit`` an out-of-range code
+        cannot raise and decodes to NaN (never to a clamped level).
+        """
+        codes, backend = B.as_codes(codes, self.K)
         if backend == "numpy":
-            c = np.asarray(codes)
-            if c.size and (c.min() < 0 or c.max() >= self.K):
-                raise ValueError(f"codes must lie in 0..{self.K - 1}, got range [{c.min()}, {c.max()}]")
+            dt = dtype or np.float32
             if self.levels.ndim == 1:
-                return self.levels.astype(dtype or np.float32)[c.astype(np.intp, copy=False)]
-            rows = self._rows(c)
-            return self.granularity.unrows(B.take_rows(self.levels.astype(dtype or np.float32), rows), c.shape)
+                return self.levels.astype(dt)[codes.astype(np.intp, copy=False)]
+            rows = self._rows(codes)
+            return self.granularity.unrows(B.take_rows(self.levels.astype(dt), rows), codes.shape)
         if backend == "jax":
             import jax.numpy as jnp
 
             dt = dtype or jnp.float32
+            bad = (codes < 0) | (codes >= self.K)  # only possible under jit: decode to NaN, never to a clamped level
+            safe = jnp.clip(codes, 0, self.K - 1)
             if self.levels.ndim == 1:
-                return jnp.asarray(self.levels, dtype=dt)[codes]
-            rows = self._rows(codes)
-            return self.granularity.unrows(B.take_rows(self._table(self.levels, rows, dt), rows), tuple(codes.shape))
+                return jnp.where(bad, jnp.nan, jnp.asarray(self.levels, dtype=dt)[safe])
+            rows = self._rows(safe)
+            vals = self.granularity.unrows(B.take_rows(self._table(self.levels, rows, dt), rows), tuple(codes.shape))
+            return jnp.where(bad, jnp.nan, vals)
         import torch
 
         dt = dtype or torch.float32
@@ -268,23 +274,26 @@ class Quantizer:
         return self.granularity.unrows(B.take_rows(self._table(self.levels, rows, dt), rows), tuple(codes.shape))
 
     def __call__(self, x: Any) -> Any:
-        """Dequantized values ``q(x)``, same backend, dtype, shape and device as ``x``."""
-        backend = B.backend(x)
+        """Dequantized values ``q(x)``, same backend, dtype, shape and device as ``x`` (input rule: :meth:`encode`).
+
+        Under ``jax.jit`` a NaN input gives NaN.
+        """
+        x, backend = B.as_real_input("x", x)
         if backend == "numpy":
-            arr = np.asarray(x)
-            dt = _float_dtype_np(arr)
+            dt = _float_dtype_np(x)
             if self.levels.ndim == 1:
-                idx = np.searchsorted(self.thresholds.astype(dt, copy=False), arr, side="right")
+                idx = np.searchsorted(self.thresholds.astype(dt, copy=False), x, side="right")
                 return self.levels.astype(dt)[idx]
-            rows = self._rows(arr)
+            rows = self._rows(x)
             idx = B.count_le(self.thresholds.reshape(self.G, -1).astype(dt), rows)
-            return self.granularity.unrows(B.take_rows(self.levels.astype(dt), idx), arr.shape)
+            return self.granularity.unrows(B.take_rows(self.levels.astype(dt), idx), x.shape)
         if self.levels.ndim == 1:
             if backend == "jax":
                 import jax.numpy as jnp
 
                 t = jnp.asarray(self.thresholds, dtype=x.dtype)
-                return jnp.asarray(self.levels, dtype=x.dtype)[jnp.searchsorted(t, x, side="right")]
+                out = jnp.asarray(self.levels, dtype=x.dtype)[jnp.searchsorted(t, x, side="right")]
+                return jnp.where(jnp.isnan(x), jnp.nan, out) if B.is_traced(x) else out
             import torch
 
             t = torch.as_tensor(self.thresholds.copy(), dtype=x.dtype, device=x.device)
@@ -292,4 +301,9 @@ class Quantizer:
             return lv[torch.bucketize(x, t, right=True)]
         rows = self._rows(x)
         idx = B.count_le(self._table(self.thresholds, rows), rows)
-        return self.granularity.unrows(B.take_rows(self._table(self.levels, rows), idx), tuple(x.shape))
+        out = self.granularity.unrows(B.take_rows(self._table(self.levels, rows), idx), tuple(x.shape))
+        if backend == "jax" and B.is_traced(x):
+            import jax.numpy as jnp
+
+            return jnp.where(jnp.isnan(x), jnp.nan, out)
+        return out

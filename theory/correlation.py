@@ -78,18 +78,37 @@ def rho_closed_form(q: Quantizer, dist: Any = "gaussian", sigma: float = 1.0) ->
     return float(np.clip(m["E_wq"] / np.sqrt(m["E_w2"] * m["E_q2"]), -1.0, 1.0))
 
 
+def _real(name: str, x: Any) -> np.ndarray:
+    if x is None:
+        raise ValueError(f"{name} must be an array of real numbers, got None")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch
+        x = x.detach().cpu().numpy()
+    raw = np.asarray(x)
+    if raw.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
+    return raw.astype(np.float64)
+
+
 def rho_empirical(w: Any, qw: Any) -> float:
-    """Sample correlation ``sum w q / sqrt(sum w^2 sum q^2)`` (uncentred, as in REFERENCE.md)."""
-    w = np.asarray(w, dtype=np.float64).ravel()
-    qw = np.asarray(qw, dtype=np.float64).ravel()
+    """Sample correlation ``sum w q / sqrt(sum w^2 sum q^2)`` (uncentred: Pushkareva & Karandashev 2020).
+
+    ``w`` and ``qw`` must have the same shape, be finite and not all zero (rho is undefined
+    then: ValueError).  Each is divided by its largest magnitude before squaring, so values
+    near 1e-170 or 1e200 give the same rho as values near 1.
+    """
+    w, qw = _real("w", w), _real("qw", qw)
     if w.shape != qw.shape:
-        raise ValueError(f"w and qw must have the same number of entries, got {w.size} and {qw.size}")
+        raise ValueError(f"w and qw must have the same shape, got {w.shape} and {qw.shape}")
     if w.size == 0:
         raise ValueError("w must not be empty")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(qw))):
         raise ValueError("w and qw must be finite (no NaN or Inf)")
+    sw, sq = float(np.max(np.abs(w))), float(np.max(np.abs(qw)))
+    if sw == 0 or sq == 0:
+        raise ValueError(f"rho is undefined when {'w' if sw == 0 else 'qw'} is all zero")
+    w, qw = (w / sw).ravel(), (qw / sq).ravel()
     den = np.sqrt(np.dot(w, w) * np.dot(qw, qw))
-    return float(np.clip(np.dot(w, qw) / den, -1.0, 1.0)) if den > 0 else 0.0  # Cauchy-Schwarz, up to rounding
+    return float(np.clip(np.dot(w, qw) / den, -1.0, 1.0))  # Cauchy-Schwarz, up to rounding
 
 
 def rho(q_or_w: Any, dist_or_q: Any = "gaussian", sigma: float = 1.0) -> float:
@@ -102,7 +121,7 @@ def rho(q_or_w: Any, dist_or_q: Any = "gaussian", sigma: float = 1.0) -> float:
     if isinstance(q_or_w, Quantizer):
         return rho_closed_form(q_or_w, dist_or_q, sigma)
     if isinstance(dist_or_q, Quantizer):
-        w = np.asarray(q_or_w, dtype=np.float64)
+        w = _real("w", q_or_w)
         return rho_empirical(w, dist_or_q(w))
     return rho_empirical(q_or_w, dist_or_q)
 

@@ -146,7 +146,9 @@ def lloyd_max(K: int, dist: Any = "gaussian", max_iter: int = 10_000, tol: float
     (relative to the largest level) or, for discrete densities (data), until the cell
     assignment stops changing; at most ``max_iter`` iterations.  Deterministic.
     """
-    K = check_K(K)
+    from .recipe import check_lloyd_max_K
+
+    K = check_lloyd_max_K(check_K(K))
     d = get_density(dist)
     rows = S.DensityRows(d)
     c0 = init.levels if init is not None else S.uniform_rows(rows.magnitudes(), K)[0]

@@ -42,8 +42,15 @@ _TINY = 1e-20
 
 
 def check_data(name: str, x: Any) -> np.ndarray:
-    """A finite, non-empty float64 copy of ``x`` (raises ValueError naming ``name``)."""
-    arr = np.asarray(x, dtype=np.float64)
+    """A finite, non-empty float64 copy of real data ``x`` (numpy, JAX or torch; raises ValueError naming ``name``)."""
+    if x is None:
+        raise ValueError(f"{name} must be an array of real numbers, got None")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, possibly requiring grad: its values
+        x = x.detach().cpu().numpy()
+    raw = np.asarray(x)
+    if raw.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be an array of real numbers, got dtype {raw.dtype} ({type(x).__name__})")
+    arr = raw.astype(np.float64)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(arr)):
@@ -114,13 +121,15 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
             ewq, eq2 = _data_moments(rows, t, lv)
             lv = lv * np.asarray(gain_factor(recipe.gain, e2, ewq, eq2))[:, None]
         return t, lv
-    rms = np.sqrt(np.mean(rows * rows, axis=1))
-    live = rms > 0
+    amax = np.max(np.abs(rows), axis=1)
+    live = amax > 0
+    safe = np.where(live, amax, 1.0)
+    rms = safe * np.sqrt(np.mean((rows / safe[:, None]) ** 2, axis=1))  # scaled first: no underflow at 1e-170
+    rms = np.where(live, rms, 0.0)
     t = np.empty((G, K - 1))
     lv = np.empty((G, K))
-    if not np.all(live):  # all-zero groups: the shape fitted to [-1, 1], at a tiny scale
-        t0, l0 = fit_rows(np.array([[-1.0, 1.0]]), recipe)
-        t[~live], lv[~live] = t0 * _TINY, l0 * _TINY
+    if not np.all(live):  # all-zero groups: a tiny uniform grid whose level for 0 is exactly 0
+        t[~live], lv[~live] = _zero_group(K)
         if not np.any(live):
             return t, lv
     z = rows[live] / rms[live, None]
@@ -138,6 +147,12 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     lv[live] = S.strictly_increasing(unit * (g * rms[live])[:, None])
     t[live] = unit_t * rms[live, None]
     return t, lv
+
+
+def _zero_group(K: int) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds and levels for an all-zero group: ``_TINY * (k - K//2)``, so ``q(0) = 0`` exactly."""
+    lv = _TINY * (np.arange(K) - K // 2.0)
+    return midpoints(lv), lv
 
 
 def _data_moments(rows: np.ndarray, t: np.ndarray, lv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -82,6 +82,8 @@ def predicted_capacity(rho: float = 1.0) -> float:
     r = float(_check_rho(rho))
     if r <= 0:
         raise ValueError(f"rho must be positive, got {rho!r}")
+    if r < 1e-150:
+        raise ValueError(f"rho={rho!r} is too small: the static noise 1/rho^2 - 1 overflows (alpha_c is below 1e-300)")
     return _critical(1.0 / r**2 - 1.0)[0]
 
 
