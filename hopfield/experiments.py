@@ -272,9 +272,9 @@ def basins(N: int, alpha: float, quantizer: QuantizerSpec = None, *, key: Any, m
 
 # -- theory side by side ------------------------------------------------------------
 #: The quantizers compared with theory: sign, ternary, uniform and exponential at 2-5 bits, Lloyd-Max at 2-3 bits.
-COMPARISON_QUANTIZERS = (None, "sign", "ternary",
-                         *[(f, 2**b) for f in ("uniform", "exponential") for b in (2, 3, 4, 5)],
-                         ("lloyd_max", 4), ("lloyd_max", 8))
+COMPARISON_QUANTIZERS = (None, theory.Recipe("sign"), theory.Recipe("ternary"),
+                         *[theory.Recipe(f, bits=b) for f in ("uniform", "exponential") for b in (2, 3, 4, 5)],
+                         theory.Recipe("lloyd_max", bits=2), theory.Recipe("lloyd_max", bits=3))
 
 
 def compare_quantizers(N: int, alphas: Sequence[float], quantizers: Sequence[QuantizerSpec] = COMPARISON_QUANTIZERS,

@@ -71,30 +71,10 @@ def offdiag_rms(W: jax.Array) -> jax.Array:
 QuantizerSpec = Any
 
 
-class _InterimRecipe:  # TEMPORARY: deleted when theory.Recipe lands on main
-    def __init__(self, spec):
-        if isinstance(spec, str):
-            spec = (spec, {"sign": 2, "ternary": 3}.get(spec))
-        if not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in theory.FAMILIES and spec[1] is not None):
-            raise ValueError(f"a quantizer spec must be a method name or (method, K), got {spec!r}")
-        self.method, self.K, self.gain = spec[0], int(spec[1]), "mse"
-        self.bits = max(1, math.ceil(math.log2(self.K)))
-        self.label = self.method if self.method in ("sign", "ternary") else f"{self.method}(K={self.K})"
-
-    def __hash__(self):
-        return hash((self.method, self.K))
-
-    def __eq__(self, o):
-        return (self.method, self.K) == (o.method, o.K)
-
-    def optimal(self, dist):
-        return theory.make(self.method, self.K, dist)
-
-
 def _as_recipe(spec: Any) -> Any:
     """The one place hopfield parses a quantizer spec: ``theory.as_recipe`` (strings and tuples are a convenience)."""
     try:
-        return theory.as_recipe(spec) if hasattr(theory, "as_recipe") else _InterimRecipe(spec)
+        return theory.as_recipe(spec)
     except ValueError as e:
         raise ValueError(f"quantizer must be None, a theory.Quantizer, a theory.Recipe, a method name or "
                          f"(method, K): {e}") from None
@@ -102,7 +82,7 @@ def _as_recipe(spec: Any) -> Any:
 
 @lru_cache(maxsize=256)
 def _optimal(recipe: Any, p: int, dist: str) -> Quantizer:
-    return recipe.optimal(("hebbian", p) if dist == "hebbian" else dist)
+    return recipe.optimal(theory.hebbian_density(p) if dist == "hebbian" else dist)
 
 
 def unit_quantizer(spec: QuantizerSpec, p: int, dist: str = "hebbian") -> Quantizer | None:

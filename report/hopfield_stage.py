@@ -18,14 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from theory import Recipe
+
 #: Quantizers of the m(alpha) section: float weights, the clipped (sign) synapse, 3-bit uniform.
-REPORT_QUANTIZERS = (None, "sign", ("uniform", 8))
+REPORT_QUANTIZERS = (None, Recipe("sign"), Recipe("uniform", bits=3))
 #: The quantizers of the capacity comparison: float, sign, ternary and 2-4 bit uniform,
 #: exponential and Lloyd-Max (K = 2**bits levels), all rho-optimal for Hebbian entries.
-CAPACITY_QUANTIZERS = (None, "sign", "ternary",
-                       *[(fam, 2**b) for fam in ("uniform", "exponential", "lloyd_max") for b in (2, 3, 4)])
+CAPACITY_QUANTIZERS = (None, Recipe("sign"), Recipe("ternary"),
+                       *[Recipe(fam, bits=b) for fam in ("uniform", "exponential", "lloyd_max") for b in (2, 3, 4)])
 #: Finite-size scaling for float and sign weights.
-FS_QUANTIZERS = (None, "sign")
+FS_QUANTIZERS = (None, Recipe("sign"))
 
 #: The one sizes table of the stage: quick (the test suite, about a minute on 2 cores) and full.
 SIZES = {
