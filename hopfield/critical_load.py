@@ -33,7 +33,7 @@ import theory
 
 from ._checks import check_int, check_key
 from .experiments import retrieval
-from .hebbian import QuantizerSpec, quantizer_label
+from .hebbian import QuantizerSpec, as_spec, quantizer_label, spec_recipe
 from .records import CapacityRecord, FiniteSizeRecord
 
 
@@ -125,6 +125,7 @@ def finite_size(Ns: Sequence[int], quantizer: QuantizerSpec = None, *, key: Any,
     Ns = [check_int("Ns", n, 2) for n in Ns]
     if len(set(Ns)) < 2:
         raise ValueError(f"Ns must hold at least 2 distinct sizes, got {Ns!r}")
+    quantizer = as_spec(quantizer)
     label = quantizer_label(quantizer)
     runs: list[CapacityRecord] = []
     interrupted = False
@@ -141,7 +142,7 @@ def finite_size(Ns: Sequence[int], quantizer: QuantizerSpec = None, *, key: Any,
     for i, r in enumerate(runs):
         ac[i], lo[i], hi[i] = r.alpha_c, r.alpha_c_lo, r.alpha_c_hi
     fit = np.isfinite(ac)
-    out = dict(quantizer=label, nu=float(nu), interrupted=interrupted, N=np.array(Ns), alpha_c=ac, alpha_c_lo=lo,
+    out = dict(quantizer=label, recipe=spec_recipe(quantizer), nu=float(nu), interrupted=interrupted, N=np.array(Ns), alpha_c=ac, alpha_c_lo=lo,
                alpha_c_hi=hi, runs=tuple(runs))
     if fit.sum() < 2:
         th = [r.theory_alpha_c for r in runs if np.isfinite(r.alpha_c)]

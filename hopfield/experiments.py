@@ -44,7 +44,8 @@ from theory import Quantizer
 
 from ._checks import check_fraction, check_int, check_key
 from .dynamics import MODES, run_batch
-from .hebbian import QuantizerSpec, apply_quantizer, hebbian_jax, hebbian_scale, quantizer_label, unit_quantizer
+from .hebbian import (QuantizerSpec, apply_quantizer, as_spec, hebbian_jax, hebbian_scale, quantizer_label, spec_recipe,
+                      unit_quantizer)
 from .patterns import _random_patterns, flip_exact
 from .records import BasinsRecord, ComparisonRecord, RetrievalRecord
 
@@ -159,7 +160,8 @@ def retrieval(N: int, alphas: Sequence[float], quantizer: QuantizerSpec = None, 
     a = np.asarray(alphas, dtype=np.float64).ravel()
     if a.size == 0 or np.any(~np.isfinite(a)) or np.any(a <= 0):
         raise ValueError(f"alphas must be positive loads, got {alphas!r}")
-    unit_quantizer(quantizer, 1 if quantizer is None else max(1, round(a[0] * N)), dist)  # validate the spec early
+    quantizer = as_spec(quantizer)  # strings and tuples parsed once, here
+    unit_quantizer(quantizer, max(1, round(a[0] * N)), dist)  # a spec without an a-priori quantizer fails early
     return _retrieval(key, N, a, quantizer, dict(noise=noise, networks=networks, probes=probes, mode=mode,
                                                  max_sweeps=max_sweeps, criterion=criterion, dist=dist), progress)
 
@@ -187,7 +189,8 @@ def _retrieval(key, N: int, a: np.ndarray, quantizer: QuantizerSpec, opts: dict,
         interrupted = True
     finally:
         bar.close()
-    return _retrieval_record(rows, a, dict(N=N, quantizer=quantizer_label(quantizer), **opts), interrupted)
+    return _retrieval_record(rows, a, dict(N=N, quantizer=quantizer_label(quantizer), recipe=spec_recipe(quantizer), **opts),
+                             interrupted)
 
 
 def _retrieval_record(rows: list[dict], a: np.ndarray, config: dict, interrupted: bool) -> RetrievalRecord:
@@ -247,6 +250,7 @@ def basins(N: int, alpha: float, quantizer: QuantizerSpec = None, *, key: Any, m
     if not (math.isfinite(alpha) and alpha > 0):
         raise ValueError(f"alpha must be a positive load, got {alpha!r}")
     p = max(1, int(round(alpha * N)))
+    quantizer = as_spec(quantizer)
     q = unit_quantizer(quantizer, p, dist)
     n_flip = np.round((1.0 - m0) * N / 2).astype(int)
     nets, interrupted = [], False
@@ -263,7 +267,8 @@ def basins(N: int, alpha: float, quantizer: QuantizerSpec = None, *, key: Any, m
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no network done: all NaN
         m_mean, retrieved = np.nanmean(m, axis=(0, 2)), np.nanmean(ok, axis=(0, 2))
-    return BasinsRecord(N=N, alpha=alpha, p=p, quantizer=quantizer_label(quantizer), networks=networks, probes=probes,
+    return BasinsRecord(N=N, alpha=alpha, p=p, quantizer=quantizer_label(quantizer), recipe=spec_recipe(quantizer),
+                        networks=networks, probes=probes,
                         mode=mode, max_sweeps=max_sweeps, criterion=criterion, dist=dist, interrupted=interrupted,
                         m0=1.0 - 2.0 * n_flip / N, m=m, m_mean=m_mean, retrieved=retrieved,
                         retrieved_se=_nan_se(np.moveaxis(ok, 0, 1)),
@@ -290,8 +295,8 @@ def compare_quantizers(N: int, alphas: Sequence[float], quantizers: Sequence[Qua
     **Returns:** :class:`hopfield.records.ComparisonRecord`; after an interruption the
     quantizers not reached have all-NaN runs.
     """
-    quantizers = list(quantizers)
-    for q in quantizers:  # every spec checked before the first run
+    quantizers = [as_spec(q) for q in quantizers]  # every spec parsed and checked before the first run
+    for q in quantizers:
         unit_quantizer(q, 1)
     runs: list[RetrievalRecord] = []
     for q in tqdm(quantizers, desc="quantizers", disable=not progress, leave=False):

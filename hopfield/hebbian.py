@@ -85,6 +85,17 @@ def _optimal(recipe: Any, p: int, dist: str) -> Quantizer:
     return recipe.optimal(theory.hebbian_density(p) if dist == "hebbian" else dist)
 
 
+def as_spec(spec: QuantizerSpec) -> Any:
+    """``spec`` parsed once at a public entry point: None, a :class:`theory.Quantizer`, or a :class:`theory.Recipe`."""
+    return spec if spec is None or isinstance(spec, Quantizer) else _as_recipe(spec)
+
+
+def spec_recipe(spec: QuantizerSpec) -> Any:
+    """The :class:`theory.Recipe` of a spec for the records (None for float weights or a given Quantizer)."""
+    spec = as_spec(spec)
+    return None if spec is None or isinstance(spec, Quantizer) else spec
+
+
 def unit_quantizer(spec: QuantizerSpec, p: int, dist: str = "hebbian") -> Quantizer | None:
     """The unit-sigma quantizer of ``spec`` for a Hebbian matrix of ``p`` patterns (None for float weights).
 

@@ -39,6 +39,10 @@ def _strings() -> Any:
     return field(metadata={"strings": True})
 
 
+def _recipe() -> Any:
+    return field(metadata={"recipe": True})
+
+
 def _encode(value: Any, meta: Any) -> Any:
     if "array" in meta:
         a = np.asarray(value)
@@ -54,6 +58,8 @@ def _encode(value: Any, meta: Any) -> Any:
         return [r.to_dict() for r in value]
     if "strings" in meta:
         return list(value)
+    if "recipe" in meta:
+        return None if value is None else value.to_dict()
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -70,6 +76,10 @@ def _decode(value: Any, meta: Any) -> Any:
         return tuple(cls.from_dict(d) for d in value)
     if "strings" in meta:
         return tuple(value)
+    if "recipe" in meta:
+        from theory import Recipe
+
+        return None if value is None else Recipe.from_dict(value)
     return value
 
 
@@ -94,7 +104,8 @@ class _Record:
 class RetrievalRecord(_Record):
     """Retrieval from a noisy start versus load (:func:`hopfield.retrieval`); A loads, every array has all A.
 
-    - config: `N`, `quantizer` (label), `noise`, `networks`, `probes`, `mode`, `max_sweeps`,
+    - config: `N`, `quantizer` (label), `recipe` (the ``theory.Recipe``; None for float weights or
+      a quantizer given as such), `noise`, `networks`, `probes`, `mode`, `max_sweeps`,
       `criterion` (an overlap or ``"exact"``), `dist`, `interrupted`.
     - `alpha, p` (A,): the loads and pattern counts ``p = max(1, round(alpha N))``.
     - `m` (A, networks, probes'): final overlaps (NaN where a network has fewer patterns than
@@ -107,6 +118,7 @@ class RetrievalRecord(_Record):
 
     N: int
     quantizer: str
+    recipe: Any = _recipe()
     noise: float
     networks: int
     probes: int
@@ -164,7 +176,7 @@ class CapacityRecord(RetrievalRecord):
 class BasinsRecord(_Record):
     """Retrieval versus initial overlap at one load (:func:`hopfield.basins`); L initial overlaps.
 
-    - config: `N, alpha, p, quantizer, networks, probes, mode, max_sweeps, criterion, dist, interrupted`.
+    - config: `N, alpha, p, quantizer, recipe, networks, probes, mode, max_sweeps, criterion, dist, interrupted`.
     - `m0` (L,): the realised initial overlaps ``1 - 2 n_flip / N``.
     - `m` (networks, L, probes'): final overlaps, NaN for networks not reached.
     - `m_mean, retrieved, retrieved_se` (L,) over the networks done; `rho`: mean measured rho.
@@ -174,6 +186,7 @@ class BasinsRecord(_Record):
     alpha: float
     p: int
     quantizer: str
+    recipe: Any = _recipe()
     networks: int
     probes: int
     mode: str
@@ -193,13 +206,14 @@ class BasinsRecord(_Record):
 class FiniteSizeRecord(_Record):
     """alpha_c at S sizes and the fit ``alpha_c(N) = alpha_inf + a N^(-nu)`` (:func:`hopfield.finite_size`).
 
-    - `quantizer`, `nu`, `interrupted`; `N` (S,) every requested size;
+    - `quantizer`, `recipe`, `nu`, `interrupted`; `N` (S,) every requested size;
       `alpha_c, alpha_c_lo, alpha_c_hi` (S,), NaN for sizes not reached.
     - `alpha_inf, alpha_inf_se, a`: weighted least squares over the sizes done (NaN with fewer than 2).
     - `theory_alpha_c`: mean of the per-size predictions; `runs`: the :class:`CapacityRecord` of each size run.
     """
 
     quantizer: str
+    recipe: Any = _recipe()
     nu: float
     interrupted: bool
     N: np.ndarray = _array(int)

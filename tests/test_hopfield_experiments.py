@@ -8,6 +8,7 @@ import pytest
 
 import hopfield
 import hopfield.experiments as ex
+import theory
 from hopfield import basins, compare_quantizers, finite_size, measure_capacity, retrieval
 from hopfield.critical_load import _fit_logistic
 from hopfield.records import (BasinsRecord, CapacityRecord, ComparisonRecord, FiniteSizeRecord, RetrievalRecord,
@@ -72,10 +73,9 @@ def _fake_capacity(N, quantizer=None, *, key, **kw):
                           theory_alpha_c=0.138)
 
 
-_EMPTY = {f: getattr(ex._retrieval_record([], np.array([0.1]), dict(N=50, quantizer="float", noise=0.1, networks=1,
-                                                                          probes=1, mode="async", max_sweeps=1,
-                                                                          criterion=0.9, dist="hebbian"), False), f)
-          for f in RetrievalRecord.__dataclass_fields__}
+_CONFIG = dict(N=50, quantizer="float", recipe=None, noise=0.1, networks=1, probes=1, mode="async", max_sweeps=1,
+               criterion=0.9, dist="hebbian")
+_EMPTY = {f: getattr(ex._retrieval_record([], np.array([0.1]), _CONFIG, False), f) for f in RetrievalRecord.__dataclass_fields__}
 
 
 def test_finite_size_fit_recovers_alpha_inf(monkeypatch):
@@ -104,7 +104,7 @@ def test_interrupted_finite_size_keeps_the_schema_and_the_report_reads_it(monkey
     fs = finite_size([40, 60, 80], "sign", key=KEY, alphas=[0.05, 0.1, 0.2, 0.3], networks=2, probes=2, n_boot=5,
                      progress=False)
     assert type(fs) is FiniteSizeRecord and fs.interrupted
-    assert fs.N.tolist() == [40, 60, 80] and fs.quantizer == "sign"
+    assert fs.N.tolist() == [40, 60, 80] and fs.quantizer == "sign" and fs.recipe == theory.Recipe("sign")
     assert np.isfinite(fs.alpha_c[0]) and np.isnan(fs.alpha_c[1:]).all() and np.isnan(fs.alpha_c_lo[1:]).all()
     assert np.isnan(fs.alpha_inf) and np.isnan(fs.alpha_inf_se) and np.isnan(fs.a)  # one size done: no fit
     assert len(fs.runs) == 2 and fs.runs[1].interrupted and not fs.runs[0].interrupted
@@ -185,6 +185,7 @@ def test_records_round_trip_through_json(comparison):
                 assert getattr(again, name).dtype.kind == getattr(rec, name).dtype.kind, name
         assert again.to_dict() == rec.to_dict()
     assert type(ScanRecord.from_dict(scan.to_dict())) is ScanRecord
+    assert CapacityRecord.from_dict(cap.to_dict()).recipe == theory.Recipe("ternary") and comparison.runs[0].recipe is None
     with pytest.raises(ValueError, match="^d is missing"):
         RetrievalRecord.from_dict({"N": 3})
 
@@ -207,7 +208,7 @@ def test_plot_helpers_draw_records_without_recomputing(comparison, tmp_path):
     assert plots.plot_field_agreement(comparison, ax=axes[0]) is axes[0]
     assert plots.plot_overlap(comparison.runs, ax=axes[1]) is axes[1]
     assert plots.plot_retrieved(comparison.runs, ax=axes[2]) is axes[2]
-    fs = FiniteSizeRecord(quantizer="float", nu=0.5, interrupted=False, N=np.array([100, 400]), alpha_c=np.array([0.19, 0.16]),
+    fs = FiniteSizeRecord(quantizer="float", recipe=None, nu=0.5, interrupted=False, N=np.array([100, 400]), alpha_c=np.array([0.19, 0.16]),
                           alpha_c_lo=np.array([0.18, 0.155]), alpha_c_hi=np.array([0.2, 0.165]), alpha_inf=0.138,
                           alpha_inf_se=0.01, a=0.5, theory_alpha_c=0.138, runs=())
     assert plots.plot_finite_size(fs, ax=axes[3]) is axes[3]
