@@ -60,7 +60,7 @@ def _timed(f, *a, reps=3):
 
 
 def ours(key, trials=N_TRIALS, threads=1):
-    return capacity_scan(key, N_UNITS, COUNTS, trials=trials, noise=FLIP, max_sweeps=MAX_PASSES, threads=threads)
+    return capacity_scan(N_UNITS, COUNTS, key=key, trials=trials, noise=FLIP, max_sweeps=MAX_PASSES, threads=threads)
 
 
 def peer_scan(seed):
@@ -159,7 +159,7 @@ def main(argv=None):
     n_peer, n_ref = PEER_RUNS * N_TRIALS, REF_FACTOR * N_TRIALS
     mine = ours(key)
     ref = ours(jax.random.fold_in(key, 7), n_ref)
-    z, pval = compare_rates(peer, ref["retrieved"], n_peer, n_ref)
+    z, pval = compare_rates(peer, ref.retrieved, n_peer, n_ref)
     med = statistics.median
     ratio = {th: med(t_peer) / med(t) for th, t in t_ours.items()}
 
@@ -187,8 +187,8 @@ def main(argv=None):
         "that `hopfield.run` uses, so it returns the same bits as `run(hebbian(xi), ...)` "
         "(tests/test_hopfield_capacity_scan.py). Each of our threads loops over flips, hopfieldkit over neurons.")
     say()
-    say(f"Where one thread's time goes: the 200 trials of the timed work run {int(mine['sweeps'].sum())} sweeps "
-        f"and {int(mine['flips'].sum())} flips; after compilation each flip is a handful of small XLA:CPU kernels "
+    say(f"Where one thread's time goes: the 200 trials of the timed work run {int(mine.sweeps.sum())} sweeps "
+        f"and {int(mine.flips.sum())} flips; after compilation each flip is a handful of small XLA:CPU kernels "
         "(about 1 us, mostly dispatch, measured alone), each sweep draws N threefry bits for its order (about 6 us), "
         "and drawing the 200 networks and starts takes a few ms. hopfieldkit pays about 10 us per visited neuron "
         "(a Python-level loop with a 500-long dot product) and visits every neuron of every pass; event-driven "
@@ -202,8 +202,8 @@ def main(argv=None):
     say(f"| p | hopfieldkit ({n_peer} trials) | hopfield (20 trials, the timed work) | hopfield ({n_ref} trials) | z |")
     say("|---|---|---|---|---|")
     for i, p in enumerate(COUNTS):
-        say(f"| {p} | {peer[i]:.3f} +- {se(peer[i], n_peer):.3f} | {mine['retrieved'][i]:.2f} +- {mine['retrieved_se'][i]:.2f} | "
-            f"{ref['retrieved'][i]:.3f} +- {ref['retrieved_se'][i]:.3f} | {z[i]:+.2f} |")
+        say(f"| {p} | {peer[i]:.3f} +- {se(peer[i], n_peer):.3f} | {mine.retrieved[i]:.2f} +- {mine.retrieved_se[i]:.2f} | "
+            f"{ref.retrieved[i]:.3f} +- {ref.retrieved_se[i]:.3f} | {z[i]:+.2f} |")
     say()
     say(f"Same success rates within sampling error: chi-square over the p values, p-value {pval:.2f} "
         f"(max |z| = {np.max(np.abs(z)):.2f}).")

@@ -1,4 +1,4 @@
-"""Validation at the public boundary of hopfield/ (STYLE.md rule 7).
+"""Validation at the public boundary of hopfield/.
 
 Every public function checks its inputs once here and raises a ValueError that
 names the argument; the jitted inner code trusts what it is given.

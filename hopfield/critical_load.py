@@ -9,14 +9,20 @@
   with ``nu = 1/2`` by default, the scaling of the O(1/sqrt(N)) fluctuations of
   the crosstalk field.  Finite networks retrieve somewhat above the AGS value
   0.138 (D. J. Amit, H. Gutfreund, H. Sompolinsky, Ann. Phys. 173:30, 1987,
-  simulations section; A. Crisanti, D. J. Amit, H. Gutfreund, Europhys. Lett.
-  2:337, 1986); the exponent is a parameter because the finite-size form
-  depends on the retrieval criterion.  Theory beside it: ``theory.predicted_capacity(rho)``
-  (AGS with Sompolinsky's 1986 static synaptic noise).
+  simulations section; J. Steffan, R. Kuhn, Z. Phys. B 95:249, 1994, quote
+  simulation studies at 0.145 +- 0.009).  The mean-field value itself moves
+  little beyond replica symmetry (0.1379 RS; 0.1382 with replica-symmetry
+  breaking, Steffan and Kuhn; the earlier RSB estimate of A. Crisanti,
+  D. J. Amit, H. Gutfreund, Europhys. Lett. 2:337, 1986, is about 0.144), so
+  the excess at finite N is a finite-size effect.  The exponent is a parameter
+  because the finite-size form depends on the retrieval criterion.  Theory
+  beside it: ``theory.predicted_capacity(rho)`` (AGS with Sompolinsky's 1986
+  static synaptic noise, PRA 34:2571).
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Sequence
 
 import jax
@@ -26,7 +32,9 @@ from scipy import optimize
 import theory
 
 from ._checks import check_int, check_key
-from .experiments import QuantizerSpec, retrieval
+from .experiments import retrieval
+from .hebbian import QuantizerSpec, as_spec, quantizer_label, spec_recipe
+from .records import CapacityRecord, FiniteSizeRecord
 
 
 def _fit_logistic(alpha: np.ndarray, k: np.ndarray, n: np.ndarray, start: tuple[float, float] | None = None) -> tuple[float, float]:
@@ -54,30 +62,35 @@ def _fit_logistic(alpha: np.ndarray, k: np.ndarray, n: np.ndarray, start: tuple[
     return float(np.clip(ac, lo, hi)), float(np.exp(logw))
 
 
-def capacity(key: Any, N: int, quantizer: QuantizerSpec = None, *, alphas: Sequence[float] | None = None,
-             noise: float = 0.1, networks: int = 16, probes: int = 4, mode: str = "async", max_sweeps: int = 100,
-             criterion: float | str = 0.9, n_boot: int = 300, dist: str = "hebbian", progress: bool = True) -> dict:
-    """Estimate alpha_c(N, quantizer) with a 95% bootstrap interval.
+def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alphas: Sequence[float] | None = None,
+                     noise: float = 0.1, networks: int = 16, probes: int = 4, mode: str = "async", max_sweeps: int = 100,
+                     criterion: float | str = 0.9, n_boot: int = 300, dist: str = "hebbian",
+                     progress: bool = True) -> CapacityRecord:
+    """Estimate alpha_c(N, quantizer) from simulations, with a 95% bootstrap interval.
 
-    **Arguments:** as :func:`hopfield.retrieval`; `alphas` default ``linspace(0.06, 0.26, 11)``;
-    `n_boot`: bootstrap resamples (networks within each load).
+    **Arguments:** as :func:`hopfield.retrieval` (`key` keyword-only); `alphas` default
+    ``linspace(0.06, 0.26, 11)``; `n_boot`: bootstrap resamples (networks within each load).
 
-    **Returns:** the retrieval record plus ``alpha_c, alpha_c_lo, alpha_c_hi, width``
-    (logistic fit) and the fitted curve ``fit_alpha, fit_retrieved`` (100,), ``k, n`` (A,) retrieved probes and probes per load, and
-    ``theory_alpha_c`` = ``theory.predicted_capacity(mean measured rho)``.
+    **Returns:** :class:`hopfield.records.CapacityRecord`: the retrieval record plus the fit
+    (NaN when fewer than 2 loads were done). The prediction is ``theory.predicted_capacity``.
     """
     key = check_key(key)
     n_boot = check_int("n_boot", n_boot, 0)
     alphas = np.linspace(0.06, 0.26, 11) if alphas is None else alphas
-    rec = retrieval(key, N, alphas, quantizer, noise=noise, networks=networks, probes=probes, mode=mode,
+    rec = retrieval(N, alphas, quantizer, key=key, noise=noise, networks=networks, probes=probes, mode=mode,
                     max_sweeps=max_sweeps, criterion=criterion, dist=dist, progress=progress)
-    if len(rec["alpha"]) < 2:
-        return dict(rec, alpha_c=np.nan, alpha_c_lo=np.nan, alpha_c_hi=np.nan, width=np.nan, theory_alpha_c=np.nan)
-    m = rec["m"]  # (A, networks, probes), NaN where p < probes
+    done = rec.done
+    m = rec.m  # (A, networks, probes), NaN where p < probes or the load was not reached
     ok = np.where(np.isnan(m), 0.0, m >= (1.0 - 1e-6 if criterion == "exact" else criterion))
     valid = ~np.isnan(m)
-    k_net, n_net = ok.sum(axis=2), valid.sum(axis=2)  # (A, networks)
-    a = rec["alpha"]
+    k_all, n_all = ok.sum(axis=2), valid.sum(axis=2)  # (A, networks)
+    base = {f.name: getattr(rec, f.name) for f in fields(rec)}
+    nan100 = np.full(100, np.nan)
+    if done.sum() < 2:
+        return CapacityRecord(**base, n_boot=n_boot, alpha_c=np.nan, alpha_c_lo=np.nan, alpha_c_hi=np.nan, width=np.nan,
+                              fit_alpha=nan100, fit_retrieved=nan100, k=k_all.sum(1).astype(int),
+                              n=n_all.sum(1).astype(int), theory_alpha_c=np.nan)
+    k_net, n_net, a = k_all[done], n_all[done], rec.alpha[done]
     ac, width = _fit_logistic(a, k_net.sum(1), n_net.sum(1))
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
     boot = []
@@ -88,50 +101,62 @@ def capacity(key: Any, N: int, quantizer: QuantizerSpec = None, *, alphas: Seque
         nb = np.take_along_axis(n_net, idx, 1).sum(1)
         boot.append(_fit_logistic(a, kb, nb, start=(ac, width))[0])
     lo, hi = (np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan))
-    rho = float(np.mean(rec["rho"]))
+    rho = float(np.mean(rec.rho[done]))
     grid = np.linspace(a.min(), a.max(), 100)
-    return dict(rec, alpha_c=ac, alpha_c_lo=float(lo), alpha_c_hi=float(hi), width=width,
-                fit_alpha=grid, fit_retrieved=1.0 / (1.0 + np.exp((grid - ac) / width)),
-                k=k_net.sum(1), n=n_net.sum(1), theory_alpha_c=theory.predicted_capacity(min(rho, 1.0)))
+    return CapacityRecord(**base, n_boot=n_boot, alpha_c=ac, alpha_c_lo=float(lo), alpha_c_hi=float(hi), width=width,
+                          fit_alpha=grid, fit_retrieved=1.0 / (1.0 + np.exp((grid - ac) / width)),
+                          k=k_all.sum(1).astype(int), n=n_all.sum(1).astype(int),
+                          theory_alpha_c=theory.predicted_capacity(min(rho, 1.0)))
 
 
-def finite_size(key: Any, Ns: Sequence[int], quantizer: QuantizerSpec = None, *, nu: float = 0.5, **kwargs) -> dict:
+def finite_size(Ns: Sequence[int], quantizer: QuantizerSpec = None, *, key: Any, nu: float = 0.5,
+                **kwargs) -> FiniteSizeRecord:
     """alpha_c at several N and the fit ``alpha_c(N) = alpha_inf + a N^(-nu)`` (weighted least squares).
 
     **Arguments:** `Ns`: network sizes (at least 2 distinct, 3 for an error on the fit);
-    `nu`: finite-size exponent (default 1/2); other keywords go to :func:`capacity`.
+    `key` (keyword-only); `nu`: finite-size exponent (default 1/2); other keywords go to
+    :func:`measure_capacity`.
 
-    **Returns:** dict with ``N, alpha_c, alpha_c_lo, alpha_c_hi`` (len(Ns),),
-    ``alpha_inf, alpha_inf_se, a, nu``, ``theory_alpha_c``, the per-N records in ``runs`` and
-    ``interrupted`` (Ctrl-C stops after the current size; fewer than 2 sizes done gives NaN fits).
+    **Returns:** :class:`hopfield.records.FiniteSizeRecord`.  Ctrl-C stops after the current
+    size: the record has ``interrupted=True``, NaN for the sizes not reached, and a fit of the
+    sizes done (NaN with fewer than 2).
     """
     key = check_key(key)
     Ns = [check_int("Ns", n, 2) for n in Ns]
     if len(set(Ns)) < 2:
         raise ValueError(f"Ns must hold at least 2 distinct sizes, got {Ns!r}")
-    runs = []
-    for n in Ns:  # an interrupted size ends the scan; the sizes done are fitted
-        runs.append(capacity(jax.random.fold_in(key, n), n, quantizer, **kwargs))
-        if runs[-1].get("interrupted"):
-            break
-    interrupted = bool(runs[-1].get("interrupted"))
-    runs = [r for r in runs if np.isfinite(r["alpha_c"])]
-    Ns = Ns[: len(runs)]
-    if len(Ns) < 2:
-        return dict(N=np.array(Ns), runs=runs, interrupted=interrupted, alpha_inf=np.nan, alpha_inf_se=np.nan, a=np.nan,
-                    nu=float(nu), quantizer=runs[0]["quantizer"] if runs else None)
-    ac = np.array([r["alpha_c"] for r in runs])
-    half = np.array([(r["alpha_c_hi"] - r["alpha_c_lo"]) / 2 for r in runs])
+    quantizer = as_spec(quantizer)
+    label = quantizer_label(quantizer)
+    runs: list[CapacityRecord] = []
+    interrupted = False
+    try:
+        for n in Ns:  # an interrupted size ends the scan; the sizes done are fitted
+            runs.append(measure_capacity(n, quantizer, key=jax.random.fold_in(key, n), **kwargs))
+            if runs[-1].interrupted:
+                interrupted = True
+                break
+    except KeyboardInterrupt:  # between two sizes
+        interrupted = True
+    S = len(Ns)
+    ac, lo, hi = (np.full(S, np.nan) for _ in range(3))
+    for i, r in enumerate(runs):
+        ac[i], lo[i], hi[i] = r.alpha_c, r.alpha_c_lo, r.alpha_c_hi
+    fit = np.isfinite(ac)
+    out = dict(quantizer=label, recipe=spec_recipe(quantizer), nu=float(nu), interrupted=interrupted, N=np.array(Ns), alpha_c=ac, alpha_c_lo=lo,
+               alpha_c_hi=hi, runs=tuple(runs))
+    if fit.sum() < 2:
+        th = [r.theory_alpha_c for r in runs if np.isfinite(r.alpha_c)]
+        return FiniteSizeRecord(**out, alpha_inf=np.nan, alpha_inf_se=np.nan, a=np.nan,
+                                theory_alpha_c=float(np.mean(th)) if th else np.nan)
+    Nf, acf = np.asarray(Ns)[fit], ac[fit]
+    half = (hi[fit] - lo[fit]) / 2
     sigma = np.where(np.isfinite(half) & (half > 0), half / 1.96, np.nanmax(np.r_[half, 1e-3]))
-    X = np.c_[np.ones(len(Ns)), np.asarray(Ns, float) ** (-nu)]
+    X = np.c_[np.ones(len(Nf)), np.asarray(Nf, float) ** (-nu)]
     Wt = 1.0 / sigma**2
     cov = np.linalg.pinv(X.T @ (X * Wt[:, None]))
-    beta = cov @ (X.T @ (Wt * ac))
-    if len(Ns) > 2:  # scale by the reduced chi^2 when it exceeds 1 (errors underestimated)
-        chi2 = float(np.sum(Wt * (ac - X @ beta) ** 2)) / (len(Ns) - 2)
+    beta = cov @ (X.T @ (Wt * acf))
+    if len(Nf) > 2:  # scale by the reduced chi^2 when it exceeds 1 (errors underestimated)
+        chi2 = float(np.sum(Wt * (acf - X @ beta) ** 2)) / (len(Nf) - 2)
         cov = cov * max(chi2, 1.0)
-    return dict(N=np.array(Ns), alpha_c=ac, alpha_c_lo=np.array([r["alpha_c_lo"] for r in runs]),
-                alpha_c_hi=np.array([r["alpha_c_hi"] for r in runs]), alpha_inf=float(beta[0]),
-                alpha_inf_se=float(np.sqrt(cov[0, 0])), a=float(beta[1]), nu=float(nu),
-                theory_alpha_c=float(np.mean([r["theory_alpha_c"] for r in runs])), runs=runs,
-                quantizer=runs[0]["quantizer"], interrupted=interrupted)
+    return FiniteSizeRecord(**out, alpha_inf=float(beta[0]), alpha_inf_se=float(np.sqrt(cov[0, 0])), a=float(beta[1]),
+                            theory_alpha_c=float(np.mean([r.theory_alpha_c for r in runs if np.isfinite(r.alpha_c)])))

@@ -19,7 +19,10 @@ do happen, and the incremental and full-matvec fields must agree on them.
 
 Single-example functions (``async_single``, ``sync_single``) are pure and
 jit-able; batches are ``jax.vmap`` over them (``run``); see
-:mod:`hopfield.sharding` for the batch axis over several devices.
+:mod:`hopfield.sharding` for the batch axis over several devices.  The
+kernels (``async_single``, ``sync_single``, ``event_sweep``, ``async_sweep``,
+``update_neuron``) take their key positionally so that ``jax.vmap`` can map it;
+the public :func:`run` takes it keyword-only.
 """
 
 from __future__ import annotations
@@ -213,15 +216,15 @@ def check_run_args(W: Any, s0: Any, key: Any, mode: str, max_sweeps: Any):
     return jnp.asarray(w), jnp.asarray(s), jax.random.split(key, s.shape[0]), single, max_sweeps
 
 
-def run(W: Any, s0: Any, key: Any = None, *, mode: str = "async", max_sweeps: int = 100) -> RunResult:
+def run(W: Any, s0: Any, *, key: Any = None, mode: str = "async", max_sweeps: int = 100) -> RunResult:
     """Run the dynamics from ``s0`` until a fixed point (or 2-cycle) or ``max_sweeps``.
 
     **Arguments:**
 
     - `W`: (N, N) symmetric with zero diagonal (e.g. :func:`hopfield.hebbian`, :func:`hopfield.quantize`).
     - `s0`: (N,) or (B, N) initial states in {-1, +1}.
-    - `key`: JAX PRNG key for the asynchronous update orders (required for
-      ``mode="async"``; trial b uses ``split(key, B)[b]``).
+    - `key`: keyword-only JAX PRNG key for the asynchronous update orders (required for
+      ``mode="async"``, unused by the deterministic ``mode="sync"``; trial b uses ``split(key, B)[b]``).
     - `mode`: ``"async"`` (random sequential, Hopfield 1982) or ``"sync"`` (parallel).
     - `max_sweeps`: sweep limit (>= 1).
 

@@ -71,12 +71,12 @@ def overlap_run_batch(xi: jax.Array, s0: jax.Array, keys: jax.Array, max_sweeps:
     return RunResult(*jax.vmap(overlap_async_single, in_axes=(None, 0, 0, None, None))(xi, s0, keys, p, max_sweeps))
 
 
-def run_hebbian(patterns: Any, s0: Any, key: Any, *, max_sweeps: int = 100) -> RunResult:
+def run_hebbian(patterns: Any, s0: Any, *, key: Any, max_sweeps: int = 100) -> RunResult:
     """:func:`hopfield.run` (async) for the float Hebbian matrix of ``patterns``, in overlap space.
 
-    **Arguments:** `patterns`: (p, N) in {-1, +1}; `s0`: (N,) or (B, N); `key`: PRNG key; `max_sweeps` >= 1.
+    **Arguments:** `patterns`: (p, N) in {-1, +1}; `s0`: (N,) or (B, N); `key`: PRNG key (keyword-only); `max_sweeps` >= 1.
 
-    **Returns:** :class:`RunResult`, equal to ``run(hebbian(patterns), s0, key)``.
+    **Returns:** :class:`RunResult`, equal to ``run(hebbian(patterns), s0, key=key)``.
     """
     xi = check_patterns(patterns)
     s, single = check_states(s0, xi.shape[1])

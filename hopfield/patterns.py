@@ -16,13 +16,13 @@ import numpy as np
 from ._checks import check_fraction, check_int, check_key, check_states
 
 
-def random_patterns(key: Any, p: int, N: int, bias: float = 0.0, correlation: float = 0.0) -> jax.Array:
+def random_patterns(p: int, N: int, *, key: Any, bias: float = 0.0, correlation: float = 0.0) -> jax.Array:
     """``p`` random patterns of ``N`` neurons.
 
     **Arguments:**
 
-    - `key`: a JAX PRNG key.
     - `p`, `N`: number of patterns (>= 1) and neurons (>= 2).
+    - `key`: a JAX PRNG key (keyword-only).
     - `bias`: mean activity ``a`` in (-1, 1): ``P(xi_i = +1) = (1 + a)/2`` (default 0: unbiased).
     - `correlation`: ``c`` in [0, 1): every pattern copies a common random
       ancestor bit with probability ``c`` and is otherwise fresh, so two patterns
@@ -54,18 +54,18 @@ def _random_patterns(key, p: int, N: int, bias: float = 0.0, correlation: float 
 
 
 def flip_exact(key: jax.Array, s: jax.Array, n_flip: int) -> jax.Array:
-    """Jit-able: ``s: (N,)`` with exactly ``n_flip`` distinct entries flipped (positions uniform)."""
+    """Jit-able kernel (key positional for ``jax.vmap``): ``s: (N,)`` with exactly ``n_flip`` distinct entries flipped (positions uniform)."""
     N = s.shape[-1]
     u = jax.random.uniform(key, (N,))
     rank = jnp.argsort(jnp.argsort(u))
     return jnp.where(rank < n_flip, -s, s)
 
 
-def flip_bits(key: Any, s: Any, noise: float) -> jax.Array:
+def flip_bits(s: Any, noise: float, *, key: Any) -> jax.Array:
     """Noisy copies: exactly ``round(noise * N)`` distinct bits of each state flipped.
 
-    **Arguments:** `key`: PRNG key; `s`: (N,) or (B, N) in {-1, +1};
-    `noise`: fraction of flipped bits in [0, 1].
+    **Arguments:** `s`: (N,) or (B, N) in {-1, +1}; `noise`: fraction of flipped bits
+    in [0, 1]; `key`: PRNG key (keyword-only; state b uses ``split(key, B)[b]``).
 
     **Returns:** same shape as `s`, float32.  The initial overlap with `s` is ``1 - 2 n_flip / N``.
     """

@@ -1,7 +1,8 @@
-"""Matplotlib helpers for the records of :mod:`hopfield.experiments` and :mod:`hopfield.critical_load`.
+"""Matplotlib helpers for the records of :mod:`hopfield.records`.
 
 They only draw what the records hold (theory curves included); nothing here
-recomputes science.  Each takes an optional ``ax`` and returns it.
+recomputes science.  Each takes records and an ``ax`` (a new figure's when None)
+and returns the ``ax``.  Entries a run did not reach are NaN and draw nothing.
 """
 
 from __future__ import annotations
@@ -22,59 +23,65 @@ def _ax(ax):
     return ax
 
 
-def plot_overlap(records: Sequence[dict], ax: Any = None, theory: bool = True) -> Any:
-    """Final overlap m versus load alpha (mean +- SE) for retrieval records, with the AGS curve at each measured rho."""
+def _mean_rho(r: Any) -> float:
+    d = r.done
+    return float(np.mean(r.rho[d])) if d.any() else float("nan")
+
+
+def plot_overlap(records: Sequence[Any], ax: Any = None, theory: bool = True) -> Any:
+    """Final overlap m versus load alpha (mean +- SE) for retrieval (or capacity) records, with the AGS curve at each measured rho."""
     ax = _ax(ax)
     for i, r in enumerate(records):
         color = f"C{i}"
-        ax.errorbar(r["alpha"], r["m_mean"], yerr=r["m_se"], fmt=MARKERS[i % len(MARKERS)], ms=4, color=color, mfc="none",
-                    label=f"{r['quantizer']} (N={r['N']})")
-        if theory and "theory_m_grid" in r:
-            ax.plot(r["theory_alpha_grid"], r["theory_m_grid"], "-", color=color, lw=1,
-                    label=f"theory rho={np.mean(r['rho']):.3f}")
+        ax.errorbar(r.alpha, r.m_mean, yerr=r.m_se, fmt=MARKERS[i % len(MARKERS)], ms=4, color=color, mfc="none",
+                    label=f"{r.quantizer} (N={r.N})")
+        if theory:
+            ax.plot(r.theory_alpha_grid, r.theory_m_grid, "-", color=color, lw=1, label=f"theory rho={_mean_rho(r):.3f}")
     ax.set_xlabel("load alpha = p/N")
     ax.set_ylabel("final overlap m")
     ax.legend(fontsize=7)
     return ax
 
 
-def plot_retrieved(records: Sequence[dict], ax: Any = None) -> Any:
-    """Fraction retrieved versus alpha (mean +- SE), with the logistic fit and alpha_c when the record has them."""
+def plot_retrieved(records: Sequence[Any], ax: Any = None) -> Any:
+    """Fraction retrieved versus alpha (mean +- SE); for capacity records also the logistic fit, its interval and the theory alpha_c."""
+    from .records import CapacityRecord
+
     ax = _ax(ax)
     for i, r in enumerate(records):
         color = f"C{i}"
-        ax.errorbar(r["alpha"], r["retrieved"], yerr=r["retrieved_se"], fmt=MARKERS[i % len(MARKERS)], ms=4, color=color,
-                    mfc="none", label=r["quantizer"])
-        if "fit_alpha" in r:
-            ax.plot(r["fit_alpha"], r["fit_retrieved"], "-", color=color, lw=1)
-            ax.axvspan(r["alpha_c_lo"], r["alpha_c_hi"], color=color, alpha=0.15)
-        if "theory_alpha_c" in r:
-            ax.axvline(r["theory_alpha_c"], color=color, ls=":", lw=1)
+        ax.errorbar(r.alpha, r.retrieved, yerr=r.retrieved_se, fmt=MARKERS[i % len(MARKERS)], ms=4, color=color,
+                    mfc="none", label=r.quantizer)
+        if isinstance(r, CapacityRecord) and np.isfinite(r.alpha_c):
+            ax.plot(r.fit_alpha, r.fit_retrieved, "-", color=color, lw=1)
+            ax.axvspan(r.alpha_c_lo, r.alpha_c_hi, color=color, alpha=0.15)
+            ax.axvline(r.theory_alpha_c, color=color, ls=":", lw=1)
     ax.set_xlabel("load alpha = p/N")
     ax.set_ylabel("fraction retrieved")
     ax.legend(fontsize=7)
     return ax
 
 
-def plot_basins(records: Sequence[dict], ax: Any = None) -> Any:
-    """Retrieval probability versus initial overlap m0 (basins of attraction)."""
+def plot_basins(records: Sequence[Any], ax: Any = None) -> Any:
+    """Retrieval probability versus initial overlap m0 (basins of attraction) for basins records."""
     ax = _ax(ax)
     for i, r in enumerate(records):
-        ax.errorbar(r["m0"], r["retrieved"], yerr=r["retrieved_se"], fmt="o-", ms=4, color=f"C{i}",
-                    label=f"{r['quantizer']} alpha={r['alpha']:g}")
+        ax.errorbar(r.m0, r.retrieved, yerr=r.retrieved_se, fmt="o-", ms=4, color=f"C{i}",
+                    label=f"{r.quantizer} alpha={r.alpha:g}")
     ax.set_xlabel("initial overlap m0")
     ax.set_ylabel("fraction retrieved")
     ax.legend(fontsize=7)
     return ax
 
 
-def plot_field_agreement(comparison: dict, ax: Any = None) -> Any:
-    """Measured P(sign h = sign h') versus measured rho, on Sheppard's curve 1 - arccos(rho)/pi."""
+def plot_field_agreement(comparison: Any, ax: Any = None) -> Any:
+    """Measured P(sign h = sign h') versus measured rho, on Sheppard's curve 1 - arccos(rho)/pi (a comparison record)."""
     ax = _ax(ax)
-    ax.plot(comparison["rho_grid"], comparison["field_agreement_grid"], "k-", lw=1, label="1 - arccos(rho)/pi")
-    for i, (lab, r, fa) in enumerate(zip(comparison["labels"], comparison["rho"], comparison["field_agreement"])):
+    ax.plot(comparison.rho_grid, comparison.field_agreement_grid, "k-", lw=1, label="1 - arccos(rho)/pi")
+    for i, (lab, r, fa) in enumerate(zip(comparison.labels, comparison.rho, comparison.field_agreement, strict=True)):
         ax.plot(r, fa, "o", ms=5, color=f"C{i % 10}", label=lab)
-    lo = min(0.6, float(np.min(comparison["rho"])) - 0.05)
+    finite = comparison.rho[np.isfinite(comparison.rho)]
+    lo = min(0.6, float(np.min(finite)) - 0.05) if finite.size else 0.6
     ax.set_xlim(lo, 1.01)
     ax.set_ylim(1 - np.arccos(lo) / np.pi - 0.02, 1.01)
     ax.set_xlabel("measured rho")
@@ -83,12 +90,12 @@ def plot_field_agreement(comparison: dict, ax: Any = None) -> Any:
     return ax
 
 
-def plot_capacity_vs_theory(capacities: Sequence[dict], ax: Any = None) -> Any:
+def plot_capacity_vs_theory(capacities: Sequence[Any], ax: Any = None) -> Any:
     """Measured alpha_c (95% CI) versus theory.predicted_capacity(rho) for capacity records, one point per quantizer."""
     ax = _ax(ax)
     for i, c in enumerate(capacities):
-        ax.errorbar(c["theory_alpha_c"], c["alpha_c"], yerr=[[c["alpha_c"] - c["alpha_c_lo"]], [c["alpha_c_hi"] - c["alpha_c"]]],
-                    fmt="o", color=f"C{i % 10}", label=f"{c['quantizer']} N={c['N']}")
+        ax.errorbar(c.theory_alpha_c, c.alpha_c, yerr=[[c.alpha_c - c.alpha_c_lo], [c.alpha_c_hi - c.alpha_c]],
+                    fmt="o", color=f"C{i % 10}", label=f"{c.quantizer} N={c.N}")
     lim = [0.0, 0.2]
     ax.plot(lim, lim, "k:", lw=1)
     ax.set_xlabel("theory alpha_c(rho)")
@@ -97,29 +104,29 @@ def plot_capacity_vs_theory(capacities: Sequence[dict], ax: Any = None) -> Any:
     return ax
 
 
-def plot_finite_size(fs: dict, ax: Any = None) -> Any:
-    """alpha_c(N) versus N^-nu with the weighted fit alpha_inf + a N^-nu and the theory value."""
+def plot_finite_size(fs: Any, ax: Any = None) -> Any:
+    """alpha_c(N) versus N^-nu with the weighted fit alpha_inf + a N^-nu and the theory value (a finite-size record)."""
     ax = _ax(ax)
-    x = fs["N"] ** (-fs["nu"])
-    ax.errorbar(x, fs["alpha_c"], yerr=[fs["alpha_c"] - fs["alpha_c_lo"], fs["alpha_c_hi"] - fs["alpha_c"]], fmt="o", label=fs["quantizer"])
+    x = np.asarray(fs.N, float) ** (-fs.nu)
+    ax.errorbar(x, fs.alpha_c, yerr=[fs.alpha_c - fs.alpha_c_lo, fs.alpha_c_hi - fs.alpha_c], fmt="o", label=fs.quantizer)
     xs = np.linspace(0, x.max() * 1.05, 50)
-    ax.plot(xs, fs["alpha_inf"] + fs["a"] * xs, "-", lw=1, label=f"alpha_inf={fs['alpha_inf']:.3f}+-{fs['alpha_inf_se']:.3f}")
-    ax.axhline(fs["theory_alpha_c"], color="k", ls=":", lw=1, label=f"theory {fs['theory_alpha_c']:.3f}")
-    ax.set_xlabel(f"N^-{fs['nu']:g}")
+    ax.plot(xs, fs.alpha_inf + fs.a * xs, "-", lw=1, label=f"alpha_inf={fs.alpha_inf:.3f}+-{fs.alpha_inf_se:.3f}")
+    ax.axhline(fs.theory_alpha_c, color="k", ls=":", lw=1, label=f"theory {fs.theory_alpha_c:.3f}")
+    ax.set_xlabel(f"N^-{fs.nu:g}")
     ax.set_ylabel("alpha_c(N)")
     ax.legend(fontsize=7)
     return ax
 
 
 def show_patterns(patterns: Any, shape: tuple[int, int], titles: Sequence[str] | None = None, axes: Any = None) -> Any:
-    """Draw (k, H*W) ±1 patterns as images (e.g. from :func:`hopfield.glyph_patterns`)."""
+    """Draw (k, H*W) ±1 patterns as images (e.g. from :func:`hopfield.glyph_patterns`) on `axes` (k of them); returns the axes."""
     import matplotlib.pyplot as plt
 
     x = np.asarray(patterns).reshape(-1, *shape)
     if axes is None:
         _, axes = plt.subplots(1, len(x), figsize=(1.2 * len(x), 1.6), squeeze=False)
         axes = axes[0]
-    for i, (a, im) in enumerate(zip(axes, x)):
+    for i, (a, im) in enumerate(zip(axes, x, strict=False)):
         a.imshow(im, cmap="binary", vmin=-1, vmax=1)
         a.set_xticks([]), a.set_yticks([])
         if titles is not None:

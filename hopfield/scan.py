@@ -16,8 +16,8 @@ Hebb matrix ``W = xi^T xi / N`` with a zero diagonal, computed differently:
   column computed on the fly (N w popcounts instead of p N^2 for W).
 - Fields are exact integers ``H = N h`` (``H = xi^T (xi s) - p s`` at the
   start), so a tie is exactly ``H_i = 0`` (the state is kept, as in
-  :func:`hopfield.sign_keep`) and no drift accumulates.
-- Sweeps are event-driven as in :func:`hopfield.event_sweep`: jump to the next
+  :func:`hopfield.dynamics.sign_keep`) and no drift accumulates.
+- Sweeps are event-driven as in :func:`hopfield.dynamics.event_sweep`: jump to the next
   unstable neuron in the sweep's order.  Sweep t of a trial with dynamics key
   k visits the neurons in the order ``jax.random.permutation(fold_in(k, t),
   N)``; JAX draws that permutation as a stable sort of
@@ -25,9 +25,9 @@ Hebb matrix ``W = xi^T xi / N`` with a zero diagonal, computed differently:
   is read off those keys without sorting (:func:`_order_keys`, checked once
   against ``jax.random.permutation`` and replaced by its inverse otherwise).
 
-Same key, same bits as ``hopfield.run(hebbian(xi), s0, ...)`` for the same
+Same key, same bits as ``hopfield.run(hebbian(xi), s0, key=...)`` for the same
 patterns, start and dynamics key, as long as run's float32 tie tolerance
-(:func:`hopfield.tie_tolerance`, at most ``64 eps p = 7.6e-6 p``) stays below the
+(:func:`hopfield.dynamics.tie_tolerance`, at most ``64 eps p = 7.6e-6 p``) stays below the
 smallest non-zero field 1/N (``p N < 1.3e5`` suffices, e.g. N = 500, p <= 100);
 tests/test_hopfield_capacity_scan.py checks it trial by trial.
 """
@@ -44,6 +44,7 @@ import numpy as np
 
 from ._checks import check_fraction, check_int, check_key
 from .dynamics import FIXED_POINT, LIMIT
+from .records import ScanRecord
 
 _U32MAX = 0xFFFFFFFF
 _ONE_ROUND_N = 1625  # JAX's permutation sorts once while 3 ln N <= ln(2^32 - 1)
@@ -98,7 +99,7 @@ def _order_keys(key: jax.Array, N: int, from_bits: bool) -> jax.Array:
 
 # -- dynamics of one trial -------------------------------------------------------------
 def _event_sweep(packed, p: int, s, H, b):
-    """One asynchronous sweep in the order of keys ``b``, flip to flip (as :func:`hopfield.event_sweep`).
+    """One asynchronous sweep in the order of keys ``b``, flip to flip (as :func:`hopfield.dynamics.event_sweep`).
     **Returns:** ``(s, H, n_flips)``."""
     N = s.shape[0]
     idx = jnp.arange(N, dtype=jnp.int32)
@@ -134,7 +135,7 @@ def _fields(packed, p: int, s0):
 
 def _recall(packed, p: int, s, H, key, max_sweeps: int, from_bits: bool):
     """Sweeps until no neuron is unstable or ``max_sweeps``; sweep t in the order of ``fold_in(key, t)``.
-    **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.async_single`, and the number of flips."""
+    **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.dynamics.async_single`, and the number of flips."""
     N = s.shape[0]
 
     def stable(s, H):
@@ -177,11 +178,11 @@ def _scan(key, first, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: i
     """Jitted core of :func:`capacity_scan` for trials ``first .. first + trials - 1``: final overlaps, sweeps,
     status, flips, each ``(P, trials)``. Trusts its inputs."""
     out = [_group(jax.random.fold_in(key, g), first, N, p, trials, n_flip, max_sweeps, from_bits) for g, p in enumerate(ps)]
-    return tuple(jnp.stack(x) for x in zip(*out))
+    return tuple(jnp.stack(x) for x in zip(*out, strict=True))
 
 
-def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: int = 20, noise: float = 0.1,
-                  max_sweeps: int = 200, threads: int = 1) -> dict:
+def capacity_scan(N: int, pattern_counts: Sequence[int], *, key: Any, trials: int = 20, noise: float = 0.1,
+                  max_sweeps: int = 200, threads: int = 1) -> ScanRecord:
     """Fraction of exact recalls from a noisy start versus the number of stored patterns (one compiled call per thread).
 
     hopfieldkit's ``empirical_capacity_scan`` with the dynamics of
@@ -192,9 +193,9 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
 
     **Arguments:**
 
-    - `key`: JAX PRNG key.
     - `N`: neurons (>= 2).
     - `pattern_counts`: the p values (each >= 1).
+    - `key`: JAX PRNG key (keyword-only).
     - `trials`: networks per p (>= 1).
     - `noise`: fraction of flipped bits of the start, ``n_flip = round(noise N)``
       (hopfieldkit uses ``max(1, floor(noise N))``; equal at N = 500, noise = 0.1).
@@ -203,12 +204,9 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
       Python threads at once (a compiled call releases the GIL, so each block gets a
       core); the result does not depend on it.
 
-    **Returns:** dict with the configuration (``N, trials, noise, n_flip,
-    max_sweeps, mode="async", criterion="exact"``) and, for the P values of p:
-    ``p, alpha`` (P,); ``m`` (P, trials) final overlaps with pattern 0;
-    ``retrieved`` (P,) fraction of exact recalls and ``retrieved_se`` (P,) its
-    binomial standard error ``sqrt(r (1 - r) / trials)``; ``sweeps``, ``flips`` (P, trials);
-    ``status_counts`` (P, 3) over FIXED_POINT, CYCLE, LIMIT.
+    **Returns:** :class:`hopfield.records.ScanRecord` (configuration, and per p: overlaps,
+    fraction of exact recalls with its binomial SE ``sqrt(r (1 - r) / trials)``, sweeps,
+    flips, status counts).  One compiled call per thread, so there is no partial record.
     """
     key = check_key(key)
     N = check_int("N", N, 2)
@@ -235,6 +233,6 @@ def capacity_scan(key: Any, N: int, pattern_counts: Sequence[int], *, trials: in
     m, sweeps, status, flips = (np.concatenate([np.asarray(part[k]) for part in parts], axis=1) for k in range(4))
     ok = m >= 1.0 - 1e-6
     r = ok.mean(axis=1)
-    return dict(N=N, trials=trials, noise=noise, n_flip=n_flip, max_sweeps=max_sweeps, mode="async", criterion="exact",
-                p=np.asarray(ps), alpha=np.asarray(ps) / N, m=m, retrieved=r, retrieved_se=np.sqrt(r * (1 - r) / trials),
-                sweeps=sweeps, flips=flips, status_counts=np.stack([np.bincount(row, minlength=3)[:3] for row in status]))
+    return ScanRecord(N=N, trials=trials, noise=noise, n_flip=n_flip, max_sweeps=max_sweeps, mode="async", criterion="exact",
+                      p=np.asarray(ps), alpha=np.asarray(ps) / N, m=m, retrieved=r, retrieved_se=np.sqrt(r * (1 - r) / trials),
+                      sweeps=sweeps, flips=flips, status_counts=np.stack([np.bincount(row, minlength=3)[:3] for row in status]))

@@ -25,7 +25,7 @@ def batch_sharding(devices: Sequence[jax.Device] | None = None) -> tuple[NamedSh
     return NamedSharding(mesh, P("trials")), NamedSharding(mesh, P())
 
 
-def run_sharded(W: Any, s0: Any, key: Any = None, *, mode: str = "async", max_sweeps: int = 100,
+def run_sharded(W: Any, s0: Any, *, key: Any = None, mode: str = "async", max_sweeps: int = 100,
                 devices: Sequence[jax.Device] | None = None) -> RunResult:
     """:func:`hopfield.run` with the batch axis split over ``devices``.
 

@@ -25,14 +25,14 @@ def getting_started(seed: int = 0) -> dict:
 
     xi, shape = glyph_patterns("HTZ", scale=2)
     W = hebbian(xi)
-    qW = quantize(W, theory.sign())
+    qW = quantize(W, "sign")  # the Gaussian-optimal clipped synapse, scaled to the RMS of W
     k1, k2 = jax.random.split(jax.random.key(seed))
-    s0 = flip_bits(k1, xi[0], 0.2)
+    s0 = flip_bits(xi[0], 0.2, key=k1)
     print("hopfield tour: 3 letters (14 x 10 pixels) stored with the Hebb rule W = xi^T xi / N (Hopfield 1982).")
     print("Start: letter H with 20% of its pixels flipped\n" + show(s0, shape))
     out = {}
     for name, w in (("float", W), ("sign", qW)):
-        r = run(w, s0, k2, mode="async")
+        r = run(w, s0, key=k2, mode="async")
         m = float(np.mean(np.asarray(r.states) * xi[0]))
         out[name] = m
         print(f"\nAfter asynchronous recall with {name} weights ({int(r.sweeps)} sweeps), overlap m = {m:.3f}\n" + show(r.states, shape))
@@ -40,5 +40,6 @@ def getting_started(seed: int = 0) -> dict:
     out["rho"] = rho
     print(f"\nSign weights keep rho = {rho:.3f} of the Hebbian matrix; theory predicts capacity "
           f"{theory.predicted_capacity(rho):.3f} vs {theory.predicted_capacity(1.0):.3f} (Sompolinsky 1986; AGS 1985).")
-    print("Next: hopfield.retrieval(key, N, alphas, quantizer), hopfield.capacity(...), hopfield.report_section(quick=True).")
+    print("Next: hopfield.retrieval(N, alphas, quantizer, key=key), hopfield.measure_capacity(N, quantizer, key=key), "
+          "and `python -m report --quick --stages hopfield`.")
     return out

@@ -1,105 +1,165 @@
 """Report stage 2: Hebbian memory with quantized weights, measured against the theory.
 
-Two parts, both from :mod:`hopfield` on the same seed:
+Three parts, all from :mod:`hopfield` on the same seed (the orchestration lives here,
+the science in the library):
 
-- the retrieval curves m(alpha) for float, sign and 3-bit weights (``hopfield.report_section``);
+- the retrieval curves m(alpha) for float, sign and 3-bit weights (:func:`report_section`);
 - every quantizer family at 1-4 bits: m(alpha) beside the AGS/Sompolinsky curve at its
   measured rho, the capacity alpha_c with a bootstrap interval beside ``theory.predicted_capacity(rho)``,
-  and the measured field-sign agreement beside 1 - arccos(rho)/pi.
+  and the measured field-sign agreement beside 1 - arccos(rho)/pi;
+- finite-size scaling of alpha_c for float and sign weights: alpha_c(N) = alpha_inf + a N^-1/2.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from theory import Recipe
+
+#: Quantizers of the m(alpha) section: float weights, the clipped (sign) synapse, 3-bit uniform.
+REPORT_QUANTIZERS = (None, Recipe("sign"), Recipe("uniform", bits=3))
 #: The quantizers of the capacity comparison: float, sign, ternary and 2-4 bit uniform,
 #: exponential and Lloyd-Max (K = 2**bits levels), all rho-optimal for Hebbian entries.
-CAPACITY_QUANTIZERS = (None, "sign", "ternary",
-                       *[(fam, 2**b) for fam in ("uniform", "exponential", "lloyd_max") for b in (2, 3, 4)])
+CAPACITY_QUANTIZERS = (None, Recipe("sign"), Recipe("ternary"),
+                       *[Recipe(fam, bits=b) for fam in ("uniform", "exponential", "lloyd_max") for b in (2, 3, 4)])
+#: Finite-size scaling for float and sign weights.
+FS_QUANTIZERS = (None, Recipe("sign"))
 
-QUICK = dict(N=120, alphas=np.linspace(0.04, 0.24, 6), networks=2, probes=4, n_boot=40)
-FULL = dict(N=400, alphas=np.round(np.linspace(0.04, 0.26, 12), 3), networks=6, probes=4, n_boot=200)
-#: Finite-size scaling of alpha_c for float and sign weights: alpha_c(N) = alpha_inf + a N^-1/2.
-FS_QUICK = dict(Ns=(50, 100, 200), alphas=np.linspace(0.06, 0.3, 7), networks=3, probes=4, n_boot=40)
-FS_FULL = dict(Ns=(100, 200, 400, 800), alphas=np.round(np.linspace(0.06, 0.26, 11), 3), networks=6, probes=4, n_boot=200)
-FS_QUANTIZERS = (None, "sign")
+#: The one sizes table of the stage: quick (the test suite, about a minute on 2 cores) and full.
+SIZES = {
+    "quick": {
+        "section": dict(N=200, alphas=np.array([0.04, 0.08, 0.12, 0.16, 0.2]), networks=3, probes=4),
+        "capacity": dict(N=120, alphas=np.linspace(0.04, 0.24, 6), networks=2, probes=4, n_boot=40),
+        "finite_size": dict(Ns=(50, 100, 200), alphas=np.linspace(0.06, 0.3, 7), networks=3, probes=4, n_boot=40),
+    },
+    "full": {
+        "section": dict(N=500, alphas=np.round(np.arange(0.02, 0.25, 0.02), 3), networks=10, probes=6),
+        "capacity": dict(N=400, alphas=np.round(np.linspace(0.04, 0.26, 12), 3), networks=6, probes=4, n_boot=200),
+        "finite_size": dict(Ns=(100, 200, 400, 800), alphas=np.round(np.linspace(0.06, 0.26, 11), 3), networks=6, probes=4,
+                            n_boot=200),
+    },
+}
 
 
-def capacity_comparison(quick: bool, seed: int, progress: bool = True) -> list[dict]:
-    """``hopfield.capacity`` for each of ``CAPACITY_QUANTIZERS`` on the same networks (one key)."""
+def sizes(quick: bool) -> dict[str, dict[str, Any]]:
+    return SIZES["quick" if quick else "full"]
+
+
+def report_section(quick: bool = False, seed: int = 0, out_dir: str | os.PathLike = ".", progress: bool = False) -> dict:
+    """Retrieval curves m(alpha) for unquantized, sign and 3-bit uniform Hebbian weights, with the AGS/Sompolinsky theory.
+
+    **Arguments:** `quick`: the quick sizes of :data:`SIZES`; `seed`: the key is ``jax.random.key(seed)``;
+    `out_dir`: directory for ``hopfield_retrieval.png`` (created if missing).
+
+    **Returns:** dict with ``figure`` (path), ``config`` (N, alphas, networks, probes,
+    noise, mode, seed, quick, criterion) and ``rows``: one dict per quantizer with
+    ``quantizer, rho, theory_capacity`` and per-load lists ``alpha, m_mean, m_se,
+    retrieved, retrieved_se, theory_overlap``.
+    """
+    import jax
+    import matplotlib.pyplot as plt
+
+    import hopfield
+    from hopfield.plots import plot_overlap, plot_retrieved
+
+    sz = sizes(quick)["section"]
+    N, alphas, networks, probes = sz["N"], sz["alphas"], sz["networks"], sz["probes"]
+    cfg = dict(N=N, alphas=alphas.tolist(), networks=networks, probes=probes, noise=0.1, mode="async", seed=int(seed),
+               quick=bool(quick), criterion=0.9)
+    key = jax.random.key(seed)
+    records = [hopfield.retrieval(N, alphas, q, key=key, noise=0.1, networks=networks, probes=probes, mode="async",
+                                  criterion=0.9, progress=progress) for q in REPORT_QUANTIZERS]
+    os.makedirs(out_dir, exist_ok=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    plot_overlap(records, ax=axes[0])
+    plot_retrieved(records, ax=axes[1])
+    axes[0].set_title(f"Hebbian memory, N={N}, 10% start noise")
+    fig.tight_layout()
+    path = os.path.join(os.fspath(out_dir), "hopfield_retrieval.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    rows = [dict(quantizer=r.quantizer, rho=float(np.mean(r.rho)), theory_capacity=float(np.mean(r.theory_capacity)),
+                 alpha=r.alpha.tolist(), m_mean=r.m_mean.tolist(), m_se=r.m_se.tolist(),
+                 retrieved=r.retrieved.tolist(), retrieved_se=r.retrieved_se.tolist(),
+                 theory_overlap=r.theory_overlap.tolist())
+            for r in records]
+    return dict(figure=path, config=cfg, rows=rows)
+
+
+def capacity_comparison(quick: bool, seed: int, progress: bool = True) -> list:
+    """``hopfield.measure_capacity`` for each of ``CAPACITY_QUANTIZERS`` on the same networks (one key)."""
     import jax
     from tqdm.auto import tqdm
 
     import hopfield
 
-    cfg = QUICK if quick else FULL
+    cfg = dict(sizes(quick)["capacity"])
+    N = cfg.pop("N")
     key = jax.random.fold_in(jax.random.key(seed), 1)  # a different stream from the m(alpha) section
     out = []
     for q in tqdm(CAPACITY_QUANTIZERS, desc="hopfield capacity per quantizer", disable=not progress):
-        out.append(hopfield.capacity(key, cfg["N"], q, alphas=cfg["alphas"], networks=cfg["networks"], probes=cfg["probes"],
-                                     n_boot=cfg["n_boot"], progress=False))
-        if out[-1].get("interrupted"):
+        out.append(hopfield.measure_capacity(N, q, key=key, progress=False, **cfg))
+        if out[-1].interrupted:
             break
     return out
 
 
-def finite_size_scaling(quick: bool, seed: int, progress: bool = True) -> list[dict]:
+def finite_size_scaling(quick: bool, seed: int, progress: bool = True) -> list:
     """``hopfield.finite_size`` for ``FS_QUANTIZERS``: alpha_c at several N, extrapolated to N -> infinity."""
     import jax
     from tqdm.auto import tqdm
 
     import hopfield
 
-    cfg = dict(FS_QUICK if quick else FS_FULL)
+    cfg = dict(sizes(quick)["finite_size"])
     Ns = cfg.pop("Ns")
     key = jax.random.fold_in(jax.random.key(seed), 2)
     out = []
     for q in tqdm(FS_QUANTIZERS, desc="hopfield finite-size scaling", disable=not progress):
-        fs = hopfield.finite_size(key, Ns, q, progress=False, **cfg)
-        out.append(fs)
+        out.append(hopfield.finite_size(Ns, q, key=key, progress=False, **cfg))
+        if out[-1].interrupted:
+            break
     return out
 
 
-def _plot_finite_size(fss: list[dict], path: Path) -> Path:
+def _plot_finite_size(fss: list, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from hopfield.plots import plot_finite_size
 
     fig, axes = plt.subplots(1, len(fss), figsize=(5.5 * len(fss), 4), squeeze=False)
-    for ax, fs in zip(axes[0], fss):
+    for ax, fs in zip(axes[0], fss, strict=True):
         plot_finite_size(fs, ax=ax)
-        ax.set_title(f"{fs['quantizer']} weights: alpha_c(N) and its N -> infinity limit", fontsize=9)
+        ax.set_title(f"{fs.quantizer} weights: alpha_c(N) and its N -> infinity limit", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def _plot_comparison(caps: list[dict], path: Path) -> Path:
+def _plot_comparison(caps: list, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    import theory
     from hopfield.plots import plot_capacity_vs_theory, plot_field_agreement, plot_overlap
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     axes = axes.ravel()
-    float_rec = [c for c in caps if c["quantizer"] == "float"]
-    lin = float_rec + [c for c in caps if c["quantizer"] in ("sign", "ternary") or c["quantizer"].startswith("uniform")]
-    other = float_rec + [c for c in caps if c["quantizer"].startswith(("exponential", "lloyd"))]
+    float_rec = [c for c in caps if c.quantizer == "float"]
+    lin = float_rec + [c for c in caps if c.quantizer in ("sign", "ternary") or c.quantizer.startswith("uniform")]
+    other = float_rec + [c for c in caps if c.quantizer.startswith(("exponential", "lloyd"))]
     plot_overlap(lin, ax=axes[0])
     axes[0].set_title("sign, ternary, uniform (lines: theory at measured rho)", fontsize=9)
     plot_overlap(other, ax=axes[1])
     axes[1].set_title("exponential, Lloyd-Max (lines: theory at measured rho)", fontsize=9)
     plot_capacity_vs_theory(caps, ax=axes[2])
     axes[2].set_title("capacity: measured alpha_c (95% CI) vs theory", fontsize=9)
-    grid = np.linspace(0.0, 1.0, 200)
-    comp = dict(labels=[c["quantizer"] for c in caps], rho=np.array([np.mean(c["rho"]) for c in caps]),
-                field_agreement=np.array([np.mean(c["field_agreement"]) for c in caps]),
-                rho_grid=grid, field_agreement_grid=np.asarray(theory.field_agreement(grid), dtype=float))
-    plot_field_agreement(comp, ax=axes[3])
+    from hopfield.records import ComparisonRecord
+
+    plot_field_agreement(ComparisonRecord.from_runs(caps), ax=axes[3])
     axes[3].set_title("field sign agreement vs 1 - arccos(rho)/pi", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -107,19 +167,20 @@ def _plot_comparison(caps: list[dict], path: Path) -> Path:
     return path
 
 
-def capacity_rows(caps: list[dict]) -> list[dict[str, Any]]:
-    """One plain row per quantizer: measured rho, field agreement, alpha_c and their predictions."""
+def capacity_rows(caps: list) -> list[dict[str, Any]]:
+    """One plain row per quantizer (capacity records): measured rho, field agreement, alpha_c and their predictions."""
     import theory
 
     rows = []
     for c in caps:
-        rho = float(min(np.mean(c["rho"]), 1.0))
-        rows.append(dict(quantizer=c["quantizer"], N=int(c["N"]), rho=rho, noise=float(theory.synaptic_noise(rho)),
-                         field_agreement=float(np.mean(c["field_agreement"])),
+        d = c.done
+        rho = float(min(np.mean(c.rho[d]), 1.0)) if d.any() else float("nan")
+        rows.append(dict(quantizer=c.quantizer, N=int(c.N), rho=rho, noise=float(theory.synaptic_noise(rho)),
+                         field_agreement=float(np.mean(c.field_agreement[d])) if d.any() else float("nan"),
                          theory_field_agreement=float(theory.field_agreement(rho)),
-                         alpha_c=float(c["alpha_c"]), alpha_c_lo=float(c["alpha_c_lo"]), alpha_c_hi=float(c["alpha_c_hi"]),
-                         theory_alpha_c=float(c["theory_alpha_c"]),
-                         inside_ci=bool(c["alpha_c_lo"] <= c["theory_alpha_c"] <= c["alpha_c_hi"])))
+                         alpha_c=float(c.alpha_c), alpha_c_lo=float(c.alpha_c_lo), alpha_c_hi=float(c.alpha_c_hi),
+                         theory_alpha_c=float(c.theory_alpha_c),
+                         inside_ci=bool(c.alpha_c_lo <= c.theory_alpha_c <= c.alpha_c_hi)))
     f = next((r for r in rows if r["quantizer"] == "float"), None)
     for r in rows:  # capacity relative to float weights: the finite-size shift largely cancels
         r["relative_alpha_c"] = r["alpha_c"] / f["alpha_c"] if f else float("nan")
@@ -127,21 +188,23 @@ def capacity_rows(caps: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
-def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> dict[str, Any]:
-    import hopfield
+def finite_size_rows(fss: list) -> list[dict[str, Any]]:
+    """One plain row per finite-size record (NaN where an interrupted scan did not get)."""
+    return [dict(quantizer=fs.quantizer, N=[int(n) for n in fs.N], alpha_c=[float(a) for a in fs.alpha_c],
+                 alpha_c_lo=[float(a) for a in fs.alpha_c_lo], alpha_c_hi=[float(a) for a in fs.alpha_c_hi],
+                 alpha_inf=float(fs.alpha_inf), alpha_inf_se=float(fs.alpha_inf_se), nu=float(fs.nu),
+                 theory_alpha_c=float(fs.theory_alpha_c)) for fs in fss]
 
-    section = hopfield.report_section(quick=quick, seed=seed, out_dir=out_dir, progress=True)
+
+def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> dict[str, Any]:
+    section = report_section(quick=quick, seed=seed, out_dir=out_dir, progress=True)
     caps = capacity_comparison(quick, seed)
     fig = _plot_comparison(caps, Path(out_dir) / "hopfield_quantizers.png")
     fss = finite_size_scaling(quick, seed)
     fs_fig = _plot_finite_size(fss, Path(out_dir) / "hopfield_finite_size.png")
-    fs_rows = [dict(quantizer=fs["quantizer"], N=[int(n) for n in fs["N"]], alpha_c=[float(a) for a in fs["alpha_c"]],
-                    alpha_c_lo=[float(a) for a in fs["alpha_c_lo"]], alpha_c_hi=[float(a) for a in fs["alpha_c_hi"]],
-                    alpha_inf=float(fs["alpha_inf"]), alpha_inf_se=float(fs["alpha_inf_se"]), nu=float(fs["nu"]),
-                    theory_alpha_c=float(fs["theory_alpha_c"])) for fs in fss]
-    cfg = QUICK if quick else FULL
+    cfg = sizes(quick)["capacity"]
     return {"section": section, "capacity": capacity_rows(caps), "figure": str(fig),
-            "finite_size": fs_rows, "finite_size_figure": str(fs_fig),
+            "finite_size": finite_size_rows(fss), "finite_size_figure": str(fs_fig),
             "capacity_config": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cfg.items()}}
 
 
@@ -155,7 +218,7 @@ def blocks(res: dict[str, Any]) -> list:
     b.append(("img", sec["figure"], "m(alpha) and fraction retrieved for float, sign and 3-bit uniform Hebbian weights."))
     rows = []
     for r in sec["rows"]:
-        for a, m, se, th, ret in zip(r["alpha"], r["m_mean"], r["m_se"], r["theory_overlap"], r["retrieved"]):
+        for a, m, se, th, ret in zip(r["alpha"], r["m_mean"], r["m_se"], r["theory_overlap"], r["retrieved"], strict=True):
             rows.append([r["quantizer"], r["rho"], a, m, se, th, ret])
     b.append(("table", ["quantizer", "rho", "alpha", "m measured", "SE", "m theory", "fraction retrieved"], rows))
     cc = res["capacity_config"]

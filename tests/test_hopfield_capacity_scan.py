@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hopfield import capacity_scan, hebbian, run_batch
+from hopfield import capacity_scan, hebbian
+from hopfield.dynamics import run_batch
 from hopfield.scan import _keys_reproduce_permutation, _recall, _trial_inputs, unpack_patterns
 from hopfield.patterns import flip_exact
 
@@ -23,15 +24,15 @@ def _reference(key, N, p, n_flip, max_sweeps):
 def test_scan_equals_run_trial_by_trial():
     # Loads from easy to far above capacity (alpha up to 0.25), where the dynamics wanders for many sweeps.
     N, ps, trials, max_sweeps = 200, (4, 20, 33, 50), 6, 60
-    rec = capacity_scan(KEY, N, ps, trials=trials, noise=0.15, max_sweeps=max_sweeps)
-    n_flip = rec["n_flip"]
+    rec = capacity_scan(N, ps, key=KEY, trials=trials, noise=0.15, max_sweeps=max_sweeps)
+    n_flip = rec.n_flip
     assert n_flip == 30
     for g, p in enumerate(ps):
         for j in range(trials):
             xi, packed, s0, kd, r = _reference(jax.random.fold_in(jax.random.fold_in(KEY, g), j), N, p, n_flip, max_sweeps)
             m = float(jnp.mean(r.states[0] * xi[0]))
-            assert rec["m"][g, j] == pytest.approx(m, abs=1e-6), (p, j)
-            assert rec["sweeps"][g, j] == int(r.sweeps[0]), (p, j)
+            assert rec.m[g, j] == pytest.approx(m, abs=1e-6), (p, j)
+            assert rec.sweeps[g, j] == int(r.sweeps[0]), (p, j)
             # Same final state, not only the same overlap.
             s, t, st, n = jax.jit(_recall, static_argnums=(1, 5, 6))(packed, p, s0.astype(jnp.int32),
                                                                        _fields(xi, s0, p), kd, max_sweeps, True)
@@ -39,8 +40,8 @@ def test_scan_equals_run_trial_by_trial():
             assert int(st) == int(r.status[0])
             # Every flip changes one bit: at least the Hamming distance travelled, with its parity.
             d = int(jnp.sum(r.states[0] != s0))
-            assert rec["flips"][g, j] == int(n) >= d and (int(n) - d) % 2 == 0, (p, j)
-    assert rec["status_counts"].sum() == len(ps) * trials
+            assert rec.flips[g, j] == int(n) >= d and (int(n) - d) % 2 == 0, (p, j)
+    assert rec.status_counts.sum() == len(ps) * trials
 
 
 def _fields(xi, s, p):
@@ -71,7 +72,7 @@ def test_order_from_keys_and_from_permutation_agree():
     from hopfield.scan import _scan
     a = _scan(KEY, 0, 200, (20, 40), 4, 30, 50, True)
     b = _scan(KEY, 0, 200, (20, 40), 4, 30, 50, False)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -79,12 +80,12 @@ def test_exact_recall_falls_across_the_ags_range():
     # AGS (1985): retrieval with few errors up to alpha_c = 0.138; exact recall of all N bits needs a lower load
     # (Hopfield's N / (4 ln N) = 20 patterns at N = 500).  At p = 10 every bit is stable with overwhelming
     # probability (crosstalk std sqrt(alpha) = 0.14, P(flip) ~ Phi(-7) per bit); at alpha = 0.3 nothing is recalled.
-    rec = capacity_scan(KEY, 500, [10, 150], trials=20)
-    assert rec["retrieved"][0] == 1.0, rec["retrieved"]
-    assert rec["retrieved"][1] == 0.0, rec["retrieved"]
-    se = rec["retrieved_se"]
+    rec = capacity_scan(500, [10, 150], key=KEY, trials=20)
+    assert rec.retrieved[0] == 1.0, rec.retrieved
+    assert rec.retrieved[1] == 0.0, rec.retrieved
+    se = rec.retrieved_se
     assert se[0] == 0.0 and np.all(np.isfinite(se))
-    assert rec["alpha"].tolist() == [0.02, 0.3] and rec["mode"] == "async" and rec["criterion"] == "exact"
+    assert rec.alpha.tolist() == [0.02, 0.3] and rec.mode == "async" and rec.criterion == "exact"
 
 
 @pytest.mark.parametrize("kwargs", [dict(N=1), dict(pattern_counts=[]), dict(pattern_counts=[0]),
@@ -94,12 +95,12 @@ def test_bad_arguments_raise_value_error(kwargs):
     args = dict(key=KEY, N=50, pattern_counts=[5])
     args.update(kwargs)
     with pytest.raises(ValueError):
-        capacity_scan(args.pop("key"), args.pop("N"), args.pop("pattern_counts"), **args)
+        capacity_scan(args.pop("N"), args.pop("pattern_counts"), key=args.pop("key"), **args)
 
 
 def test_threads_split_the_trials_without_changing_the_result():
-    one = capacity_scan(KEY, 120, [6, 15], trials=5, max_sweeps=30)
+    one = capacity_scan(120, [6, 15], key=KEY, trials=5, max_sweeps=30)
     for threads in (2, 3, 9):
-        par = capacity_scan(KEY, 120, [6, 15], trials=5, max_sweeps=30, threads=threads)
+        par = capacity_scan(120, [6, 15], key=KEY, trials=5, max_sweeps=30, threads=threads)
         for k in ("m", "sweeps", "flips", "status_counts", "retrieved"):
-            assert np.array_equal(one[k], par[k]), (threads, k)
+            assert np.array_equal(getattr(one, k), getattr(par, k)), (threads, k)

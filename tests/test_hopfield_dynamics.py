@@ -9,9 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import theory
-from hopfield import (CYCLE, FIXED_POINT, LIMIT, energy, flip_bits, hebbian, quantize, random_patterns, run,
-                      sign_keep, tie_tolerance, update_neuron)
+from hopfield import CYCLE, FIXED_POINT, LIMIT, energy, flip_bits, hebbian, quantize, random_patterns, run
+from hopfield.dynamics import sign_keep, tie_tolerance, update_neuron
 
 KEY = jax.random.key(42)
 
@@ -19,10 +18,10 @@ KEY = jax.random.key(42)
 def test_stored_patterns_are_fixed_points_at_small_load():
     # alpha = 0.02: the crosstalk std sqrt(alpha) = 0.14 against a signal of 1,
     # P(one bit unstable) = Phi(-1/0.14) ~ 5e-13 -> all 2000 bits stable.
-    xi = random_patterns(KEY, 4, 500)
+    xi = random_patterns(4, 500, key=KEY)
     W = hebbian(xi)
     for mode in ("async", "sync"):
-        r = run(W, xi, KEY, mode=mode)
+        r = run(W, xi, key=KEY, mode=mode)
         assert np.array_equal(np.asarray(r.states), np.asarray(xi)), mode
         assert np.all(np.asarray(r.sweeps) == 0) and np.all(np.asarray(r.status) == FIXED_POINT), mode
 
@@ -30,12 +29,12 @@ def test_stored_patterns_are_fixed_points_at_small_load():
 def _retrieval(N, alpha, noise, quantizer=None, mode="async", B=16):
     p = int(round(alpha * N))
     k1, k2, k3 = jax.random.split(jax.random.fold_in(KEY, N * 1000 + p), 3)
-    xi = random_patterns(k1, p, N)
+    xi = random_patterns(p, N, key=k1)
     W = hebbian(xi)
     if quantizer is not None:
-        W = quantize(W, theory.make(*quantizer, ("hebbian", p)), scale=np.sqrt(p) / N)
+        W = quantize(W, quantizer, p=p)  # rho-optimal for the exact Hebbian entry density, scale sqrt(p)/N
     tgt = xi[np.arange(B) % p]
-    r = run(W, flip_bits(k2, tgt, noise), k3, mode=mode)
+    r = run(W, flip_bits(tgt, noise, key=k2), key=k3, mode=mode)
     return np.asarray(jnp.mean(r.states * tgt, axis=1)), np.asarray(r.status)
 
 
@@ -58,7 +57,7 @@ def test_retrieval_fails_well_above_capacity():
 
 def test_async_energy_never_increases_per_flip():
     N = 120
-    xi = random_patterns(KEY, 30, N)  # alpha = 0.25: many flips
+    xi = random_patterns(30, N, key=KEY)  # alpha = 0.25: many flips
     W = hebbian(xi)
     s = jnp.where(jax.random.bernoulli(jax.random.key(3), 0.5, (N,)), 1.0, -1.0)
     h = W @ s
@@ -81,10 +80,10 @@ def test_async_energy_never_increases_per_flip():
 
 
 def test_async_run_lowers_energy_and_ends_stable():
-    xi = random_patterns(KEY, 40, 200)
+    xi = random_patterns(40, 200, key=KEY)
     W = hebbian(xi)
     s0 = jnp.where(jax.random.bernoulli(jax.random.key(5), 0.5, (8, 200)), 1.0, -1.0)
-    r = run(W, s0, KEY)
+    r = run(W, s0, key=KEY)
     e0 = jax.vmap(energy, (None, 0))(W, s0)
     e1 = jax.vmap(energy, (None, 0))(W, r.states)
     assert np.all(np.asarray(e1) <= np.asarray(e0))
@@ -98,14 +97,14 @@ def test_sync_two_cycle_detected_on_constructed_example():
     assert int(r.status) == CYCLE and np.array_equal(np.asarray(r.states), [1.0, 1.0]) and int(r.sweeps) == 2
     r = run(W, jnp.array([1.0, -1.0]), mode="sync")  # an antiferromagnetic fixed point
     assert int(r.status) == FIXED_POINT and int(r.sweeps) == 0
-    r = run(W, jnp.array([1.0, 1.0]), KEY, mode="async")  # async has no cycles: it settles
+    r = run(W, jnp.array([1.0, 1.0]), key=KEY, mode="async")  # async has no cycles: it settles
     assert int(r.status) == FIXED_POINT and float(r.states[0] * r.states[1]) == -1.0
 
 
 def test_zero_field_keeps_current_state_and_limit_status():
     W = jnp.zeros((3, 3))
     s = jnp.array([1.0, -1.0, 1.0])
-    r = run(W, s, KEY)
+    r = run(W, s, key=KEY)
     assert np.array_equal(np.asarray(r.states), np.asarray(s)) and int(r.status) == FIXED_POINT
     # A 2-cycle cut short by max_sweeps=1 reports LIMIT.
     r = run(jnp.array([[0.0, -1.0], [-1.0, 0.0]]), jnp.array([1.0, 1.0]), mode="sync", max_sweeps=1)
@@ -113,13 +112,13 @@ def test_zero_field_keeps_current_state_and_limit_status():
 
 
 def test_same_key_same_result_different_key_different_order():
-    xi = random_patterns(KEY, 30, 150)
+    xi = random_patterns(30, 150, key=KEY)
     W = hebbian(xi)
     s0 = jnp.where(jax.random.bernoulli(jax.random.key(9), 0.5, (16, 150)), 1.0, -1.0)
-    a, b = run(W, s0, KEY), run(W, s0, KEY)
-    for x, y in zip(a, b):
+    a, b = run(W, s0, key=KEY), run(W, s0, key=KEY)
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
-    c = run(W, s0, jax.random.key(43))
+    c = run(W, s0, key=jax.random.key(43))
     assert not np.array_equal(np.asarray(a.states), np.asarray(c.states)), "update order must depend on the key"
 
 
@@ -131,14 +130,14 @@ def test_sharded_run_equals_single_device_run():
         from hopfield import hebbian, random_patterns, flip_bits, run, run_sharded
         assert len(jax.devices()) == 2, jax.devices()
         key = jax.random.key(7)
-        xi = random_patterns(key, 30, 200)
+        xi = random_patterns(30, 200, key=key)
         W = hebbian(xi)
-        s0 = flip_bits(jax.random.key(8), xi[:8], 0.25)
+        s0 = flip_bits(xi[:8], 0.25, key=jax.random.key(8))
         for mode in ("async", "sync"):
-            a = run(W, s0, key, mode=mode)
-            b = run_sharded(W, s0, key, mode=mode)
+            a = run(W, s0, key=key, mode=mode)
+            b = run_sharded(W, s0, key=key, mode=mode)
             assert len(b.states.sharding.device_set) == 2, b.states.sharding
-            for x, y in zip(a, b):
+            for x, y in zip(a, b, strict=True):
                 assert np.array_equal(np.asarray(x), np.asarray(y)), mode
         print("OK")
     """)
@@ -151,22 +150,22 @@ def test_overlap_space_run_equals_matrix_run():
     from hopfield import run_hebbian
 
     for p, N in ((38, 200),):  # even p: exact ties occur and must be resolved alike
-        xi = random_patterns(jax.random.fold_in(KEY, p), p, N)
-        s0 = jnp.concatenate([flip_bits(jax.random.key(1), xi[:6], 0.3),
+        xi = random_patterns(p, N, key=jax.random.fold_in(KEY, p))
+        s0 = jnp.concatenate([flip_bits(xi[:6], 0.3, key=jax.random.key(1)),
                               jnp.where(jax.random.bernoulli(jax.random.key(2), 0.5, (6, N)), 1.0, -1.0)])
-        a = run(hebbian(xi), s0, KEY)
-        b = run_hebbian(xi, s0, KEY)
-        for x, y in zip(a, b):
+        a = run(hebbian(xi), s0, key=KEY)
+        b = run_hebbian(xi, s0, key=KEY)
+        for x, y in zip(a, b, strict=True):
             assert np.array_equal(np.asarray(x), np.asarray(y)), (p, N)
 
 
 def test_event_driven_sweep_equals_visiting_every_neuron():
     # The jump-to-next-flip sweep used by run() must give the states of the literal
     # sweep that visits all N neurons in the permuted order (Hopfield 1982 dynamics).
-    from hopfield import async_sweep, event_sweep
+    from hopfield.dynamics import async_sweep, event_sweep
 
     N = 150
-    W = hebbian(random_patterns(KEY, 45, N))  # alpha = 0.3: many flips per sweep
+    W = hebbian(random_patterns(45, N, key=KEY))  # alpha = 0.3: many flips per sweep
     tol = tie_tolerance(W)
     lit, ev = jax.jit(async_sweep), jax.jit(event_sweep)
     for trial in range(3):

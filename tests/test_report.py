@@ -74,11 +74,18 @@ def test_hopfield_section_reruns_identically(results):
     sec = results["results"]["hopfield"]["section"]
     cfg = sec["config"]
     row = next(r for r in sec["rows"] if r["quantizer"] == "sign")
-    rec = hopfield.retrieval(jax.random.key(SEED), cfg["N"], cfg["alphas"], "sign", noise=cfg["noise"], networks=cfg["networks"],
-                             probes=cfg["probes"], mode=cfg["mode"], criterion=cfg["criterion"], progress=False)
-    np.testing.assert_array_equal(rec["m_mean"], row["m_mean"])
-    np.testing.assert_array_equal(rec["retrieved"], row["retrieved"])
-    assert row["theory_overlap"] == pytest.approx([theory.overlap(a, min(r, 1.0)) for a, r in zip(row["alpha"], rec["rho"])])
+    rec = hopfield.retrieval(cfg["N"], cfg["alphas"], "sign", key=jax.random.key(SEED), noise=cfg["noise"],
+                             networks=cfg["networks"], probes=cfg["probes"], mode=cfg["mode"], criterion=cfg["criterion"],
+                             progress=False)
+    np.testing.assert_array_equal(rec.m_mean, row["m_mean"])
+    np.testing.assert_array_equal(rec.retrieved, row["retrieved"])
+    assert row["theory_overlap"] == pytest.approx([theory.overlap(a, min(r, 1.0)) for a, r in zip(row["alpha"], rec.rho, strict=True)])
+    # The m(alpha) section: float, sign and 3-bit weights, the figure written.
+    assert [r["quantizer"] for r in sec["rows"]] == ["float", "sign", "uniform 3 bit"]
+    rows = {r["quantizer"]: r for r in sec["rows"]}
+    assert rows["float"]["m_mean"][0] > 0.99 and rows["float"]["rho"] == 1.0
+    assert 0.75 < rows["sign"]["rho"] < 0.85  # sqrt(2/pi) = 0.80 for the clipped synapse
+    assert Path(sec["figure"]).stat().st_size > 10_000
     for c in results["results"]["hopfield"]["capacity"]:
         assert c["theory_alpha_c"] == pytest.approx(theory.predicted_capacity(c["rho"]), rel=1e-6)
         assert c["theory_field_agreement"] == pytest.approx(float(theory.field_agreement(c["rho"])), rel=1e-12)

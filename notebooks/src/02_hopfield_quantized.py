@@ -27,7 +27,7 @@ N = 200                  # neurons for the random-pattern experiments
 ALPHAS = [0.05, 0.1, 0.15, 0.2, 0.25]   # loads p/N
 NETWORKS = 3             # independent networks per load
 PROBES = 4               # stored patterns probed per network
-QUANTIZERS = [None, "sign", "ternary", ("lloyd_max", 4)]  # None = float weights
+QUANTIZERS = [None, "sign", "ternary", ("lloyd_max", 4)]  # None = float weights; specs of theory.Recipe (method, K)
 SEED = 0
 
 # %%
@@ -38,6 +38,7 @@ import numpy as np
 
 import hopfield
 from hopfield import plots as hplots
+from hopfield.dynamics import async_sweep, tie_tolerance  # the one-sweep kernel, for the energy trace
 import theory
 
 key = jax.random.key(SEED)
@@ -51,7 +52,7 @@ key = jax.random.key(SEED)
 # %%
 xi, shape = hopfield.glyph_patterns(LETTERS, scale=SCALE)
 W = hopfield.hebbian(xi)
-qW = {"float": W, "sign": hopfield.quantize(W, theory.sign()), "ternary": hopfield.quantize(W, theory.ternary())}
+qW = {"float": W, "sign": hopfield.quantize(W, "sign"), "ternary": hopfield.quantize(W, "ternary")}
 print(f"N = {xi.shape[1]} neurons, p = {xi.shape[0]} letters, alpha = {xi.shape[0] / xi.shape[1]:.3f}")
 for name, w in qW.items():
     print(f"{name:>8}: rho(W, qW) = {theory.rho(np.asarray(W), np.asarray(w)):.3f}")
@@ -62,16 +63,16 @@ plt.show()
 # Start from the first letter with a fraction NOISE of its pixels flipped and run asynchronous sweeps
 # (every neuron once, in random order). With symmetric weights and zero diagonal every flip lowers
 # $E(s) = -\frac12 s^\top W s$, so the energy falls until a fixed point. We record it sweep by sweep with
-# `hopfield.async_sweep` (the library's `hopfield.run` runs the same dynamics to the end in one call).
+# `hopfield.dynamics.async_sweep` (the library's `hopfield.run` runs the same dynamics to the end in one call).
 
 # %%
 k_noise, k_run = jax.random.split(key)
-s0 = hopfield.flip_bits(k_noise, xi[0], NOISE)
+s0 = hopfield.flip_bits(xi[0], NOISE, key=k_noise)
 trace = {}
 for name, w in qW.items():
     s, h, states, energies = s0, w @ s0, [s0], [float(hopfield.energy(w, s0))]
     for t in range(6):
-        s, h, n_flips = hopfield.async_sweep(w, s, h, jax.random.fold_in(k_run, t), hopfield.tie_tolerance(w))
+        s, h, n_flips = async_sweep(w, s, h, jax.random.fold_in(k_run, t), tie_tolerance(w))
         states.append(s)
         energies.append(float(hopfield.energy(w, s)))
     trace[name] = (np.array(states), np.array(energies))
@@ -108,12 +109,12 @@ plt.show()
 # networks and starts. Lines: $m(\alpha, \rho)$ from the theory at each quantizer's measured $\rho$.
 
 # %%
-comparison = hopfield.compare_quantizers(key, N, ALPHAS, QUANTIZERS, networks=NETWORKS, probes=PROBES, progress=False)
-for lab, r, ac in zip(comparison["labels"], comparison["rho"], comparison["theory_capacity"]):
+comparison = hopfield.compare_quantizers(N, ALPHAS, QUANTIZERS, key=key, networks=NETWORKS, probes=PROBES, progress=False)
+for lab, r, ac in zip(comparison.labels, comparison.rho, comparison.theory_capacity):
     print(f"{lab:>16}: rho = {r:.4f}, predicted alpha_c = {ac:.4f}")
 
 # %%
-ax = hplots.plot_overlap(comparison["runs"])
+ax = hplots.plot_overlap(comparison.runs)
 ax.figure.set_size_inches(7, 4)
 ax.set_title(f"Final overlap, N = {N} (points, mean +- SE) vs AGS theory (lines)")
 ax.set_xlabel("load alpha = p/N (patterns per neuron)")
@@ -121,8 +122,7 @@ ax.set_ylabel("final overlap m (dimensionless)")
 plt.show()
 
 # %% [markdown]
-# The theory's overlap drops to zero at $lpha_c(
-ho)$; at $N = 200$ the measured overlap instead
+# The theory's overlap drops to zero at $\alpha_c(\rho)$; at $N = 200$ the measured overlap instead
 # decays gradually and stays well above zero past $\alpha_c$, because a small network's crosstalk noise
 # fluctuates and a start that is 90% correct keeps a partial overlap. The order of the quantizers at each
 # load is what to compare.
@@ -130,20 +130,20 @@ ho)$; at $N = 200$ the measured overlap instead
 # %% [markdown]
 # ## 3 — Capacity: where retrieval stops
 #
-# `hopfield.capacity` fits a logistic curve to the fraction retrieved against $\alpha$ and gives $\alpha_c(N)$
+# `hopfield.measure_capacity` fits a logistic curve to the fraction retrieved against $\alpha$ and gives $\alpha_c(N)$
 # with a 95% bootstrap interval. The theory is for $N \to \infty$; finite networks retrieve above it
 # (AGS 1987 already note this), and the excess shrinks roughly like $N^{-1/2}$ (`hopfield.finite_size`).
 # What the theory must get right at small $N$ is the **order** of the quantizers and the **ratio** to
 # float weights.
 
 # %%
-caps = [hopfield.capacity(jax.random.fold_in(key, i), N, q, alphas=np.linspace(0.06, 0.26, 5), networks=NETWORKS,
-                          probes=PROBES, n_boot=50, progress=False) for i, q in enumerate(QUANTIZERS)]
+caps = [hopfield.measure_capacity(N, q, key=jax.random.fold_in(key, i), alphas=np.linspace(0.06, 0.26, 5), networks=NETWORKS,
+                                  probes=PROBES, n_boot=50, progress=False) for i, q in enumerate(QUANTIZERS)]
 base = caps[0]
 print(f"{'quantizer':>16} {'rho':>6} {'alpha_c (95% CI)':>24} {'theory':>7} {'ratio meas.':>11} {'ratio theory':>12}")
 for c in caps:
-    print(f"{c['quantizer']:>16} {np.mean(c['rho']):6.3f} {c['alpha_c']:8.3f} ({c['alpha_c_lo']:.3f}-{c['alpha_c_hi']:.3f})"
-          f" {c['theory_alpha_c']:7.3f} {c['alpha_c'] / base['alpha_c']:11.2f} {c['theory_alpha_c'] / base['theory_alpha_c']:12.2f}")
+    print(f"{c.quantizer:>16} {np.mean(c.rho):6.3f} {c.alpha_c:8.3f} ({c.alpha_c_lo:.3f}-{c.alpha_c_hi:.3f})"
+          f" {c.theory_alpha_c:7.3f} {c.alpha_c / base.alpha_c:11.2f} {c.theory_alpha_c / base.theory_alpha_c:12.2f}")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -159,10 +159,10 @@ axes = axes[1:]
 rhos = np.linspace(0.6, 1.0, 41)
 axes[1].plot(rhos, [theory.predicted_capacity(r) for r in rhos], "k-", label="theory alpha_c(rho)")
 for i, c in enumerate(caps):
-    axes[1].errorbar(np.mean(c["rho"]), c["alpha_c"] * base["theory_alpha_c"] / base["alpha_c"],
-                     yerr=[[(c["alpha_c"] - c["alpha_c_lo"]) * base["theory_alpha_c"] / base["alpha_c"]],
-                           [(c["alpha_c_hi"] - c["alpha_c"]) * base["theory_alpha_c"] / base["alpha_c"]]],
-                     fmt="o", color=f"C{i}", label=c["quantizer"])
+    axes[1].errorbar(np.mean(c.rho), c.alpha_c * base.theory_alpha_c / base.alpha_c,
+                     yerr=[[(c.alpha_c - c.alpha_c_lo) * base.theory_alpha_c / base.alpha_c],
+                           [(c.alpha_c_hi - c.alpha_c) * base.theory_alpha_c / base.alpha_c]],
+                     fmt="o", color=f"C{i}", label=c.quantizer)
 axes[1].set_xlabel("rho (dimensionless)")
 axes[1].set_ylabel("alpha_c, measured x (0.138 / float alpha_c)")
 axes[1].set_title("Capacity against rho, finite-size offset removed")
@@ -183,16 +183,30 @@ ax.set_xlabel("measured rho (dimensionless)")
 ax.set_ylabel("P(sign h = sign h') (fraction of fields)")
 ax.set_title("Field sign agreement vs 1 - arccos(rho)/pi")
 plt.show()
-for lab, fa, th in zip(comparison["labels"], comparison["field_agreement"], comparison["theory_field_agreement"]):
+for lab, fa, th in zip(comparison.labels, comparison.field_agreement, comparison.theory_field_agreement):
     print(f"{lab:>16}: measured {fa:.4f}, Sheppard {th:.4f}, difference {fa - th:+.4f}")
+
+# %% [markdown]
+# ## 5 — What the theory predicts for large $N$
+#
+# For many patterns the Hebbian entries are Gaussian, so each quantizer's $\rho$ is its Gaussian
+# closed form, and the static-noise theory turns it into a capacity relative to float weights:
+
+# %%
+c_float = theory.predicted_capacity(1.0)
+for recipe in (theory.Recipe("sign"), theory.Recipe("ternary"), theory.Recipe("lloyd_max", bits=2)):
+    r = theory.rho(recipe.optimal("gaussian"), "gaussian")
+    print(f"{recipe.label:>16}: rho = {r:.4f}, alpha_c = {theory.predicted_capacity(r):.4f}, "
+          f"{theory.predicted_capacity(r) / c_float:.1%} of float ({c_float:.4f})")
 
 # %% [markdown]
 # **What to take away.**
 # - Recall works with 1-bit (sign) weights, at a lower load.
 # - The field agreement follows $1 - \arccos(\rho)/\pi$ to within about 0.002 for every quantizer: this
 #   prediction holds already at small $N$.
-# - The static-noise theory predicts that the capacity falls with $\rho$: sign weights ($\rho^2 = 2/\pi$)
-#   keep 74% of the float capacity (0.102 vs 0.138), ternary 87%, 2-bit Lloyd-Max 93%.
+# - The static-noise theory predicts that the capacity falls with $\rho$ (the cell above): sign weights
+#   ($\rho^2 = 2/\pi$) keep about 74% of the float capacity (0.102 vs 0.138), ternary about 87%, 2-bit
+#   Lloyd-Max about 92%.
 #   At the default $N = 200$ with 3 networks per load the measured capacities sit 20-30% above the
 #   $N \to \infty$ theory, and only the drop for sign weights is clearly resolved; the ordering among the
 #   multi-bit quantizers (all within a few per cent of float in theory) is inside the noise, and the

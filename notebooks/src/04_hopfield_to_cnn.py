@@ -52,11 +52,11 @@ torch.set_num_threads(2)
 # $\rho$ = mean of the per-layer $\rho$.
 
 # %%
-hop = hopfield.compare_quantizers(jax.random.key(SEED), N, ALPHAS, HOPFIELD_QUANTIZERS, networks=NETWORKS,
+hop = hopfield.compare_quantizers(N, ALPHAS, HOPFIELD_QUANTIZERS, key=jax.random.key(SEED), networks=NETWORKS,
                                   probes=PROBES, progress=False)
-hop_rho = np.array([r["rho"] for r in hop["runs"]])      # (quantizers, loads): measured rho
-hop_m = np.array([r["m_mean"] for r in hop["runs"]])     # final overlap
-hop_se = np.array([r["m_se"] for r in hop["runs"]])
+hop_rho = np.array([r.rho for r in hop.runs])      # (quantizers, loads): measured rho
+hop_m = np.array([r.m_mean for r in hop.runs])     # final overlap
+hop_se = np.array([r.m_se for r in hop.runs])
 
 x_test, y_test = deepnets.get_dataset(DATASET, "test").tensors
 net = deepnets.load_pretrained(MODEL, DATASET)
@@ -68,7 +68,7 @@ cls_rel = (np.array([r["top1"] for r in cls]) - CHANCE) / (float_top1 - CHANCE)
 
 for j, a in enumerate(ALPHAS):
     print(f"Hopfield N={N}, alpha={a}:")
-    for lab, r, m in zip(hop["labels"], hop_rho[:, j], hop_m[:, j]):
+    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j]):
         print(f"  {lab:>18}: rho = {r:.4f}, m = {m:.3f}, theory m = {theory.overlap(a, min(r, 1.0)):.3f}")
 print(f"Classifier {MODEL} on {DATASET} (float top-1 {float_top1:.2f}%):")
 for r, rel in zip(cls, cls_rel):
@@ -82,7 +82,7 @@ for j, (a, fill) in enumerate(zip(ALPHAS, ("C0", "none"))):
             label=f"Hopfield theory m(alpha={a:g}, rho), N -> inf")
     ax.errorbar(hop_rho[:, j], hop_m[:, j], yerr=hop_se[:, j], fmt="o", color="C0", mfc=fill, ms=6,
                 label=f"Hopfield measured, N={N}, alpha={a:g}")
-    for lab, r, m in zip(hop["labels"], hop_rho[:, j], hop_m[:, j]):
+    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j]):
         if r < 0.93:  # label the low-rho points; the rest crowd near (1, 1)
             ax.annotate(lab, (r, m), textcoords="offset points", xytext=(5, -3), fontsize=7, color="C0")
 markers = {"minmax": "v", "uniform": "s", "exponential": "^", "lloyd_max": "D", "sign": "P", "ternary": "X"}

@@ -43,12 +43,12 @@ import theory
 
 SEED = int(hashlib.sha256(STUDENT_ID.encode()).hexdigest()[:8], 16)  # your personal seed
 N = 100 + 10 * (SEED % 5)                                            # your number of neurons
-FAMILY, K = [("sign", 2), ("ternary", 3), ("uniform", 4)][(SEED // 5) % 3]  # your weight quantizer
+RECIPE = [theory.Recipe("sign"), theory.Recipe("ternary"), theory.Recipe("uniform", bits=2)][(SEED // 5) % 3]  # your weight quantizer
 NOISE = [0.05, 0.1, 0.15][(SEED // 15) % 3]                          # fraction of flipped bits in a start state
 ALPHAS = [0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32]              # loads p/N to test
 TRIALS = 8                                                           # networks per load
 KEY = jax.random.key(SEED % 2**31)
-print(f"STUDENT_ID={STUDENT_ID!r}: N={N}, quantizer={FAMILY} (K={K}), NOISE={NOISE}, seed={SEED}")
+print(f"STUDENT_ID={STUDENT_ID!r}: N={N}, quantizer={RECIPE.label} (K={RECIPE.K}), NOISE={NOISE}, seed={SEED}")
 
 # %% readonly:a2-tour
 # A two-minute tour of the library (recall of a letter with float and 1-bit weights).
@@ -99,8 +99,8 @@ assert np.array_equal(async_sweep_np(_W3, np.array([1.0, -1.0, -1.0]), jax.rando
 # %% test:a2-test-energy points=3
 # On your quantized network the energy never increases, and sweeps reach a fixed point.
 _p = max(1, round(0.1 * N))
-_xi = np.asarray(hopfield.random_patterns(jax.random.fold_in(KEY, 99), _p, N))
-_qW = np.asarray(hopfield.quantize(hopfield.hebbian(_xi), theory.make(FAMILY, K, ("hebbian", _p))), dtype=np.float64)
+_xi = np.asarray(hopfield.random_patterns(_p, N, key=jax.random.fold_in(KEY, 99)))
+_qW = np.asarray(hopfield.quantize(hopfield.hebbian(_xi), RECIPE, p=_p), dtype=np.float64)
 for _trial in range(4):
     _s = np.random.default_rng(_trial).choice([-1.0, 1.0], size=N)
     _E = [float(hopfield.energy(_qW, _s))]
@@ -116,10 +116,11 @@ for _trial in range(4):
 ### BEGIN HIDDEN TESTS
 # Same visiting order and tie rule as the library's sweep: at least 95% of neurons agree after one sweep.
 import jax.numpy as _jnp
+from hopfield.dynamics import async_sweep as _async_sweep, tie_tolerance as _tie_tolerance
 _s0 = np.random.default_rng(7).choice([-1.0, 1.0], size=N)
 _Wj = _jnp.asarray(_qW, dtype=_jnp.float32)
 _sj = _jnp.asarray(_s0, dtype=_jnp.float32)
-_lib = np.asarray(hopfield.async_sweep(_Wj, _sj, _Wj @ _sj, jax.random.key(5), hopfield.tie_tolerance(_Wj))[0])
+_lib = np.asarray(_async_sweep(_Wj, _sj, _Wj @ _sj, jax.random.key(5), _tie_tolerance(_Wj))[0])
 assert np.mean(_lib == async_sweep_np(_qW, _s0, jax.random.key(5))) >= 0.95, "the sweep differs from Hopfield's rule"
 ### END HIDDEN TESTS
 
@@ -170,11 +171,11 @@ assert _n == 1 and _s[0] != _s[1], "asynchronous updates end the 2-cycle in one 
 # ## Part 3 — measure the capacity of your quantized network (3 points)
 #
 # For each load $\alpha$ in `ALPHAS` and each of `TRIALS` networks:
-# 1. draw $p = \mathrm{round}(\alpha N)$ random patterns (`hopfield.random_patterns(key, p, N)`, a new key
+# 1. draw $p = \mathrm{round}(\alpha N)$ random patterns (`hopfield.random_patterns(p, N, key=key)`, a new key
 #    for every network, derived from `KEY` with `jax.random.fold_in`);
-# 2. build the Hebbian matrix (`hopfield.hebbian`) and quantize it with **your** quantizer,
-#    `hopfield.quantize(W, theory.make(FAMILY, K, ("hebbian", p)))`;
-# 3. flip a fraction `NOISE` of the bits of the first pattern (`hopfield.flip_bits(key, xi[0], NOISE)`),
+# 2. build the Hebbian matrix (`hopfield.hebbian`) and quantize it with **your** quantizer recipe,
+#    `hopfield.quantize(W, RECIPE, p=p)` (the recipe's rho-optimal quantizer for the Hebbian entries of p patterns);
+# 3. flip a fraction `NOISE` of the bits of the first pattern (`hopfield.flip_bits(xi[0], NOISE, key=key)`),
 #    run `recall` with your `async_sweep_np`, and count a success if the overlap
 #    $m = \frac1N \sum_i \xi^1_i s_i \ge 0.9$.
 #
@@ -189,17 +190,16 @@ assert _n == 1 and _s[0] != _s[1], "asynchronous updates end the 2-cycle in one 
 retrieved, rhos = [], []
 for i, alpha in enumerate(ALPHAS):
     p = max(1, round(alpha * N))
-    q = theory.make(FAMILY, K, ("hebbian", p))
     ok = 0
     for j in range(TRIALS):
         k = jax.random.fold_in(jax.random.fold_in(KEY, i), j)
         k_pat, k_flip, k_run = jax.random.split(k, 3)
-        xi = np.asarray(hopfield.random_patterns(k_pat, p, N))
+        xi = np.asarray(hopfield.random_patterns(p, N, key=k_pat))
         W = hopfield.hebbian(xi)
-        qW = np.asarray(hopfield.quantize(W, q), dtype=np.float64)
+        qW = np.asarray(hopfield.quantize(W, RECIPE, p=p), dtype=np.float64)
         if alpha == 0.12:
             rhos.append(theory.rho(np.asarray(W), qW))
-        s0 = np.asarray(hopfield.flip_bits(k_flip, xi[0], NOISE), dtype=np.float64)
+        s0 = np.asarray(hopfield.flip_bits(xi[0], NOISE, key=k_flip), dtype=np.float64)
         s, _ = recall(qW, s0, k_run, async_sweep_np)
         ok += float(np.mean(s * xi[0])) >= 0.9
     retrieved.append(ok / TRIALS)
@@ -212,7 +212,7 @@ alpha_c = float(a[j]) if j == 0 else float(np.interp(0.5, [retrieved[j], retriev
 print(f"retrieved = {retrieved}, rho = {rho_measured:.4f}, alpha_c = {alpha_c:.3f}, theory {theory.predicted_capacity(rho_measured):.3f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(a, retrieved, "o-", label=f"measured, N={N}, {FAMILY} weights")
+ax.plot(a, retrieved, "o-", label=f"measured, N={N}, {RECIPE.label} weights")
 ax.axvline(theory.predicted_capacity(rho_measured), color="k", ls=":", label=f"theory alpha_c(rho={rho_measured:.3f})")
 ax.axvline(alpha_c, color="C0", ls="--", label=f"measured alpha_c = {alpha_c:.3f}")
 ax.set_xlabel("load alpha = p/N (patterns per neuron)")
@@ -227,7 +227,8 @@ assert retrieved.shape == (len(ALPHAS),), f"retrieved must have one entry per lo
 assert np.all((0 <= retrieved) & (retrieved <= 1)), "retrieved holds fractions"
 assert retrieved[0] >= 0.75, f"at alpha = {ALPHAS[0]} nearly every network should recall, got {retrieved[0]}"
 assert retrieved[-1] <= 0.5, f"at alpha = {ALPHAS[-1]} (over twice the capacity) most networks should fail, got {retrieved[-1]}"
-_rho = theory.rho(theory.make(FAMILY, K, ("hebbian", round(0.12 * N))), ("hebbian", round(0.12 * N)))
+_p12 = round(0.12 * N)
+_rho = theory.rho(RECIPE.optimal(theory.hebbian_density(_p12)), theory.hebbian_density(_p12))
 assert abs(rho_measured - _rho) < 0.02, f"rho_measured = {rho_measured:.4f}, the closed form gives {_rho:.4f}"
 assert 0.05 < alpha_c < 0.3, f"alpha_c = {alpha_c} is not a plausible capacity"
 ### BEGIN HIDDEN TESTS
