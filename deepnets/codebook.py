@@ -161,27 +161,75 @@ def _reproduces(v: np.ndarray, M: np.ndarray) -> bool:
 
 
 class Codebook(NamedTuple):
-    """The stored (levels, thresholds) tables of one layer."""
+    """The stored tables of one layer: levels, and thresholds unless they follow from the levels.
+
+    Nearest-level quantizers (uniform, exponential, Lloyd-Max, min-max, sign) put every
+    threshold at the midpoint of its two levels before the gain rescales the levels, so
+    ``thresholds = midpoints(levels) * ratio[g]`` with one number per group (the inverse
+    gain; none for min-max).  Then only ``ratio`` (G,) is stored and the thresholds are
+    derived from the float32 values the same way in memory and after loading
+    (:meth:`threshold_values`), saving K - 2 numbers per group.  Other thresholds (ternary's
+    dead zone) are stored as a table.
+    """
 
     levels: Table
-    thresholds: Table
+    thresholds: Table | None
+    ratio: np.ndarray | None = None  # (G,) float32, when thresholds is None; None: plain midpoints
+
+    def threshold_values(self) -> np.ndarray:
+        if self.thresholds is not None:
+            return self.thresholds.values()
+        mids = _midpoints32(self.levels.values()).astype(np.float64)
+        if self.ratio is None:
+            return mids.astype(np.float32)
+        return (mids * self.ratio.astype(np.float64)[:, None]).astype(np.float32)
 
     def arrays(self, key: str) -> dict[str, np.ndarray]:
-        return {**self.levels.arrays(key + ".levels"), **self.thresholds.arrays(key + ".thresholds")}
+        out = self.levels.arrays(key + ".levels")
+        if self.thresholds is not None:
+            out.update(self.thresholds.arrays(key + ".thresholds"))
+        elif self.ratio is not None:
+            out[key + ".thresholds.ratio"] = self.ratio
+        return out
 
     @classmethod
     def from_arrays(cls, key: str, tensors: dict, G: int, K: int) -> Codebook:
-        return cls(Table.from_arrays(key + ".levels", tensors, G, K), Table.from_arrays(key + ".thresholds", tensors, G, K - 1))
+        levels = Table.from_arrays(key + ".levels", tensors, G, K)
+        rk = key + ".thresholds.ratio"
+        if rk in tensors:
+            r = tensors[rk]
+            if r.dtype != np.float32 or r.shape != (G,) or not np.all(np.isfinite(r)) or not np.all(r > 0):
+                raise ValueError(f"{rk}: expected positive finite float32 of shape {(G,)}, got {r.dtype} {r.shape}")
+            return cls(levels, None, r)
+        stored = any(k == key + ".thresholds" or k.startswith(key + ".thresholds.") for k in tensors)
+        return cls(levels, Table.from_arrays(key + ".thresholds", tensors, G, K - 1) if stored else None)
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.arrays("k").values())
 
 
+def _midpoints32(levels32: np.ndarray) -> np.ndarray:
+    lv = levels32.astype(np.float64)
+    return (0.5 * (lv[:, :-1] + lv[:, 1:])).astype(np.float32)
+
+
 def codebook(q: theory.Quantizer) -> Codebook:
     """The compact float32 codebook of a fitted (float64) grouped quantizer."""
     G = q.G
-    return Codebook(Table.fit(q.levels.reshape(G, -1)), Table.fit(q.thresholds.reshape(G, -1)))
+    levels = Table.fit(q.levels.reshape(G, -1))
+    t64 = q.thresholds.reshape(G, -1)
+    mids = _midpoints32(levels.values()).astype(np.float64)
+    for ratio in (None, np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300)):
+        if ratio is not None:
+            if not np.all(np.isfinite(ratio) & (ratio > 0)):
+                continue
+            ratio = ratio.astype(np.float32)
+        book = Codebook(levels, None, ratio)
+        derived = book.threshold_values()
+        if _reproduces(derived, t64) and np.all(np.diff(derived, axis=1) > 0):
+            return book
+    return Codebook(levels, Table.fit(t64))
 
 
 def quantizer(book: Codebook, granularity, name: str) -> theory.Quantizer:
@@ -189,7 +237,7 @@ def quantizer(book: Codebook, granularity, name: str) -> theory.Quantizer:
 
     Raises ValueError if float32 rounding tied two levels or thresholds of a group.
     """
-    lv, th = book.levels.values().astype(np.float64), book.thresholds.values().astype(np.float64)
+    lv, th = book.levels.values().astype(np.float64), book.threshold_values().astype(np.float64)
     if isinstance(granularity, theory.PerTensor):
         return theory.Quantizer(th[0], lv[0], name)
     return theory.Quantizer(th, lv, name, granularity)

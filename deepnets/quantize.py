@@ -185,7 +185,7 @@ class LayerQuant:
 
     def thresholds(self) -> np.ndarray:
         """(G, K-1) float32 thresholds (to encode new weights; decoding needs only levels)."""
-        return self.book.thresholds.values()
+        return self.book.threshold_values()
 
     def dequantize(self) -> np.ndarray:
         """float32 weights ``levels[g, codes]`` of the codes' shape (theory's one decode)."""

@@ -5,7 +5,9 @@ Layout (all in ONE safetensors file; no pickle, loading never runs code from the
 - ``<layer>.weight.codes``: uint8, the layer's codes packed at ``bits`` bits each
   (little-endian bit order, ``ceil(n * bits / 8)`` bytes; true packing at every
   width 1..8, like HQQ's bit packing but without wide containers).
-- ``<layer>.weight.levels`` (C, K) and ``<layer>.weight.thresholds`` (C, K-1), float32:
+- ``<layer>.weight.levels`` (C, K) and ``<layer>.weight.thresholds`` (C, K-1), float32
+  (thresholds only where they are not the midpoints of the levels, e.g. ternary's dead zone;
+  :class:`deepnets.codebook.Codebook`):
   the per-channel codebooks (C = 1 per tensor), or, when every channel's row is
   ``scale[c] * (unit + shift[c])`` (per-channel uniform: one grid times a step;
   min-max: scale and zero point), ``.unit`` (K,), ``.scale`` (C,) and ``.shift`` (C,)

@@ -125,7 +125,7 @@ def test_tampered_metadata_and_codes(tmp_path):
     assert "6.weight.levels.unit" in tensors, "per-channel uniform codebook should be stored factored"
     t2 = dict(tensors)
     t2["6.weight.levels.unit"] = np.ascontiguousarray(tensors["6.weight.levels.unit"][:5])
-    t2["6.weight.thresholds.unit"] = np.ascontiguousarray(tensors["6.weight.thresholds.unit"][:4])
+    assert "6.weight.thresholds.unit" not in tensors  # midpoint thresholds are derived, not stored
     mj = json.dumps(meta)
     safetensors.numpy.save_file(t2, str(path), metadata={"corrquant": mj, "sha256": _digest(mj, t2)})
     with pytest.raises(ValueError, match="out of range"):
@@ -176,10 +176,15 @@ def test_fold_bn_then_quantize():
 def test_codebooks_are_factored_and_minmax_keeps_an_exact_zero(tmp_path):
     """Per-channel codebooks cost K + C numbers (uniform: one grid times a step per channel), K + 2C
     (min-max) or 2C (exponential: scale and base per channel), not K*C; min-max zero stays 0.
-    (Lloyd-Max fits free levels per channel, so its codebooks are stored in full.)"""
+    Thresholds at the midpoints of the levels are not stored: one ratio per channel (the inverse
+    gain; none for min-max) derives them on load; ternary's
+    dead-zone thresholds are.  (Lloyd-Max fits free levels per channel, so its codebooks are
+    stored in full.)"""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    for method, want in (("uniform", 16 + 15 + 2 * 32), ("exponential", 2 * 2 * 32), ("minmax", 16 + 15 + 4 * 32)):
+    qt, _ = quantize(model, QuantConfig("ternary"))
+    assert any(".thresholds" in k for k in qt.corrquant.layers["0"].book.arrays("w"))
+    for method, want in (("uniform", 16 + 2 * 32), ("exponential", 3 * 32), ("minmax", 16 + 2 * 32)):
         q, _ = quantize(model, QuantConfig(method, 4))
         lq = q.corrquant.layers["0"]
         books = lq.book.arrays("w")
