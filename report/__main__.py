@@ -27,10 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default=",".join(STAGES),
                    help=f"comma-separated stages to run, from {','.join(STAGES)} (default: all)")
     args = p.parse_args(argv)
-    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        p.error(f"--stages: unknown stage(s) {unknown}; choose from {list(STAGES)}")
+    stages = [s.strip() for s in args.stages.split(",")]
+    bad = [s for s in stages if s not in STAGES]  # "" too: "--stages ," or "a,,b" is a typo, not "run everything"
+    if bad:
+        p.exit(2, f"{p.prog}: error: --stages {args.stages!r}: unknown or empty stage name(s) {bad}; "
+                  f"give a comma-separated subset of {','.join(STAGES)}\n")
     try:
         md, page = run_report(args.out, quick=args.quick, seed=args.seed, stages=stages)
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ def environment(seed: int, quick: bool) -> dict[str, Any]:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": f"{os.cpu_count()}-core {platform.machine()} CPU",
         "numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
         "jax": jax.__version__, "jax devices": ", ".join(str(d) for d in jax.devices()),
         "torch": torch.__version__, "torch threads": torch.get_num_threads(),
@@ -58,7 +60,10 @@ def _jsonable(x: Any) -> Any:
 
 def run_report(out_dir: Path, quick: bool, seed: int, stages: list[str] | None = None,
                progress: Callable[[str], None] = print) -> tuple[Path, Path]:
-    stages = list(stages or STAGES)
+    stages = list(STAGES if stages is None else stages)
+    bad = [s for s in stages if s not in STAGES]
+    if not stages or bad:
+        raise ValueError(f"stages: expected a non-empty subset of {STAGES}, got {stages!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     mods = _stage_modules()
