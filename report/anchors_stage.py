@@ -1,4 +1,11 @@
-"""Report stage 5: which published claims (../shared/REFERENCE.md) this run reproduces, said plainly.
+"""Report stage 5: which published claims this run reproduces, said plainly.
+
+The claims: Amit, Gutfreund & Sompolinsky, PRL 55:1530 (1985) and Ann. Phys. 173:30 (1987)
+(Hebbian capacity 0.138); Sompolinsky, PRA 34:2571 (1986) (quantized synapses as static noise);
+Malsagov, Khayrov, Pushkareva & Karandashev, Optical Memory and Neural Networks 28(4):262-270
+(2019) (exponential levels save 1-2 bits); Pushkareva & Karandashev, OMNN 29(3):179-186 (2020)
+(choose the levels by maximizing rho); and the press summary of that work (about 6x at about
+1 point, no retraining).
 
 Every verdict is computed from the numbers of the earlier stages of the same run; this
 module holds only the claims and the rule that judges each one.
@@ -110,7 +117,7 @@ def hopfield_capacity(hop: dict) -> dict[str, Any]:
     if fs is None or not math.isfinite(fs["alpha_inf"]):
         return {"claim": "Hebbian capacity alpha_c ~ 0.138", "verdict": "not run", "evidence": "no finite-size scan of float weights"}
     z = abs(fs["alpha_inf"] - AGS_CAPACITY) / max(fs["alpha_inf_se"], 1e-12)
-    sizes = ", ".join(f"{a:.3f} at N={n}" for n, a in zip(fs["N"], fs["alpha_c"]))
+    sizes = ", ".join(f"{a:.3f} at N={n}" for n, a in zip(fs["N"], fs["alpha_c"], strict=True))
     return {"claim": "Hebbian capacity alpha_c ~ 0.138 at zero temperature (Amit, Gutfreund, Sompolinsky 1985/87); "
                      "finite N retrieves slightly above it",
             "verdict": "reproduced" if z <= 2 else "not reproduced",

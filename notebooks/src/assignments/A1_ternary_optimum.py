@@ -5,7 +5,7 @@
 # $q(w) = -c$ for $w < -t$, $0$ for $|w| < t$, $+c$ for $w \ge t$.
 # How wide should the dead zone $|w| < t$ be? corrquant's answer: choose $t$ to maximize the
 # correlation $\rho = E[w\,q(w)] / \sqrt{E[w^2]\,E[q(w)^2]}$ between the weights and the quantized weights
-# (REFERENCE.md, "Definitions and formulas"; Pushkareva & Karandashev, OMNN 29(3):179-186, 2020).
+# (Malsagov et al., OMNN 28(4):262-270, 2019; Pushkareva & Karandashev, OMNN 29(3):179-186, 2020).
 #
 # **Learning goals.** After this assignment you can
 # 1. write $\rho$ of a ternary quantizer as a closed-form function of the threshold $t$ for a given weight density, with sympy;
