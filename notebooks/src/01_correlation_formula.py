@@ -142,8 +142,8 @@ plt.show()
 # heavy-tailed. This project's own trained classifiers do not show that saving (the report's stage 5,
 # "The published anchors", and the README's Results): per channel and per tensor, exponential levels
 # need as many bits as min-max uniform to stay within 1 point of float top-1, or more. The rho gained
-# over the uniform grid here is a few thousandths at 3-4 bits, and a classifier's loss is decided by its
-# most sensitive layer, not by the mean rho. Each extra bit cuts
+# over the uniform grid here is a few thousandths at 3-4 bits, and a classifier's loss can be decided by
+# one sensitive layer rather than by the mean rho. Each extra bit cuts
 # $1 - \rho$ by roughly a factor of four, as the $6$ dB/bit rule for the MSE predicts
 # ($1 - \rho \approx D/2$ for small distortion $D$).
 #
