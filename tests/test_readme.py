@@ -1,7 +1,11 @@
-"""The README's examples run as written and print what the README says they print."""
+"""The README's examples print what the README says, digit for digit, and its Results and benchmark
+blocks are exactly what ``python -m report.readme`` renders from the committed records in docs/."""
 
 from __future__ import annotations
 
+import copy
+import difflib
+import json
 import re
 import subprocess
 import sys
@@ -9,50 +13,100 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+from report import readme as rr
+from report.readme_blocks import VERDICT_WORDS
+
 EXAMPLE = re.compile(r"<!-- example: (\w+) -->\s*```python\n(.*?)```\s*```text\n(.*?)```", re.S)
-EXAMPLES = {m.group(1): (m.group(2), m.group(3)) for m in EXAMPLE.finditer(README)}
-NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+@pytest.fixture(scope="module")
+def examples(readme) -> dict[str, tuple[str, str]]:
+    return {m.group(1): (m.group(2), m.group(3)) for m in EXAMPLE.finditer(readme)}
+
+
+@pytest.fixture(scope="module")
+def record() -> dict:
+    return json.loads(rr.RECORD.read_text())
+
+
+@pytest.fixture(scope="module")
+def bench() -> dict:
+    return json.loads(rr.BENCHMARKS.read_text())
 
 
 def same_output(got: str, want: str) -> bool:
-    """Same words; numbers equal to the printed precision, give or take 0.5% (other BLAS, other CPU)."""
+    """The same lines, words and printed digits; only the spacing between words may differ."""
     g, w = got.strip().splitlines(), want.strip().splitlines()
-    if len(g) != len(w):
-        return False
-    for gl, wl in zip(g, w):
-        if NUMBER.sub("#", gl).split() != NUMBER.sub("#", wl).split():
-            return False
-        for a, b in zip(NUMBER.findall(gl), NUMBER.findall(wl)):
-            digits = len(b.split(".")[1]) if "." in b else 0
-            if abs(float(a) - float(b)) > max(10.0**-digits, 0.005 * abs(float(b))):
-                return False
-    return True
+    return len(g) == len(w) and all(gl.split() == wl.split() for gl, wl in zip(g, w, strict=True))
 
 
-def test_readme_has_the_three_examples_and_the_two_commands():
-    assert set(EXAMPLES) == {"theory", "hopfield", "deepnets"}
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci in README  # .ci/run calls exactly the README's test command
-    assert "bash run.sh report" in README
+def test_readme_has_the_three_examples_and_the_two_commands(examples, readme, repo_root):
+    assert set(examples) == {"theory", "hopfield", "deepnets"}
+    ci = (repo_root / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci in readme  # .ci/run calls exactly the README's test command
+    assert "bash run.sh report" in readme
 
 
 @pytest.mark.parametrize("name", ["theory", "hopfield", "deepnets"])
-def test_readme_example_output(name, tmp_path):
+def test_readme_example_output(name, examples, tmp_path):
     if name == "deepnets":
         from deepnets import data
 
         if not Path(data.DEFAULT_FASHION_MNIST_ROOT).is_dir():
             pytest.skip("the deepnets example uses Fashion-MNIST (Debian package dataset-fashion-mnist)")
-    code, want = EXAMPLES[name]
+    code, want = examples[name]
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert same_output(out.stdout, want), f"README says:\n{want}\nthe code prints:\n{out.stdout}"
 
 
 def test_same_output_is_not_vacuous():
-    assert same_output("rho 0.9826 ok", "rho 0.9826 ok")
-    assert not same_output("rho 0.9726 ok", "rho 0.9826 ok")
+    assert same_output("rho 0.9826  ok\n", "rho 0.9826 ok")
+    assert not same_output("rho 0.9827 ok", "rho 0.9826 ok")  # one unit in the last printed digit is a difference
+    assert not same_output("rho 0.98260 ok", "rho 0.9826 ok")
     assert not same_output("rho 0.9826 bad", "rho 0.9826 ok")
     assert not same_output("a\nb", "a")
+
+
+def test_readme_results_and_benchmarks_are_rendered_from_the_records(readme, record, bench):
+    rendered = rr.render(readme, record, bench)
+    diff = "".join(difflib.unified_diff(readme.splitlines(True), rendered.splitlines(True), "README.md", "rendered", n=1))
+    assert rendered == readme, f"README.md differs from the records; run `python -m report.readme`:\n{diff[:6000]}"
+
+
+def test_the_record_is_a_full_run_at_seed_0(record):
+    env = record["environment"]
+    assert env["mode"] == "full" and env["seed"] == 0
+    assert set(record["results"]) == {"theory", "hopfield", "deepnets", "bridge", "anchors"}
+
+
+def test_a_changed_number_or_verdict_changes_the_readme(readme, record, bench):
+    # the rendering reads the record's fields: the check above cannot pass on a README typed in by hand
+    rec = copy.deepcopy(record)
+    row = next(r for r in rec["results"]["theory"]["rows"] if (r["dist"], r["family"], r["bits"]) == ("gaussian", "uniform", 3))
+    row["rho_closed"] = 0.123456
+    claim = next(c for c in rec["results"]["anchors"]["claims"] if c["claim"].startswith("about 6x"))
+    claim["verdict"] = "reproduced" if claim["verdict"] != "reproduced" else "not reproduced"
+    b = copy.deepcopy(bench)
+    b["hopfield_scan"]["speedup_1_thread"] = 7
+    new = rr.render(readme, rec, b)
+    assert "| 3 | 0.1235 |" in new and "| 3 | 0.1235 |" not in readme
+    assert f"**About 6x at about 1 point: {VERDICT_WORDS[claim['verdict']]}.**" in new
+    assert "**7x / " in new and new.count("\n") > 100
+
+
+def test_check_exits_1_on_a_stale_readme(tmp_path, readme):
+    begin, _ = rr._markers("results")
+    stale = tmp_path / "README.md"
+    stale.write_text(readme.replace(begin + "\n", begin + "\nA number typed in by hand: 0.9999.\n", 1))
+    assert stale.read_text() != readme
+    fresh = tmp_path / "fresh.md"
+    fresh.write_text(readme)
+    assert rr.main(["--check", "--readme", str(fresh)]) == 0
+    assert rr.main(["--check", "--readme", str(stale)]) == 1
+    assert rr.main(["--readme", str(stale)]) == 0 and stale.read_text() == readme  # rewriting restores it
+
+
+def test_missing_markers_are_an_error(record, bench):
+    with pytest.raises(ValueError, match="results:begin"):
+        rr.render("no markers here", record, bench)
