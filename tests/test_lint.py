@@ -1,5 +1,6 @@
-"""Habits the whole repository keeps: ruff's pyflakes (F) and bugbear (B) rules report nothing, and no
-notebook source holds a control character (``"\\alpha"`` in a non-raw string is a BEL byte and "lpha")."""
+"""The whole repository is clean under ruff's pyflakes (F) and bugbear (B) rules (pyproject.toml's [tool.ruff]).
+
+Control characters in notebook text (a non-raw ``"\\alpha"``) are tests/test_notebook_text.py's job."""
 
 from __future__ import annotations
 
@@ -30,12 +31,3 @@ def test_ruff_config_catches_pyflakes_and_bugbear(repo_root, code, rule):
     out = _ruff(repo_root, "--stdin-filename", "theory/_lint_probe.py", "-", stdin=code)
     assert out.returncode == 1 and rule in out.stdout, out.stdout + out.stderr
 
-
-def test_notebook_sources_hold_no_control_characters(repo_root):
-    bad = []
-    for src in sorted((repo_root / "notebooks" / "src").rglob("*.py")):
-        for i, line in enumerate(src.read_text(encoding="utf-8").split("\n"), start=1):
-            found = sorted({hex(ord(c)) for c in line if ord(c) < 32 and c != "\t"})
-            if found:
-                bad.append(f"{src.relative_to(repo_root)}:{i}: {found} {line.strip()[:60]!r}")
-    assert not bad, "control characters (a non-raw string's \\a, \\b, \\f, \\r ...; write LaTeX in r'...'):\n" + "\n".join(bad)
