@@ -60,10 +60,11 @@ def main(argv=None) -> None:
         fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
         for m in methods:
             bits = FIXED_BITS.get(m, a.bits)
-            (qm, _), tq, mq = _measure(lambda: quantize(model, QuantConfig(m, bits, "channel")), a.repeats)
+            cfg = QuantConfig(m, bits, "channel")
+            (qm, _), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), a.repeats)
             path = os.path.join(tmp, f"{m}.safetensors")
-            sizes, ts, ms = _measure(lambda: save(qm, path), a.repeats)
-            loaded, tl, ml = _measure(lambda: load(path, model), a.repeats)
+            sizes, ts, ms = _measure(lambda qm=qm, path=path: save(qm, path), a.repeats)
+            loaded, tl, ml = _measure(lambda path=path: load(path, model), a.repeats)
             x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
             with torch.no_grad():
                 assert torch.equal(loaded(x), qm(x)), f"{m}: load is not bitwise exact"

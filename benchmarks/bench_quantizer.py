@@ -81,7 +81,7 @@ def bench_fit(x: np.ndarray, repeats: int) -> list[tuple[str, float, float]]:
 
     rows = []
     for method in theory.METHODS:
-        rows.append((method, *paired(lambda: theory.fit(x, method, bits=4), lambda: np.sort(x), max(2, repeats // 2))))
+        rows.append((method, *paired(lambda method=method: theory.fit(x, method, bits=4), lambda: np.sort(x), max(2, repeats // 2))))
     return rows
 
 

@@ -25,7 +25,7 @@ def write_fashion(root: Path, n: int = 5, seed: int = 0, gz: bool = True, split:
     stems = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}[split]
     root.mkdir(parents=True, exist_ok=True)
-    for stem, arr in zip(stems, (images, labels)):
+    for stem, arr in zip(stems, (images, labels), strict=True):
         raw = idx_bytes(arr)
         if gz:
             (root / f"{stem}.gz").write_bytes(gzip.compress(raw))

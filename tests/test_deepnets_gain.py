@@ -27,7 +27,7 @@ def test_unbiased_per_channel_identity_same_codes_and_rho(method):
     qa, ra = quantize(model, QuantConfig(method, 3))
     qb, rb = quantize(model, QuantConfig(method, 3, gain="unbiased"))
     assert qa.corrquant.config.gain == "mse" and qb.corrquant.config.gain == "unbiased"
-    for (name, la), x, y in zip(qa.corrquant.layers.items(), ra, rb):
+    for (name, la), x, y in zip(qa.corrquant.layers.items(), ra, rb, strict=True):
         lb = qb.corrquant.layers[name]
         assert np.array_equal(la.codes, lb.codes), name
         w = _rows(dict(model.named_modules())[name].weight.detach().numpy())

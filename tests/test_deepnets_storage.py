@@ -147,7 +147,7 @@ def test_not_a_packed_file_and_wrong_arch(tmp_path):
 @pytest.mark.parametrize("arch", ["mlp", "vgg", "resnet", "mobilenet"])
 def test_registry_models_roundtrip_by_arch_name(tmp_path, arch):
     """Every registry architecture (random init, seeded) packs and reloads from its recorded arch name."""
-    models = pytest.importorskip("deepnets.models")
+    from deepnets import models
     torch.manual_seed(0)
     model = models.build(arch, "digits").eval()
     q, report = quantize(model, QuantConfig("lloyd_max", 3), arch={"name": arch, "dataset": "digits"})
@@ -161,7 +161,7 @@ def test_registry_models_roundtrip_by_arch_name(tmp_path, arch):
 
 
 def test_fold_bn_then_quantize():
-    models = pytest.importorskip("deepnets.models")
+    from deepnets import models
     torch.manual_seed(0)
     model = models.build("resnet", "digits").eval()
     q, report = quantize(model, QuantConfig("uniform", 8, fold_bn=True))
