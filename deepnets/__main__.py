@@ -17,14 +17,10 @@ def _load_float(model: str, arch: str | None, dataset: str):
     from . import models
 
     if os.path.isfile(model):
-        import safetensors
+        from .storage import is_packed, load, read_packed
 
-        with safetensors.safe_open(model, "np") as f:
-            md = f.metadata() or {}
-        if "corrquant" in md:
-            from .storage import load
-
-            return load(model, arch), json.loads(md["corrquant"]).get("arch", {}).get("name", arch)
+        if is_packed(model):
+            return load(model, arch), (read_packed(model)[0].get("arch") or {}).get("name", arch)
         if not arch:
             raise SystemExit("error: --arch is required when --model is a float weights file")
         import safetensors.torch

@@ -299,6 +299,15 @@ def read_packed(path: str | os.PathLike) -> tuple[dict, dict[str, LayerQuant], d
     return meta, layers, floats
 
 
+def is_packed(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a safetensors file written by :func:`save` (reads the header only)."""
+    try:
+        md = _read_header(str(path)).get("__metadata__") or {}
+    except (ValueError, OSError):
+        return False
+    return "corrquant-v1" in md or ("corrquant" in md and "sha256" in md)
+
+
 def _layer_granularity(L: dict):
     """A layer's granularity from its metadata (older files: ``"axis"``: None per tensor, else the channel axis)."""
     if "granularity" in L:
@@ -373,4 +382,4 @@ def state_bytes(obj: Any) -> int:
     return buf.getbuffer().nbytes
 
 
-__all__ = ["pack", "unpack", "packed_nbytes", "save", "save_float", "load", "read_packed", "compression", "file_rho", "state_bytes"]
+__all__ = ["pack", "unpack", "packed_nbytes", "save", "save_float", "load", "read_packed", "is_packed", "compression", "file_rho", "state_bytes"]
