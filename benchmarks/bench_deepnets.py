@@ -4,7 +4,8 @@ Usage: ``.venv/bin/python benchmarks/bench_deepnets.py [--bits 4] [--seed 0] [--
 
 Random weights (no download): ``deepnets.zoo.resnet50_shaped(seed)``, 25,557,032 parameters.  Every method runs per output channel at ``--bits`` (sign and
 ternary at 1 and 2 bits) in ONE process, and times are printed as ratios to min-max
-round-to-nearest on the same model in the same run (STYLE.md item 11).  Peak memory is
+round-to-nearest on the same model in the same run (absolute times depend on the machine;
+ratios within one run do much less).  Peak memory is
 ``tracemalloc``'s peak of Python and numpy allocations during the step (torch tensor
 storage is not traced; the model itself is ~100 MB of float32), taken from a second,
 traced call so that tracing does not slow the timed one.  Save/load throughput

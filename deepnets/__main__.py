@@ -79,16 +79,15 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_sweep(a: argparse.Namespace) -> None:
-    from .sweep import headline, plot_accuracy_vs_bits, plot_accuracy_vs_rho, sweep, to_markdown, write_csv, write_markdown
+    from .plots import per_model_figure, plot_accuracy_vs_bits, plot_accuracy_vs_rho
+    from .sweep import smallest_bits_within, sweep, write_csv
 
     rows = sweep(a.models, a.methods, a.bits, a.dataset, a.granularity, tuple(a.skip), a.batch_size, a.limit, progress=True, gain=a.gain)
     os.makedirs(a.out_dir, exist_ok=True)
     write_csv(rows, os.path.join(a.out_dir, "sweep.csv"))
-    write_markdown(rows, os.path.join(a.out_dir, "sweep.md"))
-    plot_accuracy_vs_bits(rows, os.path.join(a.out_dir, "accuracy_vs_bits.png"))
-    plot_accuracy_vs_rho(rows, os.path.join(a.out_dir, "accuracy_vs_rho.png"))
-    print(to_markdown(rows))
-    print(json.dumps(headline(rows), default=str, indent=1))
+    per_model_figure(rows, plot_accuracy_vs_bits, os.path.join(a.out_dir, "accuracy_vs_bits.png"))
+    per_model_figure(rows, plot_accuracy_vs_rho, os.path.join(a.out_dir, "accuracy_vs_rho.png"))
+    print(json.dumps({"smallest_bits_within": smallest_bits_within(rows), "interrupted": rows.interrupted}, default=str, indent=1))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -133,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
     e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("sweep", help="accuracy, rho and compression over methods x bits", description="Sweep methods x bits on committed models; writes sweep.csv, sweep.md and two plots.")
+    s = sub.add_parser("sweep", help="accuracy, rho and compression over methods x bits", description="Sweep methods x bits on committed models; writes sweep.csv and two plots.")
     s.add_argument("--models", nargs="+", default=["mlp"], help="registry model names (committed weights), default mlp")
     s.add_argument("--methods", nargs="+", default=list(METHODS) + list(BASELINES), help=f"methods: {list(METHODS)} and torch baselines {list(BASELINES)} (default all)")
     s.add_argument("--bits", nargs="+", type=int, default=[2, 3, 4, 5, 6, 8], help="bit widths 1..8 (sign/ternary run at 1/2, torch baselines at 8)")

@@ -264,3 +264,26 @@ def loader(
         generator = torch.Generator()
         generator.manual_seed(int(seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0)
+
+
+def test_subset(name: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` images and labels of the test split of dataset ``name`` (all of them when ``n`` is None).
+
+    The one definition of a test subset: :func:`deepnets.sweep` (``limit=n``) and the report's
+    stages evaluate on these images.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    x, y = get_dataset(name, "test").tensors
+    return (x, y) if n is None else (x[:n], y[:n])
+
+
+def calibration_subset(name: str, n: int, seed: int) -> torch.Tensor:
+    """``n`` training images of dataset ``name`` (all if fewer), drawn without replacement by
+    ``np.random.default_rng(seed)`` and kept in index order: the calibration images of the bridge."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    x = get_dataset(name, "train").tensors[0]
+    return x[np.sort(np.random.default_rng(seed).choice(x.shape[0], min(n, x.shape[0]), replace=False))]

@@ -135,7 +135,7 @@ class ResNet(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages, cin = [], widths[0]
-        for i, w in enumerate(widths):
+        for w in widths:
             layer = [BasicBlock(cin if b == 0 else w, w, stride=(2 if b == 0 else 1)) for b in range(blocks)]
             stages.append(nn.Sequential(*layer))
             cin = w

@@ -5,8 +5,9 @@ writes ``vgg_fashion_mnist.safetensors`` (the state_dict, with metadata) and
 ``vgg_fashion_mnist.json`` (the training log).  ``python -m deepnets.train --all``
 trains every model on every dataset with the epochs in :data:`DEFAULT_EPOCHS`.
 
-Determinism: ``torch.manual_seed(seed)`` before building the model, a seeded generator
-for the shuffling, single-process loading, a fixed number of threads and
+Determinism: the model is built and trained inside ``torch.random.fork_rng`` seeded with
+``seed`` (initialization and dropout draw from it; the caller's global generator is left
+as it was), a seeded generator for the shuffling, single-process loading, a fixed number of threads and
 ``torch.use_deterministic_algorithms(True)``.  Same seed, same threads, same torch build:
 same weights bit for bit.  (Different thread counts may change float summation order.)
 """
@@ -132,34 +133,35 @@ def train(
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
     try:
-        torch.manual_seed(seed)
-        model = build(name, dataset)
-        batches = loader(train_data, batch_size, shuffle=True, seed=seed)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(batches), pct_start=0.25
-        )
-        history = []
-        for epoch in range(1, epochs + 1):
-            model.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            bar = tqdm(batches, desc=f"{name}/{dataset} epoch {epoch}/{epochs}", disable=not progress, leave=False)
-            for images, labels in bar:
-                logits = model(images)
-                loss = F.cross_entropy(logits, labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                loss_sum += float(loss.detach()) * len(labels)
-                correct += int((logits.argmax(1) == labels).sum())
-                seen += len(labels)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
-            test_acc = top1(model, test_data)
-            history.append({"epoch": epoch, "loss": loss_sum / seen, "train_acc": correct / seen, "test_acc": test_acc})
-            if progress:
-                tqdm.write(f"{name}/{dataset} epoch {epoch}: loss {loss_sum / seen:.4f} "
-                           f"train {correct / seen:.4f} test {test_acc:.4f}")
+        with torch.random.fork_rng(devices=[]):  # seeded here; the caller's global generator is left as it was
+            torch.manual_seed(seed)
+            model = build(name, dataset)
+            batches = loader(train_data, batch_size, shuffle=True, seed=seed)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+            schedule = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(batches), pct_start=0.25
+            )
+            history = []
+            for epoch in range(1, epochs + 1):
+                model.train()
+                loss_sum, correct, seen = 0.0, 0, 0
+                bar = tqdm(batches, desc=f"{name}/{dataset} epoch {epoch}/{epochs}", disable=not progress, leave=False)
+                for images, labels in bar:
+                    logits = model(images)
+                    loss = F.cross_entropy(logits, labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    schedule.step()
+                    loss_sum += float(loss.detach()) * len(labels)
+                    correct += int((logits.argmax(1) == labels).sum())
+                    seen += len(labels)
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+                test_acc = top1(model, test_data)
+                history.append({"epoch": epoch, "loss": loss_sum / seen, "train_acc": correct / seen, "test_acc": test_acc})
+                if progress:
+                    tqdm.write(f"{name}/{dataset} epoch {epoch}: loss {loss_sum / seen:.4f} "
+                               f"train {correct / seen:.4f} test {test_acc:.4f}")
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_deterministic)

@@ -5,8 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from deepnets import bridge, storage
-from deepnets.quantize import quantize_weight, QuantConfig, weight_layers
+from report import bridge_stage
+
+from deepnets import QuantConfig, bridge, quantize, storage
+from deepnets.quantize import weight_layers
+from deepnets.records import AllocationRecord, BridgeAnalysis, EndToEndRecord, SignChangeRecord
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,7 +26,7 @@ def _one_blas_thread():
 
 
 def _gaussian_model(seed):
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     # non-overlapping patches (stride = kernel) keep conv rows independent for the binomial error
     m = nn.Sequential(
         nn.Conv2d(3, 16, 3, stride=3), nn.Conv2d(16, 16, 3, stride=3, groups=16), nn.Flatten(), nn.Linear(16 * 16, 10),
@@ -31,7 +34,7 @@ def _gaussian_model(seed):
     with torch.no_grad():
         for layer in m:
             if isinstance(layer, nn.Conv2d | nn.Linear):
-                layer.weight.normal_()
+                layer.weight.normal_(generator=g)
                 layer.bias.zero_()  # zero bias: Sheppard's formula is exact for zero-mean Gaussian fields
     return m.eval()
 
@@ -54,8 +57,9 @@ def test_sign_change_rate_of_gaussian_layers_matches_prediction(method, bits):
     recs = bridge.sign_changes(m, stats, x_test, [(method, bits)], cache)
     for r in recs:
         # 4.5 standard errors, plus the sampling error of S itself (relative 1/sqrt(rows) on r's noise part)
-        tol = 4.5 * r["se"] * np.sqrt(2) + 0.002
-        assert abs(r["measured"] - r["pred_data"]) < tol, r
+        assert isinstance(r, SignChangeRecord) and SignChangeRecord.from_dict(r.to_dict()) == r
+        tol = 4.5 * r.se * np.sqrt(2) + 0.002
+        assert abs(r.measured - r.pred_data) < tol, r
 
 
 def test_layer_stats_second_moment_matches_unfold_by_hand():
@@ -70,27 +74,30 @@ def test_layer_stats_second_moment_matches_unfold_by_hand():
     assert st.S.shape == (1, 28, 28)
 
 
-def test_quantize_mixed_uses_the_one_quantizer_and_packs_each_width():
+def test_mixed_widths_take_each_layer_from_deepnets_quantize_and_pack_each_width():
     m = _gaussian_model(4)
     names = [n for n, _ in weight_layers(m)]
-    bits = dict(zip(names, [2, 5, 3]))
-    q = bridge.quantize_mixed(m, "lloyd_max", bits)
-    for n, layer in weight_layers(q):
-        ref = quantize_weight(dict(weight_layers(m))[n].weight.detach().numpy(), QuantConfig("lloyd_max", bits[n]))
-        assert np.array_equal(layer.weight.detach().numpy(), ref.dequantize())
+    bits = dict(zip(names, [2, 5, 3], strict=True))
+    q = bridge.WeightCache(m).mixed("lloyd_max", bits)
+    # the same model as the one entry point with a mapping config, weight for weight and config for config
+    ref, _ = quantize(m, {n: QuantConfig("lloyd_max", b) for n, b in bits.items()})
+    assert q.corrquant.config == ref.corrquant.config
+    for (n, layer), (_, rl) in zip(weight_layers(q), weight_layers(ref), strict=True):
+        assert torch.equal(layer.weight, rl.weight)
         assert q.corrquant.layers[n].bits == bits[n]
+        assert np.array_equal(q.corrquant.layers[n].codes, ref.corrquant.layers[n].codes)
     size = bridge.packed_size(q)
     params = [dict(weight_layers(m))[n].weight.numel() for n in names]
-    assert size["codes"] == sum(-(-p * bits[n] // 8) for p, n in zip(params, names))
+    assert size["codes"] == sum(-(-p * bits[n] // 8) for p, n in zip(params, names, strict=True))
 
 
 def test_mixed_widths_round_trip_through_the_packed_file(tmp_path):
     m = _gaussian_model(8)
     names = [n for n, _ in weight_layers(m)]
-    q = bridge.quantize_mixed(m, "exponential", dict(zip(names, [3, 1, 6])))
+    q = bridge.WeightCache(m).mixed("exponential", dict(zip(names, [3, 1, 6], strict=True)))
     storage.save(q, tmp_path / "q.safetensors")
     back = storage.load(tmp_path / "q.safetensors", m)
-    for (_, a), (_, b) in zip(weight_layers(q), weight_layers(back)):
+    for (_, a), (_, b) in zip(weight_layers(q), weight_layers(back), strict=True):
         assert torch.equal(a.weight, b.weight)
 
 
@@ -107,7 +114,7 @@ def test_allocations_respect_budget_on_the_packed_file():
         al = bridge.allocations(noise, None, params, a)
         budget = bridge.budget_bits(a, params, noise["codebook_bits"], bridge.BITS)
         for strat, bvec in al.items():
-            size = bridge.packed_size(bridge.quantize_mixed(m, "lloyd_max", dict(zip(names, map(int, bvec))), cache=cache))
+            size = bridge.packed_size(cache.mixed("lloyd_max", dict(zip(names, map(int, bvec), strict=True))))
             assert 8 * (size["codes"] + size["codebooks"]) <= budget, (a, strat, size, budget)
             if strat == "uniform":
                 uni[a] = size["codes"] + size["codebooks"]
@@ -126,31 +133,65 @@ def test_predicted_agreement_rises_with_bits():
     cache = bridge.WeightCache(m)
     zc = bridge.logits_of(m, x_cal)
     recs = bridge.end_to_end(m, stats, x_test, y, np.mean(zc * zc, 0), [("uniform", b) for b in (1, 2, 4, 6)], cache)
-    pa = [r["pred_agreement_calibrated"] for r in recs]
-    ma = [r["measured_agreement"] for r in recs]
-    assert all(a < b for a, b in zip(pa, pa[1:])), pa
-    assert ma[-1] > ma[0] and all(0 <= v <= 1 for v in pa + ma)
+    assert all(isinstance(r, EndToEndRecord) and EndToEndRecord.from_dict(r.to_dict()) == r for r in recs)
+    pa = [r.pred_agreement_calibrated for r in recs]
+    ma = [r.measured_agreement for r in recs]
+    assert all(a < b for a, b in zip(pa, pa[1:], strict=False)), pa
+    # percent: agreement with the float model's top class
+    assert ma[-1] > ma[0] and all(0 <= v <= 100 for v in pa + ma) and max(pa + ma) > 1
 
 
 def test_bad_inputs_raise_value_error():
     m = _gaussian_model(0)
     with pytest.raises(ValueError, match="bits"):
-        bridge.quantize_mixed(m, "uniform", {"nope": 3})
+        bridge.WeightCache(m).mixed("uniform", {"nope": 3})
     with pytest.raises(ValueError, match="model"):
         bridge.prepare("not a model")
+    with pytest.raises(ValueError, match="model"):
+        bridge.WeightCache("not a model")
     with pytest.raises(ValueError, match="max_rows"):
         bridge.layer_stats(m, torch.zeros(1, 3, 36, 36), max_rows=0)
     with pytest.raises(ValueError, match="quick"):
-        bridge.report_section(quick="yes")
+        bridge_stage.section(quick="yes")
+    with pytest.raises(ValueError, match="predictor"):
+        bridge.plot_sign_changes([], None, "nope")
+    with pytest.raises(ValueError, match="keys"):
+        SignChangeRecord.from_dict({"model": "m"})
+
+
+def test_analyse_model_returns_typed_records_and_keeps_what_is_done_when_interrupted(monkeypatch):
+    m = _gaussian_model(7)
+    g = torch.Generator().manual_seed(4)
+    x_cal, x_test = torch.randn(60, 3, 36, 36, generator=g), torch.randn(80, 3, 36, 36, generator=g)
+    y = torch.randint(0, 10, (80,), generator=g)
+    args = (m, "gauss", x_cal, x_test, y, [("uniform", 2)], [("uniform", 3)], "lloyd_max", (3.0,))
+    state, np_state = torch.random.get_rng_state(), np.random.get_state()
+    res = bridge.analyse_model(*args, measured=False)
+    # no global seeding: the global torch and numpy generators are untouched
+    assert torch.equal(torch.random.get_rng_state(), state) and np.array_equal(np.random.get_state()[1], np_state[1])
+    assert not res.interrupted and len(res.sign_changes) == 3 and len(res.end_to_end) == 1
+    assert {r.strategy for r in res.allocation} == {"uniform", "data_free", "calibrated"}
+    assert all(isinstance(r, AllocationRecord) and 0 <= r.top1 <= 100 for r in res.allocation)
+    assert [(layer.name, layer.kind) for layer in res.layers] == [("0", "conv"), ("1", "depthwise conv"), ("3", "linear")]
+    assert BridgeAnalysis.from_dict(res.to_dict()) == res
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(bridge, "iter_end_to_end", stop)
+    cut = bridge.analyse_model(*args, measured=False)
+    assert cut.interrupted and cut.sign_changes == res.sign_changes and cut.end_to_end == () and cut.allocation == ()
+    assert BridgeAnalysis.from_dict(cut.to_dict()) == cut
 
 
 def test_report_section_quick(tmp_path):
-    """The report's entry point on the committed digits MLP: records, figures, summary, and quality floors."""
+    """The report's bridge stage on the committed digits MLP: records, figures, rendering, and quality floors."""
     from deepnets import models
 
     if not models.weights_path("mlp", "digits").is_file():
         pytest.skip("no committed mlp_digits weights")
-    res = bridge.report_section(quick=True, seed=0, out_dir=tmp_path)
+    res = bridge_stage.section(quick=True, seed=0, out_dir=tmp_path)
     for f in res["figures"].values():
         assert (tmp_path / f.split("/")[-1]).is_file()
     allk = next(r for r in res["sign_change_summary"] if r["kind"] == "all")
@@ -159,6 +200,11 @@ def test_report_section_quick(tmp_path):
     assert allk["mae_data"] < 0.01, allk
     e = res["end_to_end_summary"]
     assert e["agreement_calibrated_spearman"] > 0.5, e
-    assert "| mlp | 2.5 |" in res["summary"]
+    # the whole digits test split (359 images), in percent, the same images as the deepnets stage's
+    assert res["n_test"] == 359
+    assert all(r["float_top1"] > 90 for r in res["allocation"])
+    table = next(b for b in bridge_stage.blocks(res) if b[0] == "table" and b[1][0] == "model")
+    assert ["mlp", 2.5] == table[2][1][:2]
     for r in res["allocation"]:
+        assert AllocationRecord.from_dict(r).to_dict() == r
         assert 8 * (r["codes_bytes"] + r["codebook_bytes"]) <= 8 * r["budget_bytes"] + 1e-9, r

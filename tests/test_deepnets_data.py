@@ -233,3 +233,40 @@ def test_imagefolder_errors(tmp_path):
         ds[0]
     with pytest.raises(ValueError, match="image_size"):
         imagefolder(tmp_path, image_size=0)
+
+
+def test_test_subset_is_the_first_n_test_images_and_calibration_subset_a_seeded_draw():
+    from deepnets.data import calibration_subset, get_dataset, test_subset
+
+    x, y = get_dataset("digits", "test").tensors
+    xs, ys = test_subset("digits", 100)
+    assert torch.equal(xs, x[:100]) and torch.equal(ys, y[:100])
+    xa, ya = test_subset("digits")
+    assert torch.equal(xa, x) and torch.equal(ya, y)
+    xtr = get_dataset("digits", "train").tensors[0]
+    idx = np.sort(np.random.default_rng(3).choice(xtr.shape[0], 50, replace=False))
+    assert torch.equal(calibration_subset("digits", 50, 3), xtr[idx])
+    assert calibration_subset("digits", 10**6, 0).shape[0] == xtr.shape[0]
+    state = torch.random.get_rng_state()
+    calibration_subset("digits", 50, 1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n must"):
+            test_subset("digits", bad)
+        with pytest.raises(ValueError, match="n must"):
+            calibration_subset("digits", bad, 0)
+    with pytest.raises(ValueError, match="seed"):
+        calibration_subset("digits", 5, None)
+
+
+def test_training_leaves_the_global_generator_alone():
+    from deepnets import train
+
+    x, y = get_dataset("digits", "train").tensors
+    state = torch.random.get_rng_state()
+    m1, _ = train.train("mlp", "digits", 1, 0, progress=False, train_data=(x[:64], y[:64]), test_data=(x[:32], y[:32]))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.manual_seed(123)  # a different global state does not change the seeded result
+    m2, _ = train.train("mlp", "digits", 1, 0, progress=False, train_data=(x[:64], y[:64]), test_data=(x[:32], y[:32]))
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

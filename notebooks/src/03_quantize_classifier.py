@@ -43,7 +43,6 @@ from IPython.display import Markdown, display
 import deepnets
 import theory
 
-torch.manual_seed(0)
 torch.set_num_threads(2)
 
 # %% [markdown]
@@ -117,7 +116,7 @@ plt.show()
 # ## 3 — Accuracy against bits
 #
 # `deepnets.sweep` quantizes with every method and bit width, evaluates, writes each quantized model to a
-# packed file and measures it. Rows are plain dicts.
+# packed file and measures it. Each row is a `deepnets.SweepRow` (a frozen record; `row.to_dict()` for JSON).
 
 # %%
 rows = deepnets.sweep({MODEL: model}, METHODS + EXTRA, BITS, (x_test, y_test))
@@ -125,11 +124,11 @@ float_row = rows[0]
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
 for i, m in enumerate(METHODS + EXTRA):
-    rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["bits"])
+    rs = sorted((r for r in rows if r.method == m), key=lambda r: r.bits)
     style = "o-" if len(rs) > 1 else "s"
-    axes[0].plot([r["bits"] for r in rs], [r["top1"] for r in rs], style, color=f"C{i}", label=m)
-    axes[1].plot([r["bits"] for r in rs], [1 - r["mean_rho"] for r in rs], style, color=f"C{i}", label=m)
-axes[0].axhline(float_row["top1"], color="k", ls="--", lw=1, label="float32")
+    axes[0].plot([r.bits for r in rs], [r.top1 for r in rs], style, color=f"C{i}", label=m)
+    axes[1].plot([r.bits for r in rs], [1 - r.mean_rho for r in rs], style, color=f"C{i}", label=m)
+axes[0].axhline(float_row.top1, color="k", ls="--", lw=1, label="float32")
 axes[0].set_ylabel("top-1 accuracy (%)")
 axes[0].set_title(f"{MODEL} on {DATASET}, no retraining")
 axes[1].set_yscale("log")
@@ -175,10 +174,21 @@ print(f"  top-1: quantized {acc_q:.2f}%, reloaded from the file {acc_r:.2f}%")
 # Every row of the sweep; `drop` is float top-1 minus quantized top-1 in points.
 
 # %%
+def md_table(rows, cols):
+    """A Markdown table of dicts (floats: 5 decimals below 1.5, else 2; NaN and None blank)."""
+    def fmt(v):
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.5f}" if abs(v) < 1.5 else f"{v:.2f}"
+        return "" if v is None else str(v)
+
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                     + ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows])
+
+
 cols = ["method", "bits", "top1", "drop", "mean_rho", "packed_bytes", "ratio"]
-display(Markdown(deepnets.to_markdown(rows, cols)))
+display(Markdown(md_table([r.to_dict() for r in rows], cols)))
 display(Markdown("**Smallest bit width within 1 point of float32:**\n\n" +
-                 deepnets.to_markdown(deepnets.smallest_bits_within(rows, 1.0), ["method", "bits", "top1", "drop", "ratio", "mean_rho"])))
+                 md_table(deepnets.smallest_bits_within(rows, 1.0), ["method", "bits", "top1", "drop", "ratio", "mean_rho"])))
 
 # %% [markdown]
 # **Reading the results** (checked on the default run; rerun to check them for other settings).

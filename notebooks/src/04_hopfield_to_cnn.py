@@ -60,7 +60,7 @@ hop_se = np.array([r.m_se for r in hop.runs])
 
 x_test, y_test = deepnets.get_dataset(DATASET, "test").tensors
 net = deepnets.load_pretrained(MODEL, DATASET)
-rows = [r for g in GRANULARITIES for r in deepnets.sweep({MODEL: net}, METHODS, BITS, (x_test, y_test), granularity=g)]
+rows = [r.to_dict() for g in GRANULARITIES for r in deepnets.sweep({MODEL: net}, METHODS, BITS, (x_test, y_test), granularity=g)]
 float_top1 = rows[0]["top1"]
 cls = [r for r in rows if r["method"] != "float"]
 cls_rho = np.array([r["mean_rho"] for r in cls])
@@ -68,25 +68,25 @@ cls_rel = (np.array([r["top1"] for r in cls]) - CHANCE) / (float_top1 - CHANCE)
 
 for j, a in enumerate(ALPHAS):
     print(f"Hopfield N={N}, alpha={a}:")
-    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j]):
+    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j], strict=True):
         print(f"  {lab:>18}: rho = {r:.4f}, m = {m:.3f}, theory m = {theory.overlap(a, min(r, 1.0)):.3f}")
 print(f"Classifier {MODEL} on {DATASET} (float top-1 {float_top1:.2f}%):")
-for r, rel in zip(cls, cls_rel):
+for r, rel in zip(cls, cls_rel, strict=True):
     print(f"  {r['method']:>12} {r['bits']} bit, per {r['granularity']:<7}: rho = {r['mean_rho']:.4f}, top-1 = {r['top1']:.2f}%, relative = {rel:.3f}")
 
 # %%
 rho_grid = np.linspace(0.75, 1.0, 200)
 fig, ax = plt.subplots(figsize=(8, 5))
-for j, (a, fill) in enumerate(zip(ALPHAS, ("C0", "none"))):
+for j, (a, fill) in enumerate(zip(ALPHAS, ("C0", "none"), strict=False)):  # at most two loads
     ax.plot(rho_grid, [theory.overlap(a, r) for r in rho_grid], "-" if j == 0 else "--", color="C0", lw=1,
             label=f"Hopfield theory m(alpha={a:g}, rho), N -> inf")
     ax.errorbar(hop_rho[:, j], hop_m[:, j], yerr=hop_se[:, j], fmt="o", color="C0", mfc=fill, ms=6,
                 label=f"Hopfield measured, N={N}, alpha={a:g}")
-    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j]):
+    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j], strict=True):
         if r < 0.93:  # label the low-rho points; the rest crowd near (1, 1)
             ax.annotate(lab, (r, m), textcoords="offset points", xytext=(5, -3), fontsize=7, color="C0")
 markers = {"minmax": "v", "uniform": "s", "exponential": "^", "lloyd_max": "D", "sign": "P", "ternary": "X"}
-for g, fill in zip(GRANULARITIES, ("none", "C3")):
+for g, fill in zip(GRANULARITIES, ("none", "C3"), strict=False):  # at most two granularities
     for method in METHODS:
         sel = [i for i, r in enumerate(cls) if r["method"] == method and r["granularity"] == g]
         if sel:

@@ -1,9 +1,9 @@
 # %% [markdown]
 # # 05 — The bridge: from the Hopfield result to a classifier, layer by layer
 #
-# Two facts about a quantized Hopfield matrix (REFERENCE.md): a local field keeps its sign with
+# Two facts about a quantized Hopfield matrix: a local field keeps its sign with
 # probability $1 - \arccos(\rho)/\pi$ (Sheppard's formula for two jointly Gaussian fields with
-# correlation $\rho$), and the quantization error acts as static noise of relative variance
+# correlation $\rho$, W. F. Sheppard, Phil. Trans. R. Soc. A 192:101, 1899), and the quantization error acts as static noise of relative variance
 # $1/\rho^2 - 1$ (H. Sompolinsky, PRA 34:2571, 1986). Here both are carried to a trained classifier:
 #
 # 1. **Layer by layer.** For a layer with inputs $x$ the fields are $z = w^\top x$ and $z' = q^\top x$.
@@ -20,10 +20,10 @@
 
 # %% parameters
 # Small defaults (the test suite runs this notebook in well under a minute). For the full picture
-# call deepnets.bridge.report_section(quick=False) (every model, about 3 minutes on 2 CPU cores).
+# run the report's bridge stage: python -m report --stages bridge (every model, about 3 minutes on 2 CPU cores).
 MODEL = "mlp"               # a model with committed weights in deepnets/weights
 DATASET = "digits"
-N_CAL, N_TEST = 256, 360    # calibration images (for S) and test images
+N_CAL, N_TEST = 256, 360    # calibration images (for S) and test images (the first N_TEST)
 SIGN_CONFIGS = [("sign", 1), ("ternary", 2), ("uniform", 2), ("exponential", 3), ("lloyd_max", 4)]
 E2E_CONFIGS = [(m, b) for m in ("uniform", "lloyd_max", "minmax") for b in (1, 2, 3, 4)]
 AVG_BITS = (2.0, 2.5, 3.0)
@@ -34,12 +34,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from deepnets import bridge, models
-from theory import allocation, layer_noise as tb
+from deepnets import bridge, data, models
 
-torch.manual_seed(SEED)
 torch.set_num_threads(1)
-x_cal, x_test, y_test, _, _ = bridge.subsets(DATASET, N_CAL, N_TEST, SEED)
+x_cal = data.calibration_subset(DATASET, N_CAL, SEED)
+x_test, y_test = data.test_subset(DATASET, N_TEST)
 model = bridge.prepare(models.load_pretrained(MODEL, DATASET))
 stats = bridge.layer_stats(model, x_cal, seed=SEED)
 cache = bridge.WeightCache(model)
@@ -49,8 +48,10 @@ cache = bridge.WeightCache(model)
 # ## 1. Sign changes of one quantized layer: data-aware $r$ against plain $\rho$
 
 # %%
-sc = bridge.sign_changes(model, stats, x_test, SIGN_CONFIGS, cache)
-bridge.plot_sign_changes(sc, "bridge_sign_changes.png")
+sc = bridge.sign_changes(model, stats, x_test, SIGN_CONFIGS, cache, MODEL)
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True, sharey=True)
+for ax, predictor in zip(axes, ("pred_data", "pred_plain"), strict=True):
+    bridge.plot_sign_changes(sc, ax, predictor)
 plt.show()
 for row in bridge.sign_change_summary(sc):
     print(row)
@@ -67,10 +68,10 @@ zc = bridge.logits_of(model, x_cal)
 ee = bridge.end_to_end(model, stats, x_test, y_test, np.mean(zc * zc, 0), E2E_CONFIGS, cache, MODEL)
 fig, ax = plt.subplots(figsize=(5, 4))
 for kind, mk in (("calibrated", "o"), ("data_free", "s")):
-    ax.scatter([r[f"pred_agreement_{kind}"] for r in ee], [r["measured_agreement"] for r in ee], marker=mk, label=kind)
-ax.plot([0, 1], [0, 1], "k--", lw=1)
-ax.set_xlabel("predicted output agreement")
-ax.set_ylabel("measured output agreement")
+    ax.scatter([getattr(r, f"pred_agreement_{kind}") for r in ee], [r.measured_agreement for r in ee], marker=mk, label=kind)
+ax.plot([0, 100], [0, 100], "k--", lw=1)
+ax.set_xlabel("predicted output agreement (%)")
+ax.set_ylabel("measured output agreement (%)")
 ax.legend()
 plt.show()
 bridge.end_to_end_summary(ee)
@@ -84,7 +85,8 @@ bridge.end_to_end_summary(ee)
 
 # %%
 al = bridge.allocation_experiment(model, stats, x_cal, x_test, y_test, "lloyd_max", AVG_BITS, cache, MODEL)
-bridge.plot_allocation(al, "bridge_allocation.png")
+fig, ax = plt.subplots(figsize=(5, 4))
+bridge.plot_allocation(al, ax)
 plt.show()
 for r in al:
-    print(f"{r['avg_bits']:>4} {r['strategy']:<11} bits {r['bits']}  acc {100 * r['acc']:.2f}%  file {r['file_bytes']} B")
+    print(f"{r.avg_bits:>4} {r.strategy:<11} bits {list(r.bits)}  top-1 {r.top1:.2f}%  file {r.file_bytes} B")

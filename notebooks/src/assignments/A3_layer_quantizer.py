@@ -154,7 +154,7 @@ assert _qg.K <= 8 and theory.rho(_g, _qg) >= theory.rho(theory.lloyd_max(8), "ga
 ### BEGIN SOLUTION
 qmodel_mine = copy.deepcopy(model)
 with torch.no_grad():
-    for name, m in qmodel_mine.named_modules():
+    for _, m in qmodel_mine.named_modules():
         if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
             wl = m.weight.detach().double().numpy()
             m.weight.copy_(torch.from_numpy(design_quantizer(wl, BITS)(wl)).to(m.weight.dtype))

@@ -1,0 +1,217 @@
+"""Typed records: the values deepnets' sweep and bridge experiments return.
+
+Each is a frozen dataclass with ``to_dict()`` (JSON-safe: lists, not tuples or arrays) and
+``from_dict(d)`` (the exact inverse; unknown or missing keys raise ``ValueError``).  One
+schema per record whatever path the run took: an interrupted run returns the same type
+with ``interrupted=True`` and only the finished rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+def _plain(v: Any) -> Any:
+    """Python scalars and lists (numpy values and tuples converted) for JSON."""
+    if isinstance(v, Record):
+        return v.to_dict()
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if hasattr(v, "tolist"):  # numpy scalars and arrays
+        return v.tolist()
+    return v
+
+
+class Record:
+    """Mixin of the frozen record dataclasses: ``to_dict`` / ``from_dict``.
+
+    ``_nested`` maps a field name to the record type of its items (a tuple of records).
+    """
+
+    _nested: ClassVar[dict[str, type]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        if not isinstance(d, dict):
+            raise ValueError(f"d must be a dict, got {type(d).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        unknown, missing = set(d) - set(names), required - set(d)
+        if unknown or missing:
+            raise ValueError(f"d: {cls.__name__} keys unknown {sorted(unknown)}, missing {sorted(missing)}")
+        kw = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name in cls._nested:
+                v = tuple(cls._nested[f.name].from_dict(x) for x in v)
+            elif isinstance(v, list):
+                v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+            kw[f.name] = v
+        return cls(**kw)
+
+
+# -- sweep ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepRow(Record):
+    """One (model, method, bits) of :func:`deepnets.sweep`; the float model is ``method="float"``, ``bits=32``.
+
+    Accuracies in percent (``top1``, ``top5``, ``float_top1``), ``drop = float_top1 - top1`` in
+    points; sizes are bytes on disk; ``config`` and ``layer_rho`` are JSON strings (CSV-friendly).
+    """
+
+    model: str
+    dataset: str
+    method: str
+    bits: int
+    granularity: str
+    bn_folded: bool
+    top1: float
+    top5: float
+    drop: float
+    mean_rho: float
+    packed_bytes: int
+    float_bytes: int
+    ratio: float
+    bound_ratio: float
+    n: int
+    float_top1: float
+    config: str
+    layer_rho: str
+
+
+@dataclass(frozen=True)
+class Sweep(Record):
+    """The rows of :func:`deepnets.sweep`, in order; a sequence of :class:`SweepRow`.
+
+    ``interrupted``: the run stopped early (Ctrl-C); ``rows`` holds what was finished.
+    """
+
+    rows: tuple[SweepRow, ...]
+    interrupted: bool = False
+    _nested: ClassVar[dict[str, type]] = {"rows": SweepRow}
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+# -- bridge ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignChangeRecord(Record):
+    """One (layer, method, bits) of :func:`deepnets.bridge.sign_changes`: fractions of pre-activations.
+
+    ``measured`` sign-change rate; predictions ``arccos(r)/pi`` averaged over units with r the
+    data-aware correlation (``pred_data``), the Gaussian fields with their means (``pred_gauss``),
+    the plain weight rho per unit (``pred_plain``) and per layer (``pred_plain_layer``); ``se`` its
+    binomial standard error; ``rho`` the layer's weight rho, ``r_data_mean`` the mean data-aware r.
+    """
+
+    model: str
+    layer: str
+    kind: str
+    method: str
+    bits: int
+    measured: float
+    pred_data: float
+    pred_plain: float
+    pred_gauss: float
+    pred_plain_layer: float
+    se: float
+    rho: float
+    r_data_mean: float
+
+
+@dataclass(frozen=True)
+class EndToEndRecord(Record):
+    """One (model, method, bits), every layer at that width, of :func:`deepnets.bridge.end_to_end`.
+
+    Accuracies, drops and output agreements in percent (points); logit noises are ``1/r^2 - 1``;
+    ``_calibrated`` predictions come from the layer-input second moments, ``_data_free`` ones from
+    the weight rho alone.
+    """
+
+    model: str
+    method: str
+    bits: int
+    float_top1: float
+    measured_agreement: float
+    measured_top1: float
+    measured_drop: float
+    measured_logit_noise: float
+    logit_gain: float
+    pred_agreement_given_measured_noise: float
+    eps2_calibrated: float
+    pred_agreement_calibrated: float
+    pred_top1_calibrated: float
+    pred_drop_calibrated: float
+    eps2_data_free: float
+    pred_agreement_data_free: float
+    pred_top1_data_free: float
+    pred_drop_data_free: float
+
+
+@dataclass(frozen=True)
+class AllocationRecord(Record):
+    """One (model, average bits, strategy) of :func:`deepnets.bridge.allocation_experiment`.
+
+    ``bits``: the width of each layer; ``top1``, ``float_top1`` and ``agreement`` (with the float
+    model's top class) in percent; sizes in bytes of the packed file; ``budget_bytes`` the budget.
+    """
+
+    model: str
+    method: str
+    avg_bits: float
+    strategy: str
+    bits: tuple[int, ...]
+    top1: float
+    float_top1: float
+    agreement: float
+    code_bits_per_weight: float
+    file_bytes: int
+    codes_bytes: int
+    codebook_bytes: int
+    budget_bytes: float
+
+
+@dataclass(frozen=True)
+class LayerInfo(Record):
+    """A Conv2d/Linear layer: name, kind ("conv", "depthwise conv", "linear") and weight count."""
+
+    name: str
+    kind: str
+    params: int
+
+
+@dataclass(frozen=True)
+class BridgeAnalysis(Record):
+    """The three bridge experiments on one model (:func:`deepnets.bridge.analyse_model`).
+
+    ``interrupted``: stopped early; the experiments not reached are empty and ``seconds`` is the
+    time spent.
+    """
+
+    model: str
+    layers: tuple[LayerInfo, ...]
+    sign_changes: tuple[SignChangeRecord, ...] = field(default=())
+    end_to_end: tuple[EndToEndRecord, ...] = field(default=())
+    allocation: tuple[AllocationRecord, ...] = field(default=())
+    seconds: float = math.nan
+    interrupted: bool = False
+    _nested: ClassVar[dict[str, type]] = {"layers": LayerInfo, "sign_changes": SignChangeRecord,
+                                          "end_to_end": EndToEndRecord, "allocation": AllocationRecord}
