@@ -90,8 +90,8 @@ def test_sweep_records_gain_and_cli_flag(tmp_path, capsys):
     x = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(32) % 10
     rows = sweep({"m": small_cnn()}, ["uniform"], [3], (x, y), gain="unbiased")
-    assert [json.loads(r["config"])["gain"] for r in rows if r["method"] != "float"] == ["unbiased"]
-    assert json.loads(sweep({"m": small_cnn()}, ["minmax"], [3], (x, y))[1]["config"])["gain"] == "mse"
+    assert [json.loads(r.config)["gain"] for r in rows if r.method != "float"] == ["unbiased"]
+    assert json.loads(sweep({"m": small_cnn()}, ["minmax"], [3], (x, y))[1].config)["gain"] == "mse"
     sub = next(a for a in parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict)).choices
     assert "--gain" in sub["quantize"].format_help() and "unbiased" in sub["quantize"].format_help()
     with pytest.raises(SystemExit):
