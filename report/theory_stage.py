@@ -49,7 +49,7 @@ def rho_table(dists: tuple[str, ...], bits_list: list[int], n: int, seed: int) -
                          "noise": theory.synaptic_noise(closed), "field_agreement": theory.field_agreement(closed)})
         # the usual toolkit baseline has no closed form: its range is the sample's extremes
         for b in bits_list:
-            q = theory.minmax_uniform(w, bits=b)
+            q = theory.fit(w, "minmax", bits=b)
             meas, se = rho_with_se(w, q(w))
             rows.append({"dist": dist, "family": "minmax", "bits": b, "K": q.K, "rho_closed": float("nan"),
                          "rho_measured": meas, "se": se, "z": float("nan"),

@@ -53,7 +53,7 @@ def test_theory_table_is_the_closed_form_and_a_reproducible_sample(results, quic
     for r in rows:
         w = samples[r["dist"]]
         if r["family"] == "minmax":
-            q = theory.minmax_uniform(w, bits=r["bits"])
+            q = theory.fit(w, "minmax", bits=r["bits"])
         else:
             q = theory.make(r["family"], r["K"], r["dist"])
             assert r["rho_closed"] == pytest.approx(theory.rho(q, r["dist"]), rel=1e-12, abs=1e-12)

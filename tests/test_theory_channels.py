@@ -1,4 +1,4 @@
-"""Per-channel fitting: each channel's own rho-optimal shape (theory.fit_channels, theory._channels)."""
+"""Per-channel fitting: each channel's own rho-optimal shape (theory.fit with PerChannel, the search in theory._search)."""
 
 import numpy as np
 import pytest

@@ -62,10 +62,10 @@ def test_unbiased_per_tensor_and_the_rho_squared_shrink(method):
 
 
 def test_gain_factor_rules():
-    assert theory.gain_factor("mse", 4.0, 2.0, 1.0) == 2.0
-    assert theory.gain_factor("unbiased", 4.0, 2.0, 1.0) == 2.0
-    assert theory.gain_factor("unbiased", 9.0, 3.0, 1.0) == 3.0 and theory.gain_factor("mse", 9.0, 3.0, 1.0) == 3.0
-    assert np.array_equal(theory.gain_factor("unbiased", np.array([1.0, 1.0]), np.array([0.5, 0.0]), np.array([1.0, 0.0])), [2.0, 1.0])
+    assert theory.correlation.gain_factor("mse", 4.0, 2.0, 1.0) == 2.0
+    assert theory.correlation.gain_factor("unbiased", 4.0, 2.0, 1.0) == 2.0
+    assert theory.correlation.gain_factor("unbiased", 9.0, 3.0, 1.0) == 3.0 and theory.correlation.gain_factor("mse", 9.0, 3.0, 1.0) == 3.0
+    assert np.array_equal(theory.correlation.gain_factor("unbiased", np.array([1.0, 1.0]), np.array([0.5, 0.0]), np.array([1.0, 0.0])), [2.0, 1.0])
 
 
 @pytest.mark.parametrize("bad", ["MSE", "ls", None, 1, ""])

@@ -25,7 +25,7 @@ def test_centroid_identity_for_lloyd_max(K, dist):
     q = theory.lloyd_max(K, dist)
     m = theory.moments(q, dist)
     assert theory.rho(q, dist) ** 2 == pytest.approx(1 - m["mse"] / m["E_w2"], abs=1e-10)
-    np.testing.assert_allclose(q.levels, theory.centroid_levels(q.thresholds, dist), atol=1e-9)
+    np.testing.assert_allclose(q.levels, theory.correlation.centroid_levels(q.thresholds, dist), atol=1e-9)
 
 
 def _perturbations(x, rel=1e-3):

@@ -30,8 +30,3 @@ __all__ = [
     "field_agreement", "synaptic_noise", "overlap", "predicted_capacity",
 ]
 
-# Transitional aliases (not exported): callers move to the submodules in this redesign.
-from ._quantizer import MAX_LEVELS  # noqa: E402,F401
-from .correlation import centroid_levels, gain_factor, rho_closed_form, rho_empirical  # noqa: E402,F401
-from .densities import DISTRIBUTIONS, Density  # noqa: E402,F401
-from .fitting import minmax_uniform  # noqa: E402,F401

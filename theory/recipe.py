@@ -134,8 +134,8 @@ class Recipe:
     def optimal(self, dist: Any = "gaussian") -> Quantizer:
         """The a-priori rho-optimal quantizer of this recipe for the density ``dist``, in units of its sigma.
 
-        ``dist``: a name in :data:`theory.DISTRIBUTIONS`, ``("hebbian", p)`` or a
-        :class:`theory.Density`.  Min-max has no a-priori optimum (ValueError).
+        ``dist``: a name in :data:`theory.densities.DISTRIBUTIONS`, ``("hebbian", p)`` or a
+        :class:`theory.densities.Density`.  Min-max has no a-priori optimum (ValueError).
         """
         from .families import optimal
 

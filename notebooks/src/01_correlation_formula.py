@@ -34,7 +34,7 @@ from scipy import optimize
 import theory
 from theory import derivation
 
-DISTS = theory.DISTRIBUTIONS  # ("gaussian", "laplace", "uniform"), all zero mean, unit variance
+DISTS = theory.densities.DISTRIBUTIONS  # ("gaussian", "laplace", "uniform"), all zero mean, unit variance
 
 # %% [markdown]
 # ## Step 1 — a density and its partial moments

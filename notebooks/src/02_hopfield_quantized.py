@@ -81,7 +81,7 @@ for name, w in qW.items():
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for name, (states, energies) in trace.items():
+for name, (_states, energies) in trace.items():
     ax.plot(np.arange(len(energies)), energies / xi.shape[1], "o-", label=f"{name} weights")
 ax.set_xlabel("asynchronous sweep (each neuron updated once)")
 ax.set_ylabel("energy per neuron E/N (units of W)")
@@ -110,7 +110,7 @@ plt.show()
 
 # %%
 comparison = hopfield.compare_quantizers(N, ALPHAS, QUANTIZERS, key=key, networks=NETWORKS, probes=PROBES, progress=False)
-for lab, r, ac in zip(comparison.labels, comparison.rho, comparison.theory_capacity):
+for lab, r, ac in zip(comparison.labels, comparison.rho, comparison.theory_capacity, strict=True):
     print(f"{lab:>16}: rho = {r:.4f}, predicted alpha_c = {ac:.4f}")
 
 # %%
@@ -183,7 +183,7 @@ ax.set_xlabel("measured rho (dimensionless)")
 ax.set_ylabel("P(sign h = sign h') (fraction of fields)")
 ax.set_title("Field sign agreement vs 1 - arccos(rho)/pi")
 plt.show()
-for lab, fa, th in zip(comparison.labels, comparison.field_agreement, comparison.theory_field_agreement):
+for lab, fa, th in zip(comparison.labels, comparison.field_agreement, comparison.theory_field_agreement, strict=True):
     print(f"{lab:>16}: measured {fa:.4f}, Sheppard {th:.4f}, difference {fa - th:+.4f}")
 
 # %% [markdown]

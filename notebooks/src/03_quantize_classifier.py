@@ -8,7 +8,7 @@
 # (OMNN 29(3):179-186, 2020), who choose each layer's quantizer parameters to maximize the correlation
 # $\rho$ between the weights and the quantized weights.
 #
-# Methods (`deepnets.METHODS`, all fitted per output channel by `theory.fit_channels`):
+# Methods (`deepnets.METHODS`, all fitted per output channel by `theory.fit(w, recipe, granularity=theory.PerChannel(0))`):
 # `minmax` (round-to-nearest on a min-max grid, what most toolkits do), `uniform` (equidistant levels,
 # step maximizing $\rho$), `exponential` (levels $\pm c\,b^j$, $c$ and $b$ maximizing $\rho$), `lloyd_max`
 # ($\rho$-optimal levels = 1-D k-means, Deep Compression's weight sharing), `sign` (1 bit), `ternary`;
