@@ -291,3 +291,21 @@ def test_validate_passes_the_source_and_fails_the_release(tmp_path):
     assert "Success! Your notebook passes all the tests." in ok.stdout, ok.stdout
     bad = ag.nbgrader(course, "validate", str(tmp_path / "release.ipynb"), check=False)
     assert "VALIDATION FAILED" in bad.stdout, bad.stdout
+
+
+def test_wheel_holds_no_notebooks_solutions_or_course(tmp_path):
+    """The package a student installs (the wheel) has the libraries only: no notebooks, course or tests."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("corrquant-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        texts = [zf.read(n).decode("utf-8", "replace") for n in names if n.endswith((".py", ".ipynb", ".md", ".txt"))]
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"theory", "hopfield", "deepnets", "report"}, tops
+    assert not [n for n in names if n.endswith(".ipynb") or "course" in n.split("/")], "notebooks or course files in the wheel"
+    assert not any("### BEGIN SOLUTION" in t or "### BEGIN HIDDEN TESTS" in t for t in texts), "solutions in the wheel"

@@ -28,7 +28,7 @@ release is byte-identical to what this tool writes.
 
 Usage::
 
-    .venv/bin/python tools/make_student.py                     # all of notebooks/assignments/instructor/
+    .venv/bin/python tools/make_student.py                     # all of course/source/*/*.ipynb
     .venv/bin/python tools/make_student.py IN.ipynb [-o DIR]   # one or more notebooks
 """
 
