@@ -309,3 +309,21 @@ def test_wheel_holds_no_notebooks_solutions_or_course(tmp_path):
     assert tops == {"theory", "hopfield", "deepnets", "report"}, tops
     assert not [n for n in names if n.endswith(".ipynb") or "course" in n.split("/")], "notebooks or course files in the wheel"
     assert not any("### BEGIN SOLUTION" in t or "### BEGIN HIDDEN TESTS" in t for t in texts), "solutions in the wheel"
+
+
+def test_autograde_tool_prints_nbgraders_scores(tmp_path):
+    """tools/autograde.py (the wrapper) prints the gradebook's scores for one notebook."""
+    import subprocess
+    import sys
+
+    a = "A1_ternary_optimum"
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "autograde.py"), a, str(SOURCE / a / f"{a}.ipynb"),
+                          "--student", "carol", "--keep", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    import re
+
+    rows = [re.match(r"^(.+?)\s+(\S+) /\s+(\S+)(?:\s+\(graded by hand\))?$", ln) for ln in out.stdout.splitlines()]
+    lines = {m[1]: (m[2], m[3]) for m in rows if m}
+    assert lines["total (nbgrader)"] == ("9.0", "13.0"), out.stdout
+    assert lines["a1-test-optimum"] == ("3.0", "3.0") and lines["a1-interpretation"] == ("?", "2.0"), out.stdout
+    assert (tmp_path / "course" / "feedback" / "carol" / a / f"{a}.html").exists()
