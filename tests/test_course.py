@@ -139,6 +139,8 @@ def design_quantizer(w, bits):
 
 def _cheats_a3(src):
     lloyd = _with(src, a3_design='def design_quantizer(w, bits):\n    return theory.fit(w, "lloyd_max", bits=bits)')
+    # the same through an alias bound before the grader's check
+    aliased = _with(src, a3_design='_fit = theory.fit\ndef design_quantizer(w, bits):\n    return _fit(w, "lloyd_max", bits=bits)')
     patched = _with(
         src,
         a3_design=_MINMAX_BY_HAND
@@ -166,7 +168,7 @@ def _cheats_a3(src):
     design = next(c for c in src.cells if _nbg(c).get("grade_id") == "a3-design").source
     noisy = _with(src, a3_design="import tqdm\n" + design.replace("for _ in range(500):", "for _ in tqdm.tqdm(range(500)):"))
     assert "tqdm.tqdm(range(500))" in noisy.cells[[_nbg(c).get("grade_id") for c in noisy.cells].index("a3-design")].source
-    return {"cheat-library-lloyd": lloyd, "cheat-monkeypatch": patched, "stderr-progress-bar": noisy}
+    return {"cheat-library-lloyd": lloyd, "cheat-library-alias": aliased, "cheat-monkeypatch": patched, "stderr-progress-bar": noisy}
 
 
 # the cells each attempt must lose (the rest of its score may stand)
@@ -178,6 +180,7 @@ LOSES = {
     "cheat-typed-in": {"a2-test-capacity"},
     "cheat-constant-functions": {"a2-test-capacity"},
     "cheat-library-lloyd": {"a3-test-design"},
+    "cheat-library-alias": {"a3-test-design"},
     "cheat-monkeypatch": {"a3-test-design", "a3-test-network"},
     "stderr-progress-bar": {"a3-test-design", "a3-test-design-general"},
 }

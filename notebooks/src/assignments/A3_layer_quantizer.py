@@ -209,7 +209,7 @@ for _cls in (theory.Recipe,):
         _obj = _cls.__dict__[_an]
         _originals[id(_obj)] = f"Recipe.{_an}"
         _patched.append((_cls, _an, _obj))
-_globals = [(_gn, _gv) for _gn, _gv in list(globals().items()) if id(_gv) in _originals and not _gn.startswith("_")]
+_globals = [(_gn, _gv) for _gn, _gv in list(globals().items()) if id(_gv) in _originals]
 _hidden_refs = [c.cell_contents for c in (design_quantizer.__closure__ or ())] + list(design_quantizer.__defaults__ or ()) \
     + list((design_quantizer.__kwdefaults__ or {}).values())
 try:
