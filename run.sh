@@ -4,7 +4,7 @@
 #   bash run.sh test   [pytest options]   # set up .venv, then run the whole test suite
 # Set-up is idempotent: it creates/reuses .venv in the repo, installs torch 2.13.0
 # (the CPU build on local disk) first so that no CUDA build is ever pulled, then
-# the project with its dev extra, and Debian's Fashion-MNIST package where apt works.
+# the project with its dev and classroom (nbgrader) extras, and Debian's Fashion-MNIST package where apt works.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -18,7 +18,7 @@ setup() {
   want=$(cat pyproject.toml run.sh | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
-    .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,classroom]"  # classroom: nbgrader, for tests/test_course.py
     echo "$want" > "$stamp"
   fi
   if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -5,7 +5,7 @@ of this interpreter (the venv's ipykernel) with its small default parameters.
 A cell injected before the notebook's first cell records every figure that is
 drawn, and one injected after the last cell fails if any axes with data (pictures
 exempt) lacks an x or y label, or a plot with several labelled lines lacks a legend.
-(The instructor versions of the assignments run in tests/test_assignments.py.)
+(The assignments are graded with nbgrader in tests/test_course.py.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 STUDY = sorted(NB_DIR.glob("*.ipynb"))
-ALL = STUDY + sorted((NB_DIR / "assignments").glob("*/*.ipynb"))
+COURSE_SOURCE = ROOT / "course" / "source"  # the assignments' instructor versions (nbgrader's source folder)
+ALL = STUDY + sorted((NB_DIR / "assignments").glob("*/*.ipynb")) + sorted(COURSE_SOURCE.glob("*/*.ipynb"))
 
 spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "tools" / "build_notebooks.py")
 bn = importlib.util.module_from_spec(spec)
@@ -63,7 +64,7 @@ print(f"{_FIGURES_DRAWN[0]} figures checked")
 
 
 def _nb_id(p: Path) -> str:
-    return str(p.relative_to(NB_DIR))
+    return str(p.relative_to(ROOT))
 
 
 @pytest.mark.parametrize("path", STUDY, ids=_nb_id)
@@ -100,5 +101,5 @@ def test_built_notebooks_match_their_sources():
 
 def test_readme_lists_every_notebook_and_assignment():
     readme = (NB_DIR / "README.md").read_text()
-    missing = [p.name for p in STUDY + sorted((NB_DIR / "assignments" / "instructor").glob("*.ipynb")) if p.name not in readme]
+    missing = [p.name for p in STUDY + sorted(COURSE_SOURCE.glob("*/*.ipynb")) if p.name not in readme]
     assert not missing, f"notebooks/README.md does not mention {missing}"

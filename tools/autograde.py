@@ -1,100 +1,109 @@
-"""Autograde a filled-in student notebook against its instructor version, without nbgrader.
+"""Grade submissions of the corrquant course with nbgrader itself (a thin wrapper, no second grader).
 
-What ``nbgrader autograde`` does for the autograded part, in small:
+Everything here calls the real ``nbgrader`` commands (``python -m nbgrader``,
+nbgrader 0.9.6, the ``classroom`` extra) in a copy of ``course/``:
 
-1. **OverwriteCells**: every locked or graded (non-solution) cell of the
-   submission is replaced, by ``grade_id``, with the instructor's cell, so the
-   hidden tests run and edited test cells do not count.
-2. Run the notebook top to bottom (nbclient, the ``python3`` kernel of this
-   interpreter), continuing after errors.
-3. A test cell earns its points when it runs without an error.
+1. copy ``course/nbgrader_config.py`` and ``course/source/`` into a fresh course folder;
+2. ``nbgrader generate_assignment`` (the release, and the gradebook's record of the cells);
+3. copy each submission to ``submitted/<student id>/<assignment>/<assignment>.ipynb``;
+4. ``nbgrader autograde``, then ``nbgrader generate_feedback`` (HTML feedback per student);
+5. read the scores from nbgrader's gradebook (``gradebook.db``).
 
-Manually graded answers (markdown ``answer`` cells) are listed with their
-points but not scored.
+The scores are nbgrader's: a test cell earns its points when it runs without an
+error and without output on stderr, within the cell timeout of
+``course/nbgrader_config.py``; locked and test cells are restored from the
+source version by ``grade_id``; manually graded cells have no score until a
+grader gives one (``nbgrader formgrader``). For a real course run the commands
+yourself in your copy of the course (``course/README.md``); this tool is for
+grading a few notebooks, for example to check a submission by hand.
 
 Usage::
 
-    .venv/bin/python tools/autograde.py SUBMISSION.ipynb [--source INSTRUCTOR.ipynb]
-
-(default source: ``notebooks/assignments/instructor/<same name>``).
+    .venv/bin/python tools/autograde.py A1_ternary_optimum SUB.ipynb [--student ID] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import importlib.util
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parents[1]
-INSTRUCTOR = ROOT / "notebooks" / "assignments" / "instructor"
+COURSE = ROOT / "course"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def nbgrader(course: Path, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``python -m nbgrader ARGS`` in the course folder ``course``; returns the finished process."""
+    env = dict(os.environ)  # nbgrader calls `alembic` and starts `python3` kernels: this interpreter's, first
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
 
 
-ms = _load("make_student")
+def new_course(where: Path) -> Path:
+    """A fresh copy of the shipped course (config and source folder) in ``where/course``."""
+    dst = Path(where) / "course"
+    dst.mkdir(parents=True)
+    shutil.copy2(COURSE / "nbgrader_config.py", dst / "nbgrader_config.py")
+    shutil.copytree(COURSE / "source", dst / "source")
+    return dst
 
 
-def overwrite_cells(submission, source):
-    """``submission`` (a copy) with its locked and test cells replaced by ``source``'s, matched by grade_id."""
-    nb = copy.deepcopy(submission)
-    by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if ms.is_locked(c)}
-    seen = set()
-    for i, cell in enumerate(nb.cells):
-        gid = ms._nbgrader(cell).get("grade_id")
-        if gid in by_id:
-            nb.cells[i] = copy.deepcopy(by_id[gid])
-            seen.add(gid)
-    missing = sorted(set(by_id) - seen)
-    if missing:
-        raise ValueError(f"submission lacks the locked/test cells {missing} (deleted?)")
-    return nb
+def scores(course: Path, assignment: str) -> dict[str, dict]:
+    """``{student: {"score", "max_score", "cells": {grade_id: (score or None, max_score)}}}`` from the gradebook.
+
+    A cell's score is its manual score where a grader gave one, else its autograded score; None for a
+    manually graded cell nobody has graded yet (nbgrader's ``Grade.score`` counts those as 0)."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment):
+            cells = {}
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    given = g.manual_score if g.manual_score is not None else g.auto_score
+                    cells[g.name] = (given, g.max_score)
+            out[sub.student_id] = {"score": sub.score, "max_score": sub.max_score, "cells": cells}
+    return out
 
 
-def autograde(submission, source, timeout: int = 600) -> dict:
-    """Run ``submission`` with ``source``'s tests; returns ``{"tests": {grade_id: (earned, possible)},
-    "manual": {grade_id: possible}, "score": earned, "autograded_points": possible}``."""
-    from nbclient import NotebookClient
-
-    nb = overwrite_cells(submission, source)
-    with tempfile.TemporaryDirectory() as tmp:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": tmp}}).execute()
-    tests, manual = {}, {}
-    for c in nb.cells:
-        nbg = ms._nbgrader(c)
-        if not nbg.get("grade"):
-            continue
-        if nbg.get("solution"):
-            manual[nbg["grade_id"]] = float(nbg["points"])
-            continue
-        failed = any(o.output_type == "error" for o in c.get("outputs", []))
-        tests[nbg["grade_id"]] = (0.0 if failed else float(nbg["points"]), float(nbg["points"]))
-    return {"tests": tests, "manual": manual, "score": sum(e for e, _ in tests.values()),
-            "autograded_points": sum(p for _, p in tests.values())}
+def grade(course: Path, assignment: str, submissions: dict[str, Path], feedback: bool = True) -> dict[str, dict]:
+    """Autograde ``submissions`` (student id -> notebook) of ``assignment`` in ``course`` with nbgrader."""
+    if not (course / "gradebook.db").exists() or not (course / "release" / assignment).exists():
+        nbgrader(course, "generate_assignment", assignment, "--force")
+    for student, path in submissions.items():
+        dst = course / "submitted" / student / assignment
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dst / f"{assignment}.ipynb")
+    nbgrader(course, "autograde", assignment, "--force")
+    if feedback:
+        nbgrader(course, "generate_feedback", assignment, "--force")
+    return scores(course, assignment)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Autograde a student notebook with the instructor version's tests.")
+    ap = argparse.ArgumentParser(description="Autograde one notebook with nbgrader in a copy of course/.")
+    ap.add_argument("assignment", help="assignment name, e.g. A1_ternary_optimum")
     ap.add_argument("submission", type=Path)
-    ap.add_argument("--source", type=Path, help="instructor notebook (default: instructor/<submission name>)")
+    ap.add_argument("--student", default="student", help="student id to grade under (sets the per-student parameters)")
+    ap.add_argument("--keep", type=Path, help="keep the course folder (feedback, autograded notebook) here")
     args = ap.parse_args(argv)
-    source = args.source or INSTRUCTOR / args.submission.name
-    res = autograde(nbformat.read(args.submission, as_version=4), nbformat.read(source, as_version=4))
-    for gid, (earned, possible) in res["tests"].items():
-        print(f"{gid:<32} {earned:4.1f} / {possible:4.1f}")
-    for gid, possible in res["manual"].items():
-        print(f"{gid:<32}    ? / {possible:4.1f}  (graded by hand)")
-    print(f"{'autograded total':<32} {res['score']:4.1f} / {res['autograded_points']:4.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        where = args.keep or Path(tmp)
+        course = new_course(where)
+        res = grade(course, args.assignment, {args.student: args.submission.resolve()})[args.student]
+    for gid, (given, possible) in res["cells"].items():
+        shown = "   ?" if given is None else f"{given:4.1f}"
+        print(f"{gid:<32} {shown} / {possible:4.1f}" + ("  (graded by hand)" if given is None else ""))
+    print(f"{'total (nbgrader)':<32} {res['score']:4.1f} / {res['max_score']:4.1f}")
     return 0
 
 

@@ -12,13 +12,15 @@ carry one role, which becomes its metadata:
 ``# %% solution:ID``            nbgrader autograded-answer cell
 ``# %% test:ID points=N``       nbgrader autograder test cell, N points
 ``# %% [markdown] answer:ID points=N``  manually graded written answer
+``# %% answer:ID points=N``     manually graded code answer (e.g. a figure)
 ==============================  ==============================================
 
 ``notebooks/src/NN_name.py`` becomes ``notebooks/NN_name.ipynb``;
 ``notebooks/src/assignments/NAME.py`` becomes the instructor version
-``notebooks/assignments/instructor/NAME.ipynb`` and, through
-:mod:`tools.make_student`, the student version in
-``notebooks/assignments/student/``.  Built notebooks have no outputs and
+``course/source/NAME/NAME.ipynb`` (the nbgrader course's source folder, see
+``course/README.md``) and, through :mod:`tools.make_student` (what ``nbgrader
+generate_assignment`` writes, byte for byte; the course tests check that), the
+student version in ``notebooks/assignments/student/``.  Built notebooks have no outputs and
 deterministic cell ids, so rebuilding an unchanged source is a no-op.
 
 Usage::
@@ -40,7 +42,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "notebooks" / "src"
 NB_DIR = ROOT / "notebooks"
-INSTRUCTOR = NB_DIR / "assignments" / "instructor"
+COURSE = ROOT / "course"
+SOURCE = COURSE / "source"  # nbgrader's source folder: SOURCE/<assignment>/<assignment>.ipynb
 STUDENT = NB_DIR / "assignments" / "student"
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -83,8 +86,6 @@ def _cell(kind: str, header: str, lines: list[str], index: int, stem: str) -> nb
         points = int(m["points"]) if m["points"] else None
         if (role in ("test", "answer")) != (points is not None):
             raise ValueError(f"{stem}: cell {index}: points= is required exactly for test and answer cells")
-        if role == "answer" and kind != "markdown":
-            raise ValueError(f"{stem}: cell {index}: answer cells are markdown")
         meta["nbgrader"] = _nbgrader(role, gid, points)
         cell_id = gid
     if kind == "markdown":
@@ -126,7 +127,7 @@ def _make_student():
 def targets() -> list[tuple[Path, Path]]:
     """(source, built notebook) pairs: study notebooks and instructor versions."""
     pairs = [(p, NB_DIR / f"{p.stem}.ipynb") for p in sorted(SRC.glob("*.py"))]
-    pairs += [(p, INSTRUCTOR / f"{p.stem}.ipynb") for p in sorted((SRC / "assignments").glob("*.py"))]
+    pairs += [(p, SOURCE / p.stem / f"{p.stem}.ipynb") for p in sorted((SRC / "assignments").glob("*.py"))]
     return pairs
 
 
@@ -137,7 +138,7 @@ def build() -> dict[Path, str]:
     for src, dst in targets():
         nb = parse(src.read_text(), src.stem)
         out[dst] = nbformat.writes(nb) + "\n"
-        if dst.parent == INSTRUCTOR:
+        if dst.parent.parent == SOURCE:
             out[STUDENT / dst.name] = nbformat.writes(ms.student_version(nb)) + "\n"
     return out
 

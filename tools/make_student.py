@@ -20,13 +20,15 @@ graded later with nbgrader's ``autograde``:
   student source as the last step, as nbgrader does.
 
 Not done: nbgrader's database (``SaveCells``), header/footer and mark schemes.
-If you grade with the full nbgrader workflow, run ``nbgrader
-generate_assignment`` on the instructor notebooks (the metadata is nbgrader's,
-schema version 3); for hand-out and self-check this tool is enough.
+This tool only writes the student versions committed in
+``notebooks/assignments/student/`` (so that building the notebooks needs no
+nbgrader); the course itself is released and graded with nbgrader
+(``course/README.md``), and ``tests/test_course.py`` checks that nbgrader's
+release is byte-identical to what this tool writes.
 
 Usage::
 
-    .venv/bin/python tools/make_student.py                     # all of notebooks/assignments/instructor/
+    .venv/bin/python tools/make_student.py                     # all of course/source/*/*.ipynb
     .venv/bin/python tools/make_student.py IN.ipynb [-o DIR]   # one or more notebooks
 """
 
@@ -42,7 +44,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-INSTRUCTOR = ROOT / "notebooks" / "assignments" / "instructor"
+SOURCE = ROOT / "course" / "source"
 STUDENT = ROOT / "notebooks" / "assignments" / "student"
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -167,10 +169,10 @@ def student_version(nb):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Write student versions of nbgrader-style instructor notebooks.")
-    ap.add_argument("notebooks", nargs="*", type=Path, help=f"instructor notebooks (default: {INSTRUCTOR.relative_to(ROOT)}/*.ipynb)")
+    ap.add_argument("notebooks", nargs="*", type=Path, help=f"instructor notebooks (default: {SOURCE.relative_to(ROOT)}/*/*.ipynb)")
     ap.add_argument("-o", "--out", type=Path, default=STUDENT, help=f"output folder (default: {STUDENT.relative_to(ROOT)})")
     args = ap.parse_args(argv)
-    paths = args.notebooks or sorted(INSTRUCTOR.glob("*.ipynb"))
+    paths = args.notebooks or sorted(SOURCE.glob("*/*.ipynb"))
     if not paths:
         print("no instructor notebooks found", file=sys.stderr)
         return 1

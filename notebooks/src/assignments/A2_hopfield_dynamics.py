@@ -21,18 +21,20 @@
 #
 # **Expected time.** About 75 minutes.
 #
-# **Grading.** 12 points: 10 autograded in the test cells (some tests are hidden and run only when your
-# work is graded), 2 for the written answer at the end. Do not change the test cells.
-# Your network size, quantizer and noise level are computed from your `STUDENT_ID`.
-
-# %% [markdown] readonly:a2-id-md
-# Put your student id (as given by your instructor) in the next cell and run all cells from the top.
-
-# %%
-STUDENT_ID = "student-0"  # replace with your student id
+# **Grading.** 14 points: 10 autograded in the test cells (some tests are hidden and run only when your
+# work is graded), 2 for the figure and 2 for the written answer, graded by hand (the rubric is in each part).
+# Do not change the locked cells: the grader restores them. Your network size, quantizer and noise level
+# come from your student id, which nbgrader sets: it is the name of your submission folder when your work
+# is graded (your login while you work). A notebook copied from another student is graded with **your**
+# parameters, and the grader re-runs your measurement functions on fresh random keys. Test cells must not
+# write to stderr (no progress bars or warnings there): nbgrader gives a test cell that writes to stderr no points.
 
 # %% readonly:a2-setup
+import getpass
 import hashlib
+import os
+import warnings
+from pathlib import Path
 
 import jax
 import matplotlib.pyplot as plt
@@ -41,14 +43,25 @@ import numpy as np
 import hopfield
 import theory
 
-SEED = int(hashlib.sha256(STUDENT_ID.encode()).hexdigest()[:8], 16)  # your personal seed
+warnings.filterwarnings("ignore")  # nothing on stderr: nbgrader scores a test cell with stderr output 0
+
+
+def nbgrader_student_id() -> str:
+    """The student id nbgrader grades this notebook under (the submission folder), else your login."""
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        return Path.cwd().parent.name  # nbgrader runs autograded/<student id>/<assignment>/<notebook>
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+STUDENT_ID = nbgrader_student_id()
+SEED = int(hashlib.sha256(f"A2/{STUDENT_ID}".encode()).hexdigest()[:8], 16)  # your personal seed
 N = 100 + 10 * (SEED % 5)                                            # your number of neurons
 RECIPE = [theory.Recipe("sign"), theory.Recipe("ternary"), theory.Recipe("uniform", bits=2)][(SEED // 5) % 3]  # your weight quantizer
 NOISE = [0.05, 0.1, 0.15][(SEED // 15) % 3]                          # fraction of flipped bits in a start state
 ALPHAS = [0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32]              # loads p/N to test
 TRIALS = 8                                                           # networks per load
 KEY = jax.random.key(SEED % 2**31)
-print(f"STUDENT_ID={STUDENT_ID!r}: N={N}, quantizer={RECIPE.label} (K={RECIPE.K}), NOISE={NOISE}, seed={SEED}")
+print(f"student {STUDENT_ID!r}: N={N}, quantizer={RECIPE.label} (K={RECIPE.K}), NOISE={NOISE}, seed={SEED}")
 
 # %% readonly:a2-tour
 # A two-minute tour of the library (recall of a letter with float and 1-bit weights).
@@ -114,14 +127,19 @@ for _trial in range(4):
     else:
         raise AssertionError("no fixed point after 30 sweeps")
 ### BEGIN HIDDEN TESTS
-# Same visiting order and tie rule as the library's sweep: at least 95% of neurons agree after one sweep.
-import jax.numpy as _jnp
-from hopfield.dynamics import async_sweep as _async_sweep, tie_tolerance as _tie_tolerance
-_s0 = np.random.default_rng(7).choice([-1.0, 1.0], size=N)
-_Wj = _jnp.asarray(_qW, dtype=_jnp.float32)
-_sj = _jnp.asarray(_s0, dtype=_jnp.float32)
-_lib = np.asarray(_async_sweep(_Wj, _sj, _Wj @ _sj, jax.random.key(5), _tie_tolerance(_Wj))[0])
-assert np.mean(_lib == async_sweep_np(_qW, _s0, jax.random.key(5))) >= 0.95, "the sweep differs from Hopfield's rule"
+# Same visiting order and tie rule as Hopfield's rule, on your quantized network, from a fresh state.
+def _reference_sweep(W, s, key):
+    s = np.array(s, dtype=np.float64)
+    for i in np.asarray(jax.random.permutation(key, s.shape[0])):
+        h = W[i] @ s
+        s[i] = 1.0 if h > 0 else (-1.0 if h < 0 else s[i])
+    return s
+
+
+for _k in (5, 17):
+    _s0 = np.random.default_rng(_k).choice([-1.0, 1.0], size=N)
+    assert np.array_equal(async_sweep_np(_qW, _s0, jax.random.key(_k)), _reference_sweep(_qW, _s0, jax.random.key(_k))), \
+        "the sweep differs from Hopfield's asynchronous rule"
 ### END HIDDEN TESTS
 
 # %% [markdown] readonly:a2-part2
@@ -168,57 +186,68 @@ _s, _n = recall(_W2, np.array([1.0, 1.0]), jax.random.key(0), async_sweep_np)
 assert _n == 1 and _s[0] != _s[1], "asynchronous updates end the 2-cycle in one sweep"
 
 # %% [markdown] readonly:a2-part3
-# ## Part 3 — measure the capacity of your quantized network (3 points)
+# ## Part 3 — measure the capacity of your quantized network (3 points, and 2 for the figure)
 #
-# For each load $\alpha$ in `ALPHAS` and each of `TRIALS` networks:
-# 1. draw $p = \mathrm{round}(\alpha N)$ random patterns (`hopfield.random_patterns(p, N, key=key)`, a new key
-#    for every network, derived from `KEY` with `jax.random.fold_in`);
+# Write two measurement functions (the grader runs them again with other random keys, so the numbers must
+# come out of them):
+#
+# `measure_retrieval(alphas, trials, key)`: for each load $\alpha$ in `alphas` and each of `trials` networks
+# 1. draw $p = \max(1, \mathrm{round}(\alpha N))$ random patterns (`hopfield.random_patterns(p, N, key=...)`,
+#    a new key for every network, derived from `key` with `jax.random.fold_in` / `jax.random.split`);
 # 2. build the Hebbian matrix (`hopfield.hebbian`) and quantize it with **your** quantizer recipe,
 #    `hopfield.quantize(W, RECIPE, p=p)` (the recipe's rho-optimal quantizer for the Hebbian entries of p patterns);
-# 3. flip a fraction `NOISE` of the bits of the first pattern (`hopfield.flip_bits(xi[0], NOISE, key=key)`),
+# 3. flip a fraction `NOISE` of the bits of the first pattern (`hopfield.flip_bits(xi[0], NOISE, key=...)`),
 #    run `recall` with your `async_sweep_np`, and count a success if the overlap
 #    $m = \frac1N \sum_i \xi^1_i s_i \ge 0.9$.
 #
-# Store `retrieved`, a numpy array with the fraction of successes at each load (same length as `ALPHAS`),
-# `rho_measured`, the mean over your networks at $\alpha = 0.12$ of `theory.rho(W, qW)` (use the numpy
-# arrays), and `alpha_c`, your estimate of the capacity: the load where `retrieved` crosses 0.5, by linear
-# interpolation between the two loads around the crossing. Plot `retrieved` against $\alpha$ with the
-# predicted capacity `theory.predicted_capacity(rho_measured)` as a vertical line (labelled axes, legend).
+# It returns a numpy array with the fraction of successes at each load (same length as `alphas`).
+#
+# `measure_rho(p, trials, key)`: the mean over `trials` networks with `p` patterns of `theory.rho(W, qW)`
+# between the Hebbian matrix and your quantized one (numpy arrays).
+#
+# Then store `retrieved = measure_retrieval(ALPHAS, TRIALS, KEY)`,
+# `rho_measured = measure_rho(round(0.12 * N), TRIALS, KEY)`, and `alpha_c`, your estimate of the capacity:
+# the load where `retrieved` crosses 0.5, by linear interpolation between the two loads around the crossing.
 
 # %% solution:a2-capacity
+def measure_retrieval(alphas, trials, key):
+    """Fraction of `trials` quantized networks per load that recall a noisy pattern (m >= 0.9)."""
+    ### BEGIN SOLUTION
+    out = []
+    for i, alpha in enumerate(alphas):
+        p = max(1, round(alpha * N))
+        ok = 0
+        for j in range(trials):
+            k_pat, k_flip, k_run = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, i), j), 3)
+            xi = np.asarray(hopfield.random_patterns(p, N, key=k_pat))
+            qW = np.asarray(hopfield.quantize(hopfield.hebbian(xi), RECIPE, p=p), dtype=np.float64)
+            s0 = np.asarray(hopfield.flip_bits(xi[0], NOISE, key=k_flip), dtype=np.float64)
+            s, _ = recall(qW, s0, k_run, async_sweep_np)
+            ok += float(np.mean(s * xi[0])) >= 0.9
+        out.append(ok / trials)
+    return np.array(out)
+    ### END SOLUTION
+
+
+def measure_rho(p, trials, key):
+    """Mean rho between the Hebbian matrix of p patterns and its quantized version, over `trials` networks."""
+    ### BEGIN SOLUTION
+    rhos = []
+    for j in range(trials):
+        W = hopfield.hebbian(hopfield.random_patterns(p, N, key=jax.random.fold_in(key, 1000 + j)))
+        rhos.append(theory.rho(np.asarray(W), np.asarray(hopfield.quantize(W, RECIPE, p=p))))
+    return float(np.mean(rhos))
+    ### END SOLUTION
+
+
 ### BEGIN SOLUTION
-retrieved, rhos = [], []
-for i, alpha in enumerate(ALPHAS):
-    p = max(1, round(alpha * N))
-    ok = 0
-    for j in range(TRIALS):
-        k = jax.random.fold_in(jax.random.fold_in(KEY, i), j)
-        k_pat, k_flip, k_run = jax.random.split(k, 3)
-        xi = np.asarray(hopfield.random_patterns(p, N, key=k_pat))
-        W = hopfield.hebbian(xi)
-        qW = np.asarray(hopfield.quantize(W, RECIPE, p=p), dtype=np.float64)
-        if alpha == 0.12:
-            rhos.append(theory.rho(np.asarray(W), qW))
-        s0 = np.asarray(hopfield.flip_bits(xi[0], NOISE, key=k_flip), dtype=np.float64)
-        s, _ = recall(qW, s0, k_run, async_sweep_np)
-        ok += float(np.mean(s * xi[0])) >= 0.9
-    retrieved.append(ok / TRIALS)
-retrieved = np.array(retrieved)
-rho_measured = float(np.mean(rhos))
+retrieved = measure_retrieval(ALPHAS, TRIALS, KEY)
+rho_measured = measure_rho(round(0.12 * N), TRIALS, KEY)
 a = np.array(ALPHAS)
 below = np.nonzero(retrieved < 0.5)[0]
 j = int(below[0]) if below.size else len(a) - 1
 alpha_c = float(a[j]) if j == 0 else float(np.interp(0.5, [retrieved[j], retrieved[j - 1]], [a[j], a[j - 1]]))
 print(f"retrieved = {retrieved}, rho = {rho_measured:.4f}, alpha_c = {alpha_c:.3f}, theory {theory.predicted_capacity(rho_measured):.3f}")
-
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(a, retrieved, "o-", label=f"measured, N={N}, {RECIPE.label} weights")
-ax.axvline(theory.predicted_capacity(rho_measured), color="k", ls=":", label=f"theory alpha_c(rho={rho_measured:.3f})")
-ax.axvline(alpha_c, color="C0", ls="--", label=f"measured alpha_c = {alpha_c:.3f}")
-ax.set_xlabel("load alpha = p/N (patterns per neuron)")
-ax.set_ylabel("fraction of networks that recall (m >= 0.9)")
-ax.legend(fontsize=8)
-plt.show()
 ### END SOLUTION
 
 # %% test:a2-test-capacity points=3
@@ -232,10 +261,44 @@ _rho = theory.rho(RECIPE.optimal(theory.hebbian_density(_p12)), theory.hebbian_d
 assert abs(rho_measured - _rho) < 0.02, f"rho_measured = {rho_measured:.4f}, the closed form gives {_rho:.4f}"
 assert 0.05 < alpha_c < 0.3, f"alpha_c = {alpha_c} is not a plausible capacity"
 ### BEGIN HIDDEN TESTS
+import os as _os
+import pathlib as _pl
+_sid = _pl.Path.cwd().parent.name if _os.environ.get("NBGRADER_EXECUTION") == "autograde" else STUDENT_ID
+_seed = int(hashlib.sha256(f"A2/{_sid}".encode()).hexdigest()[:8], 16)
+_recipe = [theory.Recipe("sign"), theory.Recipe("ternary"), theory.Recipe("uniform", bits=2)][(_seed // 5) % 3]
+assert (N, RECIPE, NOISE) == (100 + 10 * (_seed % 5), _recipe, [0.05, 0.1, 0.15][(_seed // 15) % 3]), \
+    "the per-student parameters were changed"
 _ok = retrieved >= 0.5
 _j = int(np.argmin(_ok)) if not _ok.all() else len(ALPHAS) - 1
 assert ALPHAS[max(_j - 1, 0)] - 1e-9 <= alpha_c <= ALPHAS[_j] + 1e-9, f"alpha_c = {alpha_c} is not where retrieved crosses 0.5"
+# The measurements are re-run from your functions on fresh keys: typed-in numbers do not pass.
+_fresh = np.asarray(measure_retrieval([0.04, 0.36], 6, jax.random.key(_seed % 9973 + 1)), dtype=float)
+assert _fresh.shape == (2,) and _fresh[0] >= 0.66 and _fresh[1] <= 0.5, f"measure_retrieval on fresh keys gives {_fresh}"
+_fresh_rho = measure_rho(round(0.2 * N), 4, jax.random.key(_seed % 7919 + 2))
+_ref = theory.rho(RECIPE.optimal(theory.hebbian_density(round(0.2 * N))), theory.hebbian_density(round(0.2 * N)))
+assert abs(_fresh_rho - _ref) < 0.02, f"measure_rho on fresh keys gives {_fresh_rho:.4f}, the closed form {_ref:.4f}"
 ### END HIDDEN TESTS
+
+# %% [markdown] readonly:a2-figure-md
+# Plot `retrieved` against $\alpha$ with the predicted capacity `theory.predicted_capacity(rho_measured)` and
+# your `alpha_c` as labelled vertical lines.
+#
+# *Rubric for the figure (2 points, by hand):* 1 point for the measured curve with both vertical lines, each
+# named in the legend; 1 point for labelled axes (the load $p/N$, the fraction that recalls), a title naming
+# $N$ and the quantizer, and a legend readable at normal size.
+
+# %% answer:a2-figure points=2
+### BEGIN SOLUTION
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(ALPHAS, retrieved, "o-", label=f"measured, N={N}, {RECIPE.label} weights")
+ax.axvline(theory.predicted_capacity(rho_measured), color="k", ls=":", label=f"theory alpha_c(rho={rho_measured:.3f})")
+ax.axvline(alpha_c, color="C0", ls="--", label=f"measured alpha_c = {alpha_c:.3f}")
+ax.set_xlabel("load alpha = p/N (patterns per neuron)")
+ax.set_ylabel("fraction of networks that recall (m >= 0.9)")
+ax.set_title(f"Capacity of a Hopfield network, N={N}, {RECIPE.label} weights")
+ax.legend(fontsize=9)
+plt.show()
+### END SOLUTION
 
 # %% [markdown] readonly:a2-part4
 # ## Part 4 — interpretation (2 points, graded by hand)
@@ -244,6 +307,10 @@ assert ALPHAS[max(_j - 1, 0)] - 1e-9 <= alpha_c <= ALPHAS[_j] + 1e-9, f"alpha_c 
 # `theory.predicted_capacity(1.0)` (float weights). Is your value above or below the theory, and why could a network
 # of $N \approx 100$ neurons differ from the $N \to \infty$ theory? How would you make the measurement more
 # precise, and what would change with `sync_update` instead of your asynchronous rule?
+
+# *Rubric (2 points):* 1 point for the comparison with the three numbers and the direction stated; 1 point
+# for a reason for the finite-N difference (fluctuating crosstalk, the m >= 0.9 criterion, the noisy start)
+# and one concrete way to a more precise measurement. Half a point off for a claim the data contradict.
 
 # %% [markdown] answer:a2-interpretation points=2
 # The measured capacity is above the mean-field value: the theory is for N -> infinity, while in a network
