@@ -1,4 +1,4 @@
-"""Bad input raises ValueError whose message names the argument (STYLE.md item 7)."""
+"""Bad input raises ValueError whose message names the argument (validated once at the public boundary)."""
 
 import numpy as np
 import pytest

@@ -45,7 +45,7 @@ def test_unbiased_channels_keep_w_q_equal_w_w_and_the_same_rho(method, shared_sh
 
 @pytest.mark.parametrize("method", theory.METHODS)
 def test_unbiased_per_tensor_and_the_rho_squared_shrink(method):
-    """Per tensor: E[w q] = E[w^2]; the mse levels are the unbiased ones times rho^2 (REFERENCE.md, noise model)."""
+    """Per tensor: E[w q] = E[w^2]; the mse levels are the unbiased ones times rho^2 (the static-noise decomposition q = a w + eta)."""
     w = _channels(1)
     a = theory.fit(w, method, **_bits(method))
     b = theory.fit(w, method, gain="unbiased", **_bits(method))

@@ -11,7 +11,7 @@ Data rows, vectorized over channels: every channel gets its own rho-optimal shap
 Each row ``z_i`` of a (C, n) array of unit-RMS channels is its own empirical
 density (:class:`theory.densities.Empirical`).  For a quantizer with thresholds
 ``t`` and levels ``c``, rho follows from the cell sums ``P_k = #{t_{k-1} <= z < t_k}``
-and ``M1_k = sum of z over cell k`` (REFERENCE.md, "Definitions and formulas"):
+and ``M1_k = sum of z over cell k`` (Pushkareva & Karandashev 2020; Max 1960):
 ``rho = sum_k c_k M1_k / sqrt(sum z^2 * sum_k c_k^2 P_k)``.  After one sort and one
 prefix sum per row, a candidate costs one binary search per threshold, and the
 searches of all rows run in ONE ``np.searchsorted`` over the rows laid end to end

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-#: Bit widths considered by :func:`bit_options` (REFERENCE.md: 1..8 bits per weight).
+#: Bit widths considered by :func:`bit_options` (1..8 bits per weight, the packed widths).
 BITS = tuple(range(1, 9))
 
 

@@ -1,6 +1,6 @@
 """The correlation rho between weights and quantized weights, closed form and empirical.
 
-REFERENCE.md: for a density f and a K-level quantizer,
+For a density f and a K-level quantizer (Pushkareva & Karandashev, OMNN 29:179, 2020; J. Max 1960),
 ``E[w q] = sum_k c_k * integral_{t_{k-1}}^{t_k} w f(w) dw``,
 ``E[q^2] = sum_k c_k^2 P(t_{k-1} <= w < t_k)`` and
 ``rho = E[w q] / sqrt(E[w^2] E[q^2])``.
@@ -26,7 +26,7 @@ GAINS = ("mse", "unbiased")
 def gain_factor(gain: str, ew2: Any, ewq: Any, eq2: Any) -> Any:
     """Factor for the levels of a quantizer ``q`` so that the rescaled levels obey the rule ``gain``.
 
-    REFERENCE.md, "Quantization error as noise": ``q(w) = a w + eta`` with
+    Quantization error as noise (Sompolinsky, PRA 34:2571, 1986): ``q(w) = a w + eta`` with
     ``a = E[w q] / E[w^2]`` and ``eta`` uncorrelated with ``w``.
 
     - ``"mse"``: least squares, ``E[w q] / E[q^2]``; afterwards ``E[q^2] = E[w q]`` and

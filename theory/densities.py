@@ -2,7 +2,7 @@
 
 Every density here has zero mean and unit variance (quantizers are defined in
 units of the weights' standard deviation).  What the correlation formula needs
-(REFERENCE.md) are the cell moments of a cell ``[a, b)``::
+(Max 1960; Pushkareva & Karandashev 2020) are the cell moments of a cell ``[a, b)``::
 
     P(a <= w < b)          = F0(b) - F0(a)
     E[w ; a <= w < b]      = F1(b) - F1(a)

@@ -7,7 +7,7 @@ numpy (:func:`moments_function`, :func:`family_rho_function`,
 :mod:`theory.densities` and :mod:`theory.correlation` is tied to these
 expressions by the tests (one formula, one home).
 
-A K-level quantizer (REFERENCE.md, "Definitions and formulas") has thresholds
+A K-level quantizer (J. Max, IRE Trans. Inf. Theory 6:7, 1960) has thresholds
 ``t_1 < ... < t_{K-1}`` and levels ``c_1 < ... < c_K``.  With the partial
 moments ``F0(x) = P(w < x)`` and ``F1(x) = E[w ; w < x]`` of a zero-mean
 density (so ``F0(-oo) = 0``, ``F0(oo) = 1``, ``F1(+-oo) = 0``)::
@@ -149,7 +149,7 @@ def symmetric_quantizer(K: int) -> tuple[list[sp.Expr], list[sp.Expr], tuple[sp.
     """An odd-symmetric K-level quantizer ``(thresholds, levels, free symbols)``.
 
     Positive thresholds ``s_i`` and levels ``a_i``; a zero threshold for even K,
-    a zero level for odd K (REFERENCE.md's symmetric case).
+    a zero level for odd K (the symmetric case of Max 1960).
     """
     if K < 2:
         raise ValueError(f"K must be >= 2, got {K}")

@@ -1,7 +1,7 @@
 """From the Hopfield result to a feedforward classifier: data-aware correlation and noise accumulation.
 
 numpy/scipy only (no torch).  Two results carry over from the Hopfield network
-(REFERENCE.md, "Definitions and formulas"):
+(Pushkareva & Karandashev, OMNN 29:179, 2020):
 
 1. **Sign of a local field (Sheppard's formula).**  If the pre-activations
    ``z = w^T x`` and ``z' = q^T x`` of one unit are jointly Gaussian with zero
