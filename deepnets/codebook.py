@@ -168,13 +168,16 @@ class Codebook(NamedTuple):
     ``thresholds = midpoints(levels) * ratio[g]`` with one number per group (the inverse
     gain; none for min-max).  Then only ``ratio`` (G,) is stored and the thresholds are
     derived from the float32 values the same way in memory and after loading
-    (:meth:`threshold_values`), saving K - 2 numbers per group.  Other thresholds (ternary's
-    dead zone) are stored as a table.
+    (:meth:`threshold_values`), saving K - 2 numbers per group.  Mean-aware levels
+    (``Recipe(..., offset=True)``) scale about the group's centre ``c`` instead of 0:
+    ``thresholds = c + ratio * (midpoints(levels) - c)``, with ``c`` (G,) stored beside the
+    ratio.  Other thresholds (ternary's dead zone) are stored as a table.
     """
 
     levels: Table
     thresholds: Table | None
     ratio: np.ndarray | None = None  # (G,) float32, when thresholds is None; None: plain midpoints
+    centre: np.ndarray | None = None  # (G,) float32: the ratio scales about it (offset levels); None: about 0
 
     def threshold_values(self) -> np.ndarray:
         if self.thresholds is not None:
@@ -182,7 +185,11 @@ class Codebook(NamedTuple):
         mids = _midpoints32(self.levels.values()).astype(np.float64)
         if self.ratio is None:
             return mids.astype(np.float32)
-        return (mids * self.ratio.astype(np.float64)[:, None]).astype(np.float32)
+        r = self.ratio.astype(np.float64)[:, None]
+        if self.centre is None:
+            return (mids * r).astype(np.float32)
+        c = self.centre.astype(np.float64)[:, None]
+        return (c + r * (mids - c)).astype(np.float32)
 
     def arrays(self, key: str) -> dict[str, np.ndarray]:
         out = self.levels.arrays(key + ".levels")
@@ -190,6 +197,8 @@ class Codebook(NamedTuple):
             out.update(self.thresholds.arrays(key + ".thresholds"))
         elif self.ratio is not None:
             out[key + ".thresholds.ratio"] = self.ratio
+            if self.centre is not None:
+                out[key + ".thresholds.centre"] = self.centre
         return out
 
     @classmethod
@@ -200,7 +209,10 @@ class Codebook(NamedTuple):
             r = tensors[rk]
             if r.dtype != np.float32 or r.shape != (G,) or not np.all(np.isfinite(r)) or not np.all(r > 0):
                 raise ValueError(f"{rk}: expected positive finite float32 of shape {(G,)}, got {r.dtype} {r.shape}")
-            return cls(levels, None, r)
+            c = tensors.get(key + ".thresholds.centre")
+            if c is not None and (c.dtype != np.float32 or c.shape != (G,) or not np.all(np.isfinite(c))):
+                raise ValueError(f"{key}.thresholds.centre: expected finite float32 of shape {(G,)}, got {c.dtype} {c.shape}")
+            return cls(levels, None, r, c)
         stored = any(k == key + ".thresholds" or k.startswith(key + ".thresholds.") for k in tensors)
         return cls(levels, Table.from_arrays(key + ".thresholds", tensors, G, K - 1) if stored else None)
 
@@ -220,16 +232,30 @@ def codebook(q: theory.Quantizer) -> Codebook:
     levels = Table.fit(q.levels.reshape(G, -1))
     t64 = q.thresholds.reshape(G, -1)
     mids = _midpoints32(levels.values()).astype(np.float64)
-    for ratio in (None, np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300)):
+    scaled = np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300)
+    for ratio, centre in ((None, None), (scaled, None), _about_centre(t64, mids)):
         if ratio is not None:
-            if not np.all(np.isfinite(ratio) & (ratio > 0)):
+            if not np.all(np.isfinite(ratio) & (ratio > 0)) or (centre is not None and not np.all(np.isfinite(centre))):
                 continue
             ratio = ratio.astype(np.float32)
-        book = Codebook(levels, None, ratio)
+            centre = None if centre is None else centre.astype(np.float32)
+        book = Codebook(levels, None, ratio, centre)
         derived = book.threshold_values()
         if _reproduces(derived, t64) and np.all(np.diff(derived, axis=1) > 0):
             return book
     return Codebook(levels, Table.fit(t64))
+
+
+def _about_centre(t64: np.ndarray, mids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(ratio, centre) with ``t = centre + ratio * (mids - centre)`` by least squares per row (None if K - 1 < 2)."""
+    if t64.shape[1] < 2:
+        return None, None
+    mm, tm = mids.mean(axis=1), t64.mean(axis=1)
+    dm = mids - mm[:, None]
+    ratio = np.sum(dm * (t64 - tm[:, None]), axis=1) / np.maximum(np.sum(dm * dm, axis=1), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.where(np.abs(1 - ratio) > 1e-12, (tm - ratio * mm) / (1 - ratio), mm)
+    return ratio, centre
 
 
 def quantizer(book: Codebook, granularity, name: str) -> theory.Quantizer:

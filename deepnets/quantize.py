@@ -119,12 +119,16 @@ class QuantConfig:
 
     def to_dict(self) -> dict:
         return {"method": self.method, "bits": self.bits, "K": self.K, "granularity": self.granularity.name,
-                "skip": list(self.skip), "fold_bn": self.fold_bn, "shared_shape": self.shared_shape, "gain": self.gain}
+                "skip": list(self.skip), "fold_bn": self.fold_bn, "shared_shape": self.shared_shape, "gain": self.gain,
+                **({"offset": True} if self.recipe.offset else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> QuantConfig:
         method = d["method"]
         bits = None if method in FIXED_BITS else d.get("bits")
+        if d.get("offset"):  # mean-aware levels (theory.Recipe offset option)
+            recipe = theory.Recipe(method, bits, gain=d.get("gain", "mse"), shared_shape=d.get("shared_shape"), offset=True)
+            return cls(recipe, None, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)))
         return cls(method, bits, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
                    d.get("shared_shape"), d.get("gain", "mse"))  # files written before the gain option used least squares
 

@@ -113,6 +113,11 @@ def _shape_levels(signed: S.SortedRows, method: str, K: int, shared: bool) -> np
 def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     """(thresholds (G, K-1), levels (G, K)) of ``recipe`` fitted to each row of ``rows`` (G, m), in data units."""
     G, K, method = rows.shape[0], recipe.K, recipe.method
+    if getattr(recipe, "offset", False):
+        # mean-aware levels: fit the centred weights for maximum rho, then shift levels and thresholds back
+        m = np.mean(rows, axis=1)
+        t, lv = fit_rows(rows - m[:, None], _centred(recipe))
+        return t + m[:, None], S.strictly_increasing(lv + m[:, None])
     if method == "minmax":
         lv = _minmax_rows(rows, K)
         t = midpoints(lv)
@@ -147,6 +152,11 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     lv[live] = S.strictly_increasing(unit * (g * rms[live])[:, None])
     t[live] = unit_t * rms[live, None]
     return t, lv
+
+
+def _centred(recipe: Recipe) -> Recipe:
+    """The same recipe without the offset (fitted to centred rows)."""
+    return Recipe(recipe.method, K=recipe.K, gain=recipe.gain, shared_shape=recipe.shared_shape)
 
 
 def _zero_group(K: int) -> tuple[np.ndarray, np.ndarray]:

@@ -65,15 +65,21 @@ class Recipe:
       times a scale per group (True) or each group's own rho-optimal shape (False); None
       picks the method's default (shared for Lloyd-Max, whose own shapes would cost K
       numbers per group; own shapes otherwise).  Resolved to a bool.
+    - `offset`: mean-aware levels (default False): each group's mean ``m`` is taken out, the
+      recipe is fitted for maximum rho of the *centred* weights ``w - m``, and ``m`` is added
+      back to every level and threshold (an affine grid per group for uniform levels, as the
+      asymmetric peers use, but placed for maximum correlation instead of by min and max).
+      The gain applies to the centred levels.  Not for ``"minmax"`` (already affine).
     """
 
     method: str
     K: int
     gain: str
     shared_shape: bool
+    offset: bool
 
     def __init__(self, method: str, bits: int | None = None, *, K: int | None = None, gain: str = "mse",
-                 shared_shape: bool | None = None) -> None:
+                 shared_shape: bool | None = None, offset: bool = False) -> None:
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
         if method in FIXED_LEVELS:
@@ -97,6 +103,11 @@ class Recipe:
             shared_shape = method == "lloyd_max"
         elif not isinstance(shared_shape, bool):
             raise ValueError(f"shared_shape must be a bool or None, got {shared_shape!r}")
+        if not isinstance(offset, bool):
+            raise ValueError(f"offset must be a bool, got {offset!r}")
+        if offset and method == "minmax":
+            raise ValueError("offset: min-max levels are already an affine grid per group; use offset with a rho family")
+        object.__setattr__(self, "offset", offset)
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "K", int(K))
         object.__setattr__(self, "gain", gain)
@@ -111,16 +122,22 @@ class Recipe:
     def label(self) -> str:
         """``"sign"``, ``"ternary"`` or ``"method(K=..)"``, with ``"+unbiased"`` when the gain is unbiased."""
         base = self.method if self.method in FIXED_LEVELS else f"{self.method}(K={self.K})"
-        return base if self.gain == "mse" else f"{base}+{self.gain}"
+        base = base if self.gain == "mse" else f"{base}+{self.gain}"
+        return f"{base}+offset" if self.offset else base
 
     def __repr__(self) -> str:
         extra = "" if self.gain == "mse" else f", gain={self.gain!r}"
         if self.shared_shape != (self.method == "lloyd_max"):
             extra += f", shared_shape={self.shared_shape}"
+        if self.offset:
+            extra += ", offset=True"
         return f"Recipe({self.method!r}, K={self.K}{extra})"
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "K": self.K, "bits": self.bits, "gain": self.gain, "shared_shape": self.shared_shape}
+        d = {"method": self.method, "K": self.K, "bits": self.bits, "gain": self.gain, "shared_shape": self.shared_shape}
+        if self.offset:  # written only when set: records of recipes without it stay as they were
+            d["offset"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Recipe:
@@ -128,7 +145,8 @@ class Recipe:
             raise ValueError(f"a recipe dict needs at least 'method', got {d!r}")
         K = d.get("K")
         bits = None if K is not None else d.get("bits")
-        return cls(d["method"], bits, K=K, gain=d.get("gain", "mse"), shared_shape=d.get("shared_shape"))
+        return cls(d["method"], bits, K=K, gain=d.get("gain", "mse"), shared_shape=d.get("shared_shape"),
+                   offset=bool(d.get("offset", False)))
 
     # -- quantizers ---------------------------------------------------------------
     def optimal(self, dist: Any = "gaussian") -> Quantizer:

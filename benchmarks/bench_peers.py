@@ -1,0 +1,248 @@
+"""corrquant against the data-free weight quantizers people use (HQQ, torchao), side by side in one process.
+
+Usage: ``python benchmarks/bench_peers.py [--models mlp vgg resnet mobilenet] [--bits 2 3 4]
+[--granularity channel group:64] [--n 1000] [--recipes ...] [--json FILE] [--markdown FILE]``
+
+Needs the ``peers`` extra (``pip install -e .[peers]``: ``hqq`` and ``torchao``; install them
+with ``--no-deps`` beside a CPU-only torch, see ``docs/benchmarks.md``).
+
+What runs, for every committed model (``deepnets.MODELS``, ``deepnets.load_pretrained``, the
+Fashion-MNIST test set through ``deepnets.test_subset``) at every bit width and granularity:
+
+- **corrquant**: ``deepnets.quantize`` with each recipe of ``--recipes`` (BatchNorm left
+  unfolded, as for the peers).
+- **HQQ** (Badri & Shaji 2023, half-quadratic quantization, data-free): its core
+  ``hqq.core.quantize.Quantizer.quantize`` (``optimize=True``, ``axis=1``, ``device="cpu"``) on
+  each weight reshaped to ``(out, in*kh*kw)``; HQQ has no Conv2d layer.  Scale and zero are
+  rounded to float16 before decoding, as ``HQQLinear`` stores them (its default compute dtype).
+- **torchao**: ``quantize_(IntxWeightOnlyConfig(weight_dtype=torch.intB, granularity=PerAxis(0)
+  | PerGroup(g), mapping_type=ASYMMETRIC))`` on an ``nn.Linear`` holding the same reshaped
+  weight (torchao's Conv2d path groups along input channels only and refuses convs with one
+  input channel per group, so the 2-D form gives it every layer); decoded with ``dequantize()``.
+
+Every tool quantizes the same layers in the same groups: all Conv2d and Linear weights, per
+output channel, or in groups of ``g`` consecutive entries of each output channel's flattened
+``in*kh*kw`` weights.  A layer whose fan-in is not a multiple of ``g`` (the peers cannot split
+it) is quantized per output channel by every tool; those layers are listed.
+
+**Effective bits per weight** = (codes at their bit width, packed, + every scale, zero point
+and codebook entry at the dtype the tool keeps it in) / quantized weights: corrquant's float32
+codebook tables (``LayerQuant.book``, what ``deepnets.save`` writes); HQQ's float16 scale and
+zero per group; torchao's float32 scale and int8 zero point per group.  torchao's
+``IntxUnpackedToInt8Tensor`` holds the codes unpacked in int8 in memory; they are counted at
+B bits here, as for the others.  **Quantize s** is the wall-clock of quantizing every layer
+(excluding evaluation) on 1 torch thread.  Top-1 is on the first ``--n`` test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+
+import torch
+from torch import nn
+
+import deepnets
+import theory
+from deepnets.quantize import weight_layers
+from deepnets.storage import packed_nbytes
+
+DEFAULT_RECIPES = ("minmax", "uniform+unbiased", "uniform+unbiased+offset", "lloyd_max+unbiased", "lloyd_max+unbiased+own",
+                   "lloyd_max+unbiased+offset+own")
+
+
+def parse_recipe(text: str, bits: int) -> theory.Recipe:
+    """``"method[+unbiased][+own][+offset]"`` at ``bits`` bits -> a :class:`theory.Recipe` (``own``: shared_shape=False)."""
+    method, *opts = text.split("+")
+    kw = {}
+    for o in opts:
+        if o == "unbiased":
+            kw["gain"] = "unbiased"
+        elif o in ("mse",):
+            kw["gain"] = o
+        elif o == "own":
+            kw["shared_shape"] = False  # each group its own rho-optimal shape (Lloyd-Max shares one by default)
+        else:
+            kw[o] = True  # boolean recipe options, e.g. offset
+    return theory.Recipe(method, None if method in ("sign", "ternary") else bits, **kw)
+
+
+def layer_plan(model: nn.Module, granularity: str) -> tuple[list[tuple[str, nn.Module, int | None]], list[str]]:
+    """[(name, module, group size or None = per channel)] and the names that fall back to per channel."""
+    g = None if granularity == "channel" else int(granularity.split(":")[1])
+    plan, fallback = [], []
+    for name, m in weight_layers(model):
+        fan_in = m.weight[0].numel()
+        if g is not None and fan_in % g:
+            fallback.append(name)
+            plan.append((name, m, None))
+        else:
+            plan.append((name, m, g))
+    return plan, fallback
+
+
+def _set_weights(model: nn.Module, new: dict[str, torch.Tensor]) -> nn.Module:
+    with torch.no_grad():
+        for name, m in weight_layers(model):
+            if name in new:
+                m.weight.copy_(new[name].reshape(m.weight.shape).to(m.weight.dtype))
+    return model
+
+
+def run_corrquant(model: nn.Module, plan: list, recipe: theory.Recipe) -> tuple[nn.Module, float, float]:
+    """(quantized model, effective bits per weight, seconds)."""
+    config = {name: deepnets.QuantConfig(recipe, granularity="channel" if g is None else deepnets.PerGroup(g))
+              for name, _, g in plan}
+    t = time.perf_counter()
+    qmodel, _ = deepnets.quantize(model, config)
+    dt = time.perf_counter() - t
+    state = qmodel.corrquant
+    nbits = sum(8 * (packed_nbytes(lq.codes.size, lq.bits) + lq.book.nbytes) for lq in state.layers.values())
+    n = sum(lq.codes.size for lq in state.layers.values())
+    return qmodel, nbits / n, dt
+
+
+def run_hqq(model: nn.Module, plan: list, bits: int) -> tuple[nn.Module, float, float]:
+    from hqq.core.quantize import Quantizer
+
+    new, nbits, n, dt = {}, 0, 0, 0.0
+    for name, m, g in plan:
+        w2 = m.weight.detach().reshape(m.weight.shape[0], -1).float()
+        gs = w2.shape[1] if g is None else g
+        t = time.perf_counter()
+        wq, meta = Quantizer.quantize(w2, nbits=bits, channel_wise=True, group_size=gs, optimize=True, axis=1,
+                                      bitpack=False, compute_dtype=torch.float32, device="cpu")
+        dt += time.perf_counter() - t
+        meta["scale"] = meta["scale"].half().float()  # HQQLinear keeps scale and zero in its compute dtype (float16)
+        meta["zero"] = meta["zero"].half().float()
+        meta["compute_dtype"] = torch.float32
+        new[name] = Quantizer.dequantize(wq, meta)
+        groups = w2.numel() // gs
+        nbits += bits * w2.numel() + 2 * 16 * groups
+        n += w2.numel()
+    return _set_weights(_copy(model), new), nbits / n, dt
+
+
+def run_torchao(model: nn.Module, plan: list, bits: int) -> tuple[nn.Module, float, float]:
+    from torchao.quantization import IntxWeightOnlyConfig, quantize_
+    from torchao.quantization.granularity import PerAxis, PerGroup
+    from torchao.quantization.quant_primitives import MappingType
+
+    new, nbits, n, dt = {}, 0, 0, 0.0
+    for name, m, g in plan:
+        w2 = m.weight.detach().reshape(m.weight.shape[0], -1).float()
+        lin = nn.Linear(w2.shape[1], w2.shape[0], bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(w2)
+        gran = PerAxis(0) if g is None else PerGroup(g)
+        t = time.perf_counter()
+        quantize_(lin, IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{bits}"), granularity=gran,
+                                            mapping_type=MappingType.ASYMMETRIC))
+        dt += time.perf_counter() - t
+        qw = lin.weight
+        new[name] = qw.dequantize().detach()
+        side = sum(8 * getattr(qw, k).numel() * getattr(qw, k).element_size() for k in ("scale", "zero_point"))
+        nbits += bits * w2.numel() + side
+        n += w2.numel()
+    return _set_weights(_copy(model), new), nbits / n, dt
+
+
+PEERS = {"HQQ": run_hqq, "torchao": run_torchao}
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=list(deepnets.MODELS))
+    ap.add_argument("--bits", nargs="+", type=int, default=[2, 3, 4])
+    ap.add_argument("--granularity", nargs="+", default=["channel", "group:64"])
+    ap.add_argument("--n", type=int, default=1000, help="test images (the first n of Fashion-MNIST's 10,000)")
+    ap.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES),
+                    help="corrquant recipes 'method[+unbiased][+OPTION]' (default: %(default)s)")
+    ap.add_argument("--peers", nargs="+", default=["hqq", "torchao"])
+    ap.add_argument("--json", default=None, help="write the rows as JSON here")
+    ap.add_argument("--markdown", default=None, help="write the markdown tables here")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    x, y = deepnets.test_subset("fashion_mnist", a.n)
+    rows = []
+    start = time.perf_counter()
+    for mname in a.models:
+        model = deepnets.load_pretrained(mname, "fashion_mnist")
+        top_float = deepnets.evaluate(model, (x, y), progress=False)["top1"]
+        for gran in a.granularity:
+            plan, fallback = layer_plan(model, gran)
+            for bits in a.bits:
+                runs = [(f"corrquant {r}", run_corrquant, parse_recipe(r, bits)) for r in a.recipes]
+                runs += [(t, PEERS[t], bits) for t in ("HQQ", "torchao") if t.lower() in a.peers]
+                for tool, fn, arg in runs:
+                    qm, bpw, dt = fn(model, plan, arg)
+                    top1 = deepnets.evaluate(qm, (x, y), progress=False)["top1"]
+                    row = {"model": mname, "granularity": gran, "bits": bits, "tool": tool, "top1": top1,
+                           "bits_per_weight": bpw, "quantize_s": dt, "float_top1": top_float, "n": int(y.shape[0]),
+                           "per_channel_fallback": fallback}
+                    rows.append(row)
+                    print(f"{mname:9s} {gran:9s} {bits}b {tool:34s} top1 {top1:6.2f}  bpw {bpw:5.3f}  {dt:7.3f}s", flush=True)
+    md = render(rows, a, time.perf_counter() - start)
+    print(md)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(md)
+    return rows
+
+
+def render(rows: list[dict], a, seconds: float) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:])
+    out = [f"Command: `{cmd}` ({now}, torch {torch.__version__}, {seconds:.0f} s; top-1 on the first "
+           f"{rows[0]['n'] if rows else a.n} Fashion-MNIST test images)", ""]
+    out += ["| model | granularity | bits | best corrquant (recipe) | bpw | HQQ | bpw | torchao | bpw | corrquant at <= bits of the best peer |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["model"], r["granularity"], r["bits"]) for r in rows}, key=lambda k: (a.models.index(k[0]), k[1], k[2]))
+    for k in keys:
+        cell = [r for r in rows if (r["model"], r["granularity"], r["bits"]) == k]
+        cq = [r for r in cell if r["tool"].startswith("corrquant")]
+        peers = {r["tool"]: r for r in cell if not r["tool"].startswith("corrquant")}
+        best = max(cq, key=lambda r: r["top1"]) if cq else None
+        bp = max(peers.values(), key=lambda r: r["top1"]) if peers else None
+        verdict = ""
+        if bp is not None and cq:
+            ok = [r for r in cq if r["bits_per_weight"] <= bp["bits_per_weight"] + 1e-9]
+            top = max(ok, key=lambda r: r["top1"]) if ok else None
+            verdict = ("no corrquant recipe at <= bits" if top is None else
+                       f"{'WIN' if top['top1'] >= bp['top1'] else 'LOSS'} {top['top1'] - bp['top1']:+.1f} "
+                       f"({top['tool'][10:]}, {top['bits_per_weight']:.2f} b)")
+
+        def fmt(r):
+            return ("", "") if r is None else (f"{r['top1']:.1f}", f"{r['bits_per_weight']:.2f}")
+
+        b = fmt(best)
+        h, t = fmt(peers.get("HQQ")), fmt(peers.get("torchao"))
+        label = "" if best is None else f"{b[0]} ({best['tool'][10:]})"
+        out.append(f"| {k[0]} (float {cell[0]['float_top1']:.1f}) | {k[1]} | {k[2]} | {label} | {b[1]} | {h[0]} | {h[1]} | "
+                   f"{t[0]} | {t[1]} | {verdict} |")
+    out += ["", "Every run (quantize s = wall-clock of quantizing all layers, 1 torch thread):", "",
+            "| model | granularity | bits | tool | top-1 | bits/weight | quantize s |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['granularity']} | {r['bits']} | {r['tool']} | {r['top1']:.1f} | "
+                   f"{r['bits_per_weight']:.3f} | {r['quantize_s']:.3f} |")
+    fb = {(r["model"], r["granularity"]): r["per_channel_fallback"] for r in rows if r["per_channel_fallback"]}
+    if fb:
+        out += ["", "Layers quantized per output channel by every tool at group granularity (fan-in not a multiple of the group):"]
+        out += [f"- {m} {g}: {', '.join(v)}" for (m, g), v in fb.items()]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()
