@@ -26,8 +26,9 @@ output channel, or in groups of ``g`` consecutive entries of each output channel
 it) is quantized per output channel by every tool; those layers are listed.
 
 **Effective bits per weight** = (codes at their bit width, packed, + every scale, zero point
-and codebook entry at the dtype the tool keeps it in) / quantized weights: corrquant's float32
-codebook tables (``LayerQuant.book``, what ``deepnets.save`` writes); HQQ's float16 scale and
+and codebook entry at the dtype the tool keeps it in) / quantized weights: corrquant's
+codebook tables (``LayerQuant.book``, what ``deepnets.save`` writes: float16 factors and no
+thresholds with ``+fp16``, i.e. ``QuantConfig(codebook="float16")``, else float32); HQQ's float16 scale and
 zero per group; torchao's float32 scale and int8 zero point per group.  torchao's
 ``IntxUnpackedToInt8Tensor`` holds the codes unpacked in int8 in memory; they are counted at
 B bits here, as for the others.  **Quantize s** is the wall-clock of quantizing every layer
@@ -50,15 +51,21 @@ import theory
 from deepnets.quantize import weight_layers
 from deepnets.storage import packed_nbytes
 
-DEFAULT_RECIPES = ("minmax", "uniform+unbiased", "uniform+unbiased+offset", "lloyd_max+unbiased", "lloyd_max+unbiased+own",
-                   "lloyd_max+unbiased+offset+own")
+DEFAULT_RECIPES = ("minmax+fp16", "uniform+unbiased+fp16", "uniform+unbiased+offset+fp16", "lloyd_max+unbiased+fp16",
+                   "lloyd_max+unbiased+own+fp16", "lloyd_max+unbiased+offset+own+fp16")
 
 
-def parse_recipe(text: str, bits: int) -> theory.Recipe:
-    """``"method[+unbiased][+own][+offset]"`` at ``bits`` bits -> a :class:`theory.Recipe` (``own``: shared_shape=False)."""
+def parse_recipe(text: str, bits: int) -> tuple[theory.Recipe, str]:
+    """``"method[+unbiased][+own][+offset][+fp16]"`` at ``bits`` bits -> (a :class:`theory.Recipe`, codebook dtype).
+
+    ``own``: shared_shape=False; ``fp16``: ``QuantConfig(codebook="float16")``.
+    """
     method, *opts = text.split("+")
-    kw = {}
+    kw, book = {}, "float32"
     for o in opts:
+        if o == "fp16":
+            book = "float16"
+            continue
         if o == "unbiased":
             kw["gain"] = "unbiased"
         elif o in ("mse",):
@@ -67,7 +74,7 @@ def parse_recipe(text: str, bits: int) -> theory.Recipe:
             kw["shared_shape"] = False  # each group its own rho-optimal shape (Lloyd-Max shares one by default)
         else:
             kw[o] = True  # boolean recipe options, e.g. offset
-    return theory.Recipe(method, None if method in ("sign", "ternary") else bits, **kw)
+    return theory.Recipe(method, None if method in ("sign", "ternary") else bits, **kw), book
 
 
 def layer_plan(model: nn.Module, granularity: str) -> tuple[list[tuple[str, nn.Module, int | None]], list[str]]:
@@ -92,9 +99,10 @@ def _set_weights(model: nn.Module, new: dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
-def run_corrquant(model: nn.Module, plan: list, recipe: theory.Recipe) -> tuple[nn.Module, float, float]:
+def run_corrquant(model: nn.Module, plan: list, spec: tuple[theory.Recipe, str]) -> tuple[nn.Module, float, float]:
     """(quantized model, effective bits per weight, seconds)."""
-    config = {name: deepnets.QuantConfig(recipe, granularity="channel" if g is None else deepnets.PerGroup(g))
+    recipe, book = spec
+    config = {name: deepnets.QuantConfig(recipe, granularity="channel" if g is None else deepnets.PerGroup(g), codebook=book)
               for name, _, g in plan}
     t = time.perf_counter()
     qmodel, _ = deepnets.quantize(model, config)
@@ -163,8 +171,8 @@ def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(deepnets.MODELS))
     ap.add_argument("--bits", nargs="+", type=int, default=[2, 3, 4])
-    ap.add_argument("--granularity", nargs="+", default=["channel", "group:64"])
-    ap.add_argument("--n", type=int, default=1000, help="test images (the first n of Fashion-MNIST's 10,000)")
+    ap.add_argument("--granularity", nargs="+", default=["channel", "group:64", "group:128"])
+    ap.add_argument("--n", type=int, default=3000, help="test images (the first n of Fashion-MNIST's 10,000)")
     ap.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES),
                     help="corrquant recipes 'method[+unbiased][+OPTION]' (default: %(default)s)")
     ap.add_argument("--peers", nargs="+", default=["hqq", "torchao"])

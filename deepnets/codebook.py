@@ -19,6 +19,14 @@ import numpy as np
 import theory
 
 _EPS32 = float(np.finfo(np.float32).eps)
+#: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
+#: ``HALF_BOUND * max|row|`` of the float64 fit.  Each stored factor is rounded once to float16
+#: (relative error <= 2**-11 for normal numbers) and the row is rebuilt in float32 (<= 2**-24 per
+#: operation), so ``scale * (unit + shift)`` is off by at most about 3 * 2**-11 of
+#: ``|scale| * (max|unit| + |shift|)``, which is the row's largest |level| for a symmetric unit row;
+#: :meth:`Table.fit` checks the bound on every row and keeps float32 where it fails (subnormal or
+#: overflowing scales, long geometric rows, ties).
+HALF_BOUND = 2.0 ** -9
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,11 +59,13 @@ class Table:
     n: int = 0  # row length of the geometric form
 
     def values(self) -> np.ndarray:
+        """The float32 rows (float16 tables are widened first; float32 tables give the same bits as always)."""
+        f = np.float32
         if self.full is not None:
-            return self.full
+            return self.full.astype(f)
         if self.base is not None:
-            return self.scale[:, None] * _geometric_unit(self.base, self.n)
-        return self.scale[:, None] * (self.unit[None, :] + self.shift[:, None])
+            return self.scale.astype(f)[:, None] * _geometric_unit(self.base.astype(f), self.n)
+        return self.scale.astype(f)[:, None] * (self.unit.astype(f)[None, :] + self.shift.astype(f)[:, None])
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -89,14 +99,22 @@ class Table:
             want = {"unit": (n,), "scale": (C,), "shift": (C,)}
         for k, shp in want.items():
             a = getattr(t, k)
-            if a.dtype != np.float32 or a.shape != shp or not np.all(np.isfinite(a)):
-                raise ValueError(f"{prefix}.{k}: expected finite float32 of shape {shp}, got {a.dtype} {a.shape}")
+            if a.dtype not in (np.float32, np.float16) or a.shape != shp or not np.all(np.isfinite(a)):
+                raise ValueError(f"{prefix}.{k}: expected finite float32 or float16 of shape {shp}, got {a.dtype} {a.shape}")
         return t
 
     @classmethod
-    def fit(cls, M: np.ndarray) -> Table:
-        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine or geometric if it reproduces every row."""
+    def fit(cls, M: np.ndarray, half: bool = False) -> Table:
+        """The compact exact-to-float32 form of float64 rows ``M`` (C, n): affine or geometric if it reproduces every row.
+
+        ``half``: store float16 factors where every row decodes within :data:`HALF_BOUND` of its
+        largest |entry| (the most compact such form), else the float32 form.
+        """
         M = np.asarray(M, dtype=np.float64)
+        if half:
+            h = cls._fit_half(M)
+            if h is not None:
+                return h
         C, n = M.shape
         full = cls(full=M.astype(np.float32))
         if C * n <= n + 2 * C or n < 2:
@@ -108,7 +126,22 @@ class Table:
         return full
 
     @classmethod
-    def _affine(cls, M: np.ndarray) -> Table | None:
+    def _fit_half(cls, M: np.ndarray) -> Table | None:
+        C, n = M.shape
+        cands = []
+        if n >= 2 and C * n > n + 2 * C:
+            cands = [t for t in (cls._affine(M, centred=True), cls._geometric(M)) if t is not None]
+        cands.append(cls(full=M))
+        for t in cands:
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                h = cls(**{k: (v.astype(np.float16) if isinstance(v, np.ndarray) else v) for k, v in vars(t).items()})
+                if within_half(h.values(), M):
+                    return h
+        return None
+
+    @classmethod
+    def _affine(cls, M: np.ndarray, centred: bool = False) -> Table | None:
+        """``centred``: a non-integer unit row is centred on 0 first (float16 tables: the smallest factors)."""
         n = M.shape[1]
         amax = np.max(np.abs(M), axis=1)
         i = int(np.argmax(amax))
@@ -116,6 +149,9 @@ class Table:
         if not step > 0:
             return None
         unit = M[i] / step
+        integer = np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit)))
+        if centred and not integer:
+            unit = unit - 0.5 * (unit[0] + unit[-1])
         (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
         if not np.all(a > 0):
             return None
@@ -151,6 +187,15 @@ def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([-pos[:, ::-1], *mid, pos], axis=1)
 
 
+def within_half(v: np.ndarray, M: np.ndarray) -> bool:
+    """float32 rows ``v`` within :data:`HALF_BOUND` of each float64 row's largest |entry|, finite, in the same order."""
+    amax = np.max(np.abs(M), axis=1)
+    ok = bool(np.all(np.isfinite(v)) and np.all(np.abs(v - M) <= HALF_BOUND * amax[:, None]))
+    if np.all(np.diff(M, axis=1) > 0):
+        ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
+    return ok
+
+
 def _reproduces(v: np.ndarray, M: np.ndarray) -> bool:
     """float32 rows ``v`` equal float64 rows ``M`` to a few float32 ulps of each row's largest entry, in the same order."""
     amax = np.max(np.abs(M), axis=1)
@@ -178,6 +223,7 @@ class Codebook(NamedTuple):
     thresholds: Table | None
     ratio: np.ndarray | None = None  # (G,) float32, when thresholds is None; None: plain midpoints
     centre: np.ndarray | None = None  # (G,) float32: the ratio scales about it (offset levels); None: about 0
+    about_mean: bool = False  # the ratio scales about the mean of each decoded level row (nothing stored for it)
 
     def threshold_values(self) -> np.ndarray:
         if self.thresholds is not None:
@@ -186,6 +232,9 @@ class Codebook(NamedTuple):
         if self.ratio is None:
             return mids.astype(np.float32)
         r = self.ratio.astype(np.float64)[:, None]
+        if self.about_mean:
+            c = np.mean(self.levels.values().astype(np.float64), axis=1, keepdims=True)
+            return (c + r * (mids - c)).astype(np.float32)
         if self.centre is None:
             return (mids * r).astype(np.float32)
         c = self.centre.astype(np.float64)[:, None]
@@ -196,7 +245,7 @@ class Codebook(NamedTuple):
         if self.thresholds is not None:
             out.update(self.thresholds.arrays(key + ".thresholds"))
         elif self.ratio is not None:
-            out[key + ".thresholds.ratio"] = self.ratio
+            out[key + (".thresholds.ratio_about_mean" if self.about_mean else ".thresholds.ratio")] = self.ratio
             if self.centre is not None:
                 out[key + ".thresholds.centre"] = self.centre
         return out
@@ -204,15 +253,16 @@ class Codebook(NamedTuple):
     @classmethod
     def from_arrays(cls, key: str, tensors: dict, G: int, K: int) -> Codebook:
         levels = Table.from_arrays(key + ".levels", tensors, G, K)
-        rk = key + ".thresholds.ratio"
+        about_mean = key + ".thresholds.ratio_about_mean" in tensors
+        rk = key + (".thresholds.ratio_about_mean" if about_mean else ".thresholds.ratio")
         if rk in tensors:
             r = tensors[rk]
-            if r.dtype != np.float32 or r.shape != (G,) or not np.all(np.isfinite(r)) or not np.all(r > 0):
+            if r.dtype not in (np.float32, np.float16) or r.shape != (G,) or not np.all(np.isfinite(r)) or not np.all(r > 0):
                 raise ValueError(f"{rk}: expected positive finite float32 of shape {(G,)}, got {r.dtype} {r.shape}")
             c = tensors.get(key + ".thresholds.centre")
-            if c is not None and (c.dtype != np.float32 or c.shape != (G,) or not np.all(np.isfinite(c))):
+            if c is not None and (c.dtype not in (np.float32, np.float16) or c.shape != (G,) or not np.all(np.isfinite(c))):
                 raise ValueError(f"{key}.thresholds.centre: expected finite float32 of shape {(G,)}, got {c.dtype} {c.shape}")
-            return cls(levels, None, r, c)
+            return cls(levels, None, r, c, about_mean)
         stored = any(k == key + ".thresholds" or k.startswith(key + ".thresholds.") for k in tensors)
         return cls(levels, Table.from_arrays(key + ".thresholds", tensors, G, K - 1) if stored else None)
 
@@ -226,24 +276,41 @@ def _midpoints32(levels32: np.ndarray) -> np.ndarray:
     return (0.5 * (lv[:, :-1] + lv[:, 1:])).astype(np.float32)
 
 
-def codebook(q: theory.Quantizer) -> Codebook:
-    """The compact float32 codebook of a fitted (float64) grouped quantizer."""
+def codebook(q: theory.Quantizer, half: bool = False) -> Codebook:
+    """The compact float32 codebook of a fitted (float64) grouped quantizer.
+
+    ``half``: the lean form: float16 factors where exact enough (:data:`HALF_BOUND`) and no
+    thresholds at all (decoding needs none; the encoder becomes nearest-level, midpoints of the
+    stored levels, in memory and after loading alike; the codes are the fit's).
+    """
     G = q.G
-    levels = Table.fit(q.levels.reshape(G, -1))
+    levels = Table.fit(q.levels.reshape(G, -1), half)
+    if half:  # the lean file: only what decoding needs; a loaded quantizer encodes new weights to the nearest level
+        return Codebook(levels, None, None)
     t64 = q.thresholds.reshape(G, -1)
     mids = _midpoints32(levels.values()).astype(np.float64)
     scaled = np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300)
-    for ratio, centre in ((None, None), (scaled, None), _about_centre(t64, mids)):
+    lv_mean = np.mean(levels.values().astype(np.float64), axis=1)
+    about = np.sum((t64 - lv_mean[:, None]) * (mids - lv_mean[:, None]), axis=1) / np.maximum(
+        np.sum((mids - lv_mean[:, None]) ** 2, axis=1), 1e-300)
+    for ratio, centre in ((None, None), (scaled, None), (about, "mean"), _about_centre(t64, mids)):
+        about_mean = isinstance(centre, str)
+        centre = None if about_mean else centre
         if ratio is not None:
             if not np.all(np.isfinite(ratio) & (ratio > 0)) or (centre is not None and not np.all(np.isfinite(centre))):
                 continue
-            ratio = ratio.astype(np.float32)
-            centre = None if centre is None else centre.astype(np.float32)
-        book = Codebook(levels, None, ratio, centre)
+            dt = np.float16 if half else np.float32
+            with np.errstate(over="ignore"):
+                ratio = ratio.astype(dt)
+                centre = None if centre is None else centre.astype(dt)
+            if not np.all(np.isfinite(ratio) & (ratio > 0)) or (centre is not None and not np.all(np.isfinite(centre))):
+                continue
+        book = Codebook(levels, None, ratio, centre, about_mean)
         derived = book.threshold_values()
-        if _reproduces(derived, t64) and np.all(np.diff(derived, axis=1) > 0):
+        close = within_half(derived, t64) if half else _reproduces(derived, t64)
+        if close and np.all(np.diff(derived, axis=1) > 0):
             return book
-    return Codebook(levels, Table.fit(t64))
+    return Codebook(levels, Table.fit(t64, half))
 
 
 def _about_centre(t64: np.ndarray, mids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -75,15 +75,22 @@ class QuantConfig:
     - `skip`: layers kept float: ``"first"``, ``"last"`` and/or fnmatch patterns on the
       module name (e.g. ``"classifier.*"``).
     - `fold_bn`: fold BatchNorm into the preceding conv first (``models.fold_batchnorm``).
+    - `codebook`: ``"float32"`` (default) or ``"float16"``: store the codebook factors (scales,
+      shifts, unit rows, ratios) in float16 where every level decodes within
+      ``deepnets.codebook.HALF_BOUND`` (2**-9) of the row's largest |level| (float32 elsewhere),
+      and no thresholds (only what decoding needs; the layer's encoder becomes nearest-level);
+      the model uses the decoded values, in memory and after loading.
     """
 
     recipe: theory.Recipe
     granularity: Any
     skip: tuple[str, ...]
     fold_bn: bool
+    codebook: str
 
     def __init__(self, method: Any, bits: int | None = None, granularity: Any = "channel", skip: Any = (),
-                 fold_bn: bool = False, shared_shape: bool | None = None, gain: str = "mse") -> None:
+                 fold_bn: bool = False, shared_shape: bool | None = None, gain: str = "mse",
+                 codebook: str = "float32") -> None:
         if isinstance(method, theory.Recipe):
             if bits is not None or shared_shape is not None or gain != "mse":
                 raise ValueError("pass either a Recipe or loose settings (bits, shared_shape, gain), not both")
@@ -110,6 +117,9 @@ class QuantConfig:
         object.__setattr__(self, "granularity", _granularity_from(granularity))
         object.__setattr__(self, "skip", tuple(skip))
         object.__setattr__(self, "fold_bn", fold_bn)
+        if codebook not in ("float32", "float16"):
+            raise ValueError(f"codebook must be 'float32' or 'float16', got {codebook!r}")
+        object.__setattr__(self, "codebook", codebook)
 
     method = property(lambda self: self.recipe.method)
     bits = property(lambda self: self.recipe.bits)
@@ -120,7 +130,8 @@ class QuantConfig:
     def to_dict(self) -> dict:
         return {"method": self.method, "bits": self.bits, "K": self.K, "granularity": self.granularity.name,
                 "skip": list(self.skip), "fold_bn": self.fold_bn, "shared_shape": self.shared_shape, "gain": self.gain,
-                **({"offset": True} if self.recipe.offset else {})}
+                **({"offset": True} if self.recipe.offset else {}),
+                **({"codebook": self.codebook} if self.codebook != "float32" else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> QuantConfig:
@@ -128,9 +139,10 @@ class QuantConfig:
         bits = None if method in FIXED_BITS else d.get("bits")
         if d.get("offset"):  # mean-aware levels (theory.Recipe offset option)
             recipe = theory.Recipe(method, bits, gain=d.get("gain", "mse"), shared_shape=d.get("shared_shape"), offset=True)
-            return cls(recipe, None, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)))
+            return cls(recipe, None, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
+                       codebook=d.get("codebook", "float32"))
         return cls(method, bits, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
-                   d.get("shared_shape"), d.get("gain", "mse"))  # files written before the gain option used least squares
+                   d.get("shared_shape"), d.get("gain", "mse"), d.get("codebook", "float32"))  # files written before the gain option used least squares
 
 
 def as_config(config: Any) -> QuantConfig:
@@ -166,7 +178,7 @@ class LayerQuant:
 
     @classmethod
     def from_fit(cls, codes: np.ndarray, fitted: theory.Quantizer, bits: int, config: QuantConfig | None = None) -> LayerQuant:
-        book = codebook(fitted)
+        book = codebook(fitted, half=config is not None and config.codebook == "float16")
         return cls(codes, quantizer(book, fitted.granularity, fitted.name), bits, book, fitted, config)
 
     @property
