@@ -130,14 +130,15 @@ class Table:
         C, n = M.shape
         cands = []
         if n >= 2 and C * n > n + 2 * C:
-            cands = [t for t in (cls._affine(M, centred=True), cls._geometric(M)) if t is not None]
+            cands = [t for t in (cls._affine(M, centred=True), cls._affine(M), cls._geometric(M)) if t is not None]
         cands.append(cls(full=M))
+        ok = []
         for t in cands:
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 h = cls(**{k: (v.astype(np.float16) if isinstance(v, np.ndarray) else v) for k, v in vars(t).items()})
                 if within_half(h.values(), M):
-                    return h
-        return None
+                    ok.append(h)
+        return min(ok, key=lambda h: sum(a.nbytes for a in h.arrays("k").values())) if ok else None
 
     @classmethod
     def _affine(cls, M: np.ndarray, centred: bool = False) -> Table | None:
