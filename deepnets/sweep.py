@@ -17,6 +17,8 @@ import tempfile
 from typing import Any, Iterable
 
 from torch import nn
+
+import theory
 from tqdm.auto import tqdm
 
 from . import baselines as _baselines
@@ -72,6 +74,10 @@ def sweep(
     progress: bool = False,
     fold_bn: bool = True,
     gain: str = "mse",
+    *,
+    offset: bool = False,
+    shared_shape: bool | None = None,
+    codebook: str = "float32",
 ) -> Sweep:
     """Quantize every model with every method and bit width, evaluate, pack to disk and measure.
 
@@ -91,6 +97,10 @@ def sweep(
       do; the float reference stays the unfolded model); False quantizes the raw conv weights.
     - `gain`: ``"mse"`` (least squares, default) or ``"unbiased"`` scale of the levels
       (see :class:`deepnets.quantize.QuantConfig`); recorded in each row's ``config``.
+    - `offset`: mean-aware levels for the rho families (``theory.Recipe(..., offset=True)``;
+      min-max is affine already and runs as is); `shared_shape`: the recipe's option (None:
+      the method's default); `codebook`: ``"float32"`` or ``"float16"`` (the lean codebook,
+      :class:`deepnets.quantize.QuantConfig`).  All default to the settings of earlier sweeps.
 
     **Returns:** a :class:`Sweep` (a sequence of :class:`SweepRow`): one float row per model
     (``method == "float"``) then one per quantized variant.  Interrupted (Ctrl-C), it returns
@@ -102,7 +112,10 @@ def sweep(
             raise ValueError(f"methods: {m!r} is not one of {list(METHODS) + list(_baselines.BASELINES)}")
     for b in bits_list:
         QuantConfig("uniform", b)  # validates bits (ValueError naming bits)
-    QuantConfig("uniform", 4, gain=gain)  # validates gain (ValueError naming gain)
+    QuantConfig("uniform", 4, gain=gain, shared_shape=shared_shape, codebook=codebook)  # validates (ValueError naming each)
+    if not isinstance(offset, bool):
+        raise ValueError(f"offset must be a bool, got {offset!r}")
+    opts = {"gain": gain, "offset": offset, "shared_shape": shared_shape, "codebook": codebook}
     g = as_granularity(granularity)
     dname, data = _resolve_data(dataset, limit)
     rows: list[SweepRow] = []
@@ -110,7 +123,7 @@ def sweep(
     bar = tqdm(total=len(resolved) * len(methods), desc="sweep (model x method)", disable=not progress)
     try:
         for mname, model in resolved.items():
-            _sweep_model(rows, mname, model.eval(), dname, data, methods, bits_list, g, skip, batch_size, fold_bn, gain, bar)
+            _sweep_model(rows, mname, model.eval(), dname, data, methods, bits_list, g, skip, batch_size, fold_bn, opts, bar)
     except KeyboardInterrupt:
         return Sweep(tuple(rows), interrupted=True)
     finally:
@@ -119,7 +132,7 @@ def sweep(
 
 
 def _sweep_model(rows: list, mname: str, model: nn.Module, dname: str, data: tuple, methods: list, bits_list: list,
-                 g: Any, skip: Any, batch_size: int, fold_bn: bool, gain: str, bar: Any) -> None:
+                 g: Any, skip: Any, batch_size: int, fold_bn: bool, opts: dict, bar: Any) -> None:
     """Append the float row and one row per (method, width) of one model to ``rows``."""
     ref = evaluate(model, data, batch_size, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +151,7 @@ def _sweep_model(rows: list, mname: str, model: nn.Module, dname: str, data: tup
                 widths = [FIXED_BITS[method]] if method in FIXED_BITS else bits_list
             for b in widths:
                 if method not in _baselines.BASELINES:
-                    qm, report = quantize(model, QuantConfig(method, b, g, skip, fold_bn=fold_bn and _has_bn(model), gain=gain))
+                    qm, report = quantize(model, _config(method, b, g, skip, fold_bn and _has_bn(model), opts))
                     c = compression(model, qm, tmp)
                     cfg = qm.corrquant.config.to_dict()
                     sizes = {"packed_bytes": c["packed_bytes"], "ratio": c["ratio"], "bound_ratio": c["bound_ratio"]}
@@ -151,6 +164,15 @@ def _sweep_model(rows: list, mname: str, model: nn.Module, dname: str, data: tup
                     layer_rho=json.dumps({r.name: r.rho for r in report if not r.skipped}),
                 ))
             bar.update(1)
+
+
+def _config(method: str, bits: int, g: Any, skip: Any, fold: bool, opts: dict) -> QuantConfig:
+    if opts["offset"] and method != "minmax":
+        recipe = theory.Recipe(method, None if method in FIXED_BITS else bits, gain=opts["gain"],
+                               shared_shape=opts["shared_shape"], offset=True)
+        return QuantConfig(recipe, None, g, skip, fold_bn=fold, codebook=opts["codebook"])
+    return QuantConfig(method, bits, g, skip, fold_bn=fold, gain=opts["gain"], shared_shape=opts["shared_shape"],
+                       codebook=opts["codebook"])
 
 
 def _has_bn(model: nn.Module) -> bool:

@@ -101,3 +101,22 @@ def test_half_offset_model_saves_and_loads_bitwise(tmp_path, granularity):
         assert torch.equal(loaded(x), qm(x))
     with pytest.raises(ValueError, match="^codebook"):
         deepnets.QuantConfig("uniform", 2, codebook="bfloat16")
+
+
+def test_sweep_takes_the_new_options_and_records_them():
+    import json
+
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 3, (16,))
+    rows = deepnets.sweep({"m": model}, ["minmax", "uniform"], [2], (x, y), offset=True, codebook="float16",
+                          gain="unbiased", fold_bn=False)
+    cfg = {r.method: json.loads(r.config) for r in rows if r.method != "float"}
+    assert cfg["uniform"]["offset"] is True and cfg["uniform"]["codebook"] == "float16"
+    assert "offset" not in cfg["minmax"] and cfg["minmax"]["codebook"] == "float16"  # min-max is affine already
+    plain = deepnets.sweep({"m": model}, ["uniform"], [2], (x, y), gain="unbiased", fold_bn=False)
+    assert "offset" not in json.loads(plain[1].config) and "codebook" not in json.loads(plain[1].config)
+    with pytest.raises(ValueError, match="^offset"):
+        deepnets.sweep({"m": model}, ["uniform"], [2], (x, y), offset="yes")
+    with pytest.raises(ValueError, match="^codebook"):
+        deepnets.sweep({"m": model}, ["uniform"], [2], (x, y), codebook="fp8")
