@@ -48,23 +48,25 @@ from torch import nn
 
 import deepnets
 import theory
+from deepnets.bias_correction import bias_correct
 from deepnets.quantize import weight_layers
 from deepnets.storage import packed_nbytes
 
-DEFAULT_RECIPES = ("minmax+fp16", "uniform+unbiased+fp16", "uniform+unbiased+offset+fp16", "lloyd_max+unbiased+fp16",
-                   "lloyd_max+unbiased+own+fp16", "lloyd_max+unbiased+offset+own+fp16")
+DEFAULT_RECIPES = ("minmax+fp16", "uniform+unbiased+fp16", "uniform+unbiased+fp16+bc", "uniform+unbiased+offset+fp16",
+                   "lloyd_max+unbiased+fp16", "lloyd_max+unbiased+fp16+bc", "lloyd_max+unbiased+offset+own+fp16")
 
 
 def parse_recipe(text: str, bits: int) -> tuple[theory.Recipe, str]:
-    """``"method[+unbiased][+own][+offset][+fp16]"`` at ``bits`` bits -> (a :class:`theory.Recipe`, codebook dtype).
+    """``"method[+unbiased][+own][+offset][+fp16][+bc]"`` at ``bits`` bits -> (a :class:`theory.Recipe`, codebook dtype).
 
-    ``own``: shared_shape=False; ``fp16``: ``QuantConfig(codebook="float16")``.
+    ``own``: shared_shape=False; ``fp16``: ``QuantConfig(codebook="float16")``; ``bc`` (read by the
+    caller): data-free bias correction from BatchNorm statistics (``deepnets.bias_correction``).
     """
     method, *opts = text.split("+")
     kw, book = {}, "float32"
     for o in opts:
-        if o == "fp16":
-            book = "float16"
+        if o in ("fp16", "bc"):
+            book = {"fp16": "float16", "bc": book}[o]
             continue
         if o == "unbiased":
             kw["gain"] = "unbiased"
@@ -99,13 +101,15 @@ def _set_weights(model: nn.Module, new: dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
-def run_corrquant(model: nn.Module, plan: list, spec: tuple[theory.Recipe, str]) -> tuple[nn.Module, float, float]:
-    """(quantized model, effective bits per weight, seconds)."""
-    recipe, book = spec
+def run_corrquant(model: nn.Module, plan: list, spec: tuple) -> tuple[nn.Module, float, float]:
+    """(quantized model, effective bits per weight, seconds); ``spec = (recipe, codebook dtype, bias correction, input shape)``."""
+    recipe, book, bc, input_shape = spec
     config = {name: deepnets.QuantConfig(recipe, granularity="channel" if g is None else deepnets.PerGroup(g), codebook=book)
               for name, _, g in plan}
     t = time.perf_counter()
     qmodel, _ = deepnets.quantize(model, config)
+    if bc:  # data-free: zeros only let the correction read the graph
+        bias_correct(model, qmodel, torch.zeros(1, *input_shape))
     dt = time.perf_counter() - t
     state = qmodel.corrquant
     nbits = sum(8 * (packed_nbytes(lq.codes.size, lq.bits) + lq.book.nbytes) for lq in state.layers.values())
@@ -189,7 +193,7 @@ def main(argv=None) -> list[dict]:
         for gran in a.granularity:
             plan, fallback = layer_plan(model, gran)
             for bits in a.bits:
-                runs = [(f"corrquant {r}", run_corrquant, parse_recipe(r, bits)) for r in a.recipes]
+                runs = [(f"corrquant {r}", run_corrquant, (*parse_recipe(r, bits), "+bc" in r, tuple(x.shape[1:]))) for r in a.recipes]
                 runs += [(t, PEERS[t], bits) for t in ("HQQ", "torchao") if t.lower() in a.peers]
                 for tool, fn, arg in runs:
                     qm, bpw, dt = fn(model, plan, arg)
