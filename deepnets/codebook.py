@@ -277,12 +277,14 @@ def _midpoints32(levels32: np.ndarray) -> np.ndarray:
     return (0.5 * (lv[:, :-1] + lv[:, 1:])).astype(np.float32)
 
 
-def codebook(q: theory.Quantizer, half: bool = False) -> Codebook:
+def codebook(q: theory.Quantizer, half: bool = False, offset: bool = False) -> Codebook:
     """The compact float32 codebook of a fitted (float64) grouped quantizer.
 
     ``half``: the lean form: float16 factors where exact enough (:data:`HALF_BOUND`) and no
     thresholds at all (decoding needs none; the encoder becomes nearest-level, midpoints of the
     stored levels, in memory and after loading alike; the codes are the fit's).
+    ``offset``: the fit had mean-aware levels; thresholds are then also tried as a ratio about
+    the level mean or a stored centre (other fits keep the forms they always had).
     """
     G = q.G
     levels = Table.fit(q.levels.reshape(G, -1), half)
@@ -294,7 +296,8 @@ def codebook(q: theory.Quantizer, half: bool = False) -> Codebook:
     lv_mean = np.mean(levels.values().astype(np.float64), axis=1)
     about = np.sum((t64 - lv_mean[:, None]) * (mids - lv_mean[:, None]), axis=1) / np.maximum(
         np.sum((mids - lv_mean[:, None]) ** 2, axis=1), 1e-300)
-    for ratio, centre in ((None, None), (scaled, None), (about, "mean"), _about_centre(t64, mids)):
+    cands = [(None, None), (scaled, None)] + ([(about, "mean"), _about_centre(t64, mids)] if offset else [])
+    for ratio, centre in cands:
         about_mean = isinstance(centre, str)
         centre = None if about_mean else centre
         if ratio is not None:

@@ -178,7 +178,8 @@ class LayerQuant:
 
     @classmethod
     def from_fit(cls, codes: np.ndarray, fitted: theory.Quantizer, bits: int, config: QuantConfig | None = None) -> LayerQuant:
-        book = codebook(fitted, half=config is not None and config.codebook == "float16")
+        book = codebook(fitted, half=config is not None and config.codebook == "float16",
+                        offset=config is not None and config.recipe.offset)
         return cls(codes, quantizer(book, fitted.granularity, fitted.name), bits, book, fitted, config)
 
     @property

@@ -71,14 +71,17 @@ def test_offset_thresholds_are_derived_not_stored():
     rng = np.random.default_rng(4)
     w = rng.standard_normal((16, 72)) + rng.normal(0, 0.5, (16, 1))
     q = theory.Recipe("uniform", 3, gain="unbiased", offset=True).fit(w, theory.PerChannel(0))
-    book = codebook(q)
+    book = codebook(q, offset=True)
     keys = set(book.arrays("k"))
     assert "k.thresholds" not in keys and "k.thresholds.ratio_about_mean" in keys and "k.thresholds.centre" not in keys
     np.testing.assert_allclose(book.threshold_values(), q.thresholds, rtol=0, atol=1e-5 * np.abs(q.thresholds).max())
     ql = theory.Recipe("lloyd_max", 2, gain="unbiased", shared_shape=False, offset=True).fit(w, theory.PerChannel(0))
-    bl = codebook(ql)
+    bl = codebook(ql, offset=True)
     assert "k.thresholds" not in bl.arrays("k")  # ratio and centre: 2 numbers per group instead of K - 1
     np.testing.assert_allclose(bl.threshold_values(), ql.thresholds, rtol=0, atol=1e-5 * np.abs(ql.thresholds).max())
+    # fits without an offset keep the forms they always had (ternary's dead zone stays a table)
+    qt = theory.Recipe("ternary").fit(w, theory.PerChannel(0))
+    assert "k.thresholds.unit" in codebook(qt).arrays("k") or "k.thresholds" in codebook(qt).arrays("k")
 
 
 @pytest.mark.parametrize("granularity", ["channel", deepnets.PerGroup(32)])
