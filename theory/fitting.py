@@ -22,6 +22,10 @@ by rho^2 along the float weights; ``"unbiased"`` scales the levels so that
 only multiplies the levels: thresholds, codes and rho are the same for both rules.  For
 ``"minmax"`` the levels keep their range scale under ``"mse"`` (the toolkit baseline, not
 least squares) and get the same unbiased factor under ``"unbiased"``.
+
+``offset=True`` (mean-aware levels) takes each group's mean out, fits the centred weights for
+maximum rho, and adds the mean back to the levels and thresholds: an affine grid per group
+placed for correlation, where the asymmetric toolkits place theirs by min and max.
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ def _shape_levels(signed: S.SortedRows, method: str, K: int, shared: bool) -> np
 def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     """(thresholds (G, K-1), levels (G, K)) of ``recipe`` fitted to each row of ``rows`` (G, m), in data units."""
     G, K, method = rows.shape[0], recipe.K, recipe.method
-    if getattr(recipe, "offset", False):
+    if recipe.offset:
         # mean-aware levels: fit the centred weights for maximum rho, then shift levels and thresholds back
         m = np.mean(rows, axis=1)
         t, lv = fit_rows(rows - m[:, None], _centred(recipe))
