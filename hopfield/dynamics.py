@@ -10,15 +10,17 @@ do happen, and the incremental and full-matvec fields must agree on them.
 - Asynchronous: one sweep updates every neuron once in a fresh random order
   (a permutation drawn from ``fold_in(key, sweep)``).  The field vector is kept
   and updated incrementally when neuron i flips, ``h += 2 s_new_i W[:, i]``, so a
-  sweep costs O(N^2), not N matvecs.  With W symmetric and zero on the diagonal
+  flip costs one column, not a matvec.  The batch runs on the one asynchronous
+  kernel, :func:`hopfield.engine.relax`; ``event_sweep``/``async_sweep`` are the
+  single-sweep definitions it is tested against.  With W symmetric and zero on the diagonal
   every flip lowers ``E = -1/2 s^T W s`` by ``2 |h_i| > 0``, so the dynamics ends
   in a fixed point: a sweep without a flip.
 - Synchronous: ``s <- sign(W s)`` for all neurons at once; ends in a fixed point
   or a 2-cycle (``s(t+1) = s(t-1) != s(t)``), the only attractors of parallel
   dynamics with symmetric W.
 
-Single-example functions (``async_single``, ``sync_single``) are pure and
-jit-able; batches are ``jax.vmap`` over them (``run``); see
+``sync_single`` is pure and jit-able and batches are ``jax.vmap`` over it; the
+asynchronous batch is one call of the engine (``run``); see
 :mod:`hopfield.sharding` for the batch axis over several devices.  The
 kernels (``async_single``, ``sync_single``, ``event_sweep``, ``async_sweep``,
 ``update_neuron``) take their key positionally so that ``jax.vmap`` can map it;
@@ -137,30 +139,22 @@ def async_single(W: jax.Array, s: jax.Array, key: jax.Array, max_sweeps: int) ->
     """Asynchronous dynamics of one state ``s: (N,)`` until it is stable or after ``max_sweeps`` sweeps.
 
     Sweep t visits the neurons in the order ``permutation(fold_in(key, t), N)``
-    (:func:`event_sweep`, equal to :func:`async_sweep`); the field is recomputed
-    as ``W s`` between sweeps, which bounds the rounding drift of the
-    incremental updates.  Stability is read off the field (O(N)), so no extra
-    checking sweep is run.
-
-    **Returns:** ``(s, sweeps, status)`` as in :class:`RunResult` (one example).
+    (:func:`event_sweep`, equal to :func:`async_sweep`), run by the one batched kernel
+    :func:`hopfield.engine.relax` with a batch of one.  **Returns:** ``(s, sweeps, status)``.
     """
-    h = W @ s
-    tol = tie_tolerance(W)
+    out = _async_batch(W, s[None], key[None], max_sweeps)
+    return out.states[0], out.sweeps[0], out.status[0]
 
-    def stable(s, h):
-        return jnp.all(sign_keep(h, s, tol) == s)
 
-    def cond(c):
-        s, h, t = c
-        return (t < max_sweeps) & ~stable(s, h)
+def _async_batch(W: jax.Array, s0: jax.Array, keys: jax.Array, max_sweeps: int, slots: int = 16) -> RunResult:
+    """Async dynamics of a batch on float ``W`` with the engine (fields kept incrementally, ties within
+    :func:`tie_tolerance`); the trajectories of the former per-state kernel (``event_sweep`` sweeps with
+    the field recomputed between sweeps), tested state by state."""
+    from .engine import dense_column, relax
 
-    def body(c):
-        s, h, t = c
-        s, h, _ = event_sweep(W, s, h, jax.random.fold_in(key, t), tol)
-        return s, W @ s, t + 1
-
-    s, h, t = jax.lax.while_loop(cond, body, (s, h, jnp.int32(0)))
-    return s, t, jnp.where(stable(s, h), FIXED_POINT, LIMIT).astype(jnp.int32)
+    s, _, sweeps, status, _ = relax(dense_column, W, s0.astype(jnp.int8), s0 @ W, keys, max_sweeps=max_sweeps,
+                                    tol=tie_tolerance(W), order="permutation", slots=slots)
+    return RunResult(s.astype(s0.dtype), sweeps, status)
 
 
 def sync_single(W: jax.Array, s: jax.Array, max_sweeps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -195,7 +189,7 @@ def sync_single(W: jax.Array, s: jax.Array, max_sweeps: int) -> tuple[jax.Array,
 def run_batch(W: jax.Array, s0: jax.Array, keys: jax.Array, mode: str = "async", max_sweeps: int = 100) -> RunResult:
     """Jitted batch dynamics: ``s0: (B, N)``, ``keys: (B,)`` (unused for ``mode="sync"``). Trusts its inputs."""
     if mode == "async":
-        out = jax.vmap(async_single, in_axes=(None, 0, 0, None))(W, s0, keys, max_sweeps)
+        return _async_batch(W, s0, keys, max_sweeps)
     else:
         out = jax.vmap(sync_single, in_axes=(None, 0, None))(W, s0, max_sweeps)
     return RunResult(*out)

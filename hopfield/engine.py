@@ -130,7 +130,7 @@ def hash_neuron(key: jax.Array, seed: jax.Array) -> jax.Array:
 
 
 def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array, *, max_sweeps: int, tol=0,
-          order: str = "permutation", slots: int = 32):
+          order: str = "permutation", slots: int = 32, from_bits: bool | None = None):
     """Asynchronous dynamics of the B probes ``s: (B, N)`` (int8 or any dtype in {-1, +1}) with fields ``H = C s``.
 
     ``C`` is what ``column(operand, j) -> (G, N)`` gives columns of; ``H`` is int32 (integer couplings, exact)
@@ -141,6 +141,8 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
     (the neurons sorted by the bijective hash ``mix(j + seed_t)`` with ``seed_t = bits(fold_in(key, t))``:
     a pseudo-random order that costs one pass, no sort; the study's order at large N).
     Traceable: call it under ``jax.jit`` with ``column``, ``max_sweeps``, ``order``, ``slots`` static.
+    ``from_bits`` (permutation order only): read the order off the bits (True) or invert the drawn
+    permutation (False), the same order where :func:`keys_reproduce_permutation`; default: that check.
 
     **Returns:** ``(s, H, sweeps, status, flips)``: final states (``s``'s dtype) and fields, (B,) int32 sweeps
     (each with at least one flip), status FIXED_POINT or LIMIT, and flips.
@@ -149,7 +151,9 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
         raise ValueError(f"order must be one of {list(ORDERS)}, got {order!r}")
     B, N = s.shape
     G = max(1, min(slots, B))
-    from_bits = order == "permutation" and keys_reproduce_permutation(N)
+    if from_bits is None:  # read the permutation off the bits where that is the same order (checked)
+        from_bits = keys_reproduce_permutation(N)
+    from_bits = order == "permutation" and from_bits
     rows = jnp.arange(G)
     idx = jnp.arange(N, dtype=jnp.int32)[None, :]
     hashed = order == "hash"

@@ -17,13 +17,11 @@ Hebb matrix ``W = xi^T xi / N`` with a zero diagonal, computed differently:
 - Fields are exact integers ``H = N h`` (``H = xi^T (xi s) - p s`` at the
   start), so a tie is exactly ``H_i = 0`` (the state is kept, as in
   :func:`hopfield.dynamics.sign_keep`) and no drift accumulates.
-- Sweeps are event-driven as in :func:`hopfield.dynamics.event_sweep`: jump to the next
-  unstable neuron in the sweep's order.  Sweep t of a trial with dynamics key
-  k visits the neurons in the order ``jax.random.permutation(fold_in(k, t),
-  N)``; JAX draws that permutation as a stable sort of
-  ``bits(split(.)[1], (N,))`` (one sorting round for N <= 1625), so the order
-  is read off those keys without sorting (:func:`_order_keys`, checked once
-  against ``jax.random.permutation`` and replaced by its inverse otherwise).
+- The dynamics is the one asynchronous kernel, :func:`hopfield.engine.relax`
+  (a batch of one per trial, its columns from the packed bits): sweeps jump
+  from one unstable neuron to the next in the order
+  ``jax.random.permutation(fold_in(k, t), N)``, read off the bits without
+  sorting where that is the same order (N <= 1625, checked once).
 
 Same key, same bits as ``hopfield.run(hebbian(xi), s0, key=...)`` for the same
 patterns, start and dynamics key, as long as run's float32 tie tolerance
@@ -35,7 +33,7 @@ tests/test_hopfield_capacity_scan.py checks it trial by trial.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, Sequence
 
 import jax
@@ -43,11 +41,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_fraction, check_int, check_key
-from .dynamics import FIXED_POINT, LIMIT
+from .engine import keys_reproduce_permutation as _keys_reproduce_permutation
+from .engine import relax
 from .records import ScanRecord
 
 _U32MAX = 0xFFFFFFFF
-_ONE_ROUND_N = 1625  # JAX's permutation sorts once while 3 ln N <= ln(2^32 - 1)
 
 
 # -- packed patterns -------------------------------------------------------------
@@ -74,53 +72,11 @@ def _coupling_column(packed: jax.Array, p: int, i: jax.Array) -> jax.Array:
     return p - 2 * pc
 
 
-# -- sweep orders -------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def _keys_reproduce_permutation(N: int) -> bool:
-    """Whether the stable order of ``bits(split(k)[1], (N,))`` is ``jax.random.permutation(k, N)`` (checked on 4 keys)."""
-    if N > _ONE_ROUND_N:
-        return False
-    ks = jax.random.split(jax.random.key(12345), 4)
-    ours = jax.vmap(lambda k: jnp.argsort(jax.random.bits(jax.random.split(k)[1], (N,)), stable=True))(ks)
-    theirs = jax.vmap(lambda k: jax.random.permutation(k, N))(ks)
-    return bool(jnp.all(ours == theirs))
-
-
-def _order_keys(key: jax.Array, N: int, from_bits: bool) -> jax.Array:
-    """uint32 keys ``b`` (< 2^32 - 1) with neuron j visited before l iff ``(b_j, j) < (b_l, l)``,
-    in the order of ``jax.random.permutation(key, N)``."""
-    if from_bits:
-        # The value 2^32 - 1 is kept free as the "no neuron" sentinel; capping it swaps two
-        # neurons only if one key is 2^32 - 1 and another 2^32 - 2 (probability ~N^2 2^-64).
-        return jnp.minimum(jax.random.bits(jax.random.split(key)[1], (N,)), jnp.uint32(_U32MAX - 1))
-    order = jax.random.permutation(key, N)
-    return jnp.zeros(N, jnp.uint32).at[order].set(jnp.arange(N, dtype=jnp.uint32))
-
-
-# -- dynamics of one trial -------------------------------------------------------------
-def _event_sweep(packed, p: int, s, H, b):
-    """One asynchronous sweep in the order of keys ``b``, flip to flip (as :func:`hopfield.dynamics.event_sweep`).
-    **Returns:** ``(s, H, n_flips)``."""
-    N = s.shape[0]
-    idx = jnp.arange(N, dtype=jnp.int32)
-    sentinel = jnp.uint32(_U32MAX)
-
-    def next_flip(s, H, b_after, after):
-        later = (b > b_after) | ((b == b_after) & (idx > after))
-        m = jnp.where((s * H < 0) & later, b, sentinel)
-        j = jnp.argmin(m).astype(jnp.int32)
-        return jnp.where(m[j] != sentinel, j, N)
-
-    def body(c):
-        s, H, i, n = c
-        new = -s[i]
-        H = H + (2 * new) * jnp.where(idx == i, 0, _coupling_column(packed, p, i))
-        s = jnp.where(idx == i, new, s)
-        return s, H, next_flip(s, H, b[i], i), n + 1
-
-    init = (s, H, next_flip(s, H, jnp.uint32(0), jnp.int32(-1)), jnp.int32(0))
-    s, H, _, n = jax.lax.while_loop(lambda c: c[2] < N, body, init)
-    return s, H, n
+def _packed_column(packed: jax.Array, j: jax.Array, p: int) -> jax.Array:
+    """Columns ``N W[:, j]`` (zero at j itself) for ``j: (G,)`` -> (G, N) int32: the engine's column source."""
+    N = packed.shape[1]
+    cols = jax.vmap(lambda i: _coupling_column(packed, p, i))(j)
+    return jnp.where(jnp.arange(N)[None, :] == j[:, None], 0, cols)
 
 
 def _fields(packed, p: int, s0):
@@ -134,21 +90,11 @@ def _fields(packed, p: int, s0):
 
 
 def _recall(packed, p: int, s, H, key, max_sweeps: int, from_bits: bool):
-    """Sweeps until no neuron is unstable or ``max_sweeps``; sweep t in the order of ``fold_in(key, t)``.
+    """One trial on the engine (:func:`hopfield.engine.relax`, a batch of one, columns from the packed bits).
     **Returns:** ``(s, sweeps, status)`` as :func:`hopfield.dynamics.async_single`, and the number of flips."""
-    N = s.shape[0]
-
-    def stable(s, H):
-        return jnp.all(s * H >= 0)
-
-    def sweep(c):
-        s, H, t, n = c
-        s, H, dn = _event_sweep(packed, p, s, H, _order_keys(jax.random.fold_in(key, t), N, from_bits))
-        return s, H, t + 1, n + dn
-
-    init = (s, H, jnp.int32(0), jnp.int32(0))
-    s, H, t, n = jax.lax.while_loop(lambda c: (c[2] < max_sweeps) & ~stable(c[0], c[1]), sweep, init)
-    return s, t, jnp.where(stable(s, H), FIXED_POINT, LIMIT).astype(jnp.int32), n
+    s, _, t, status, n = relax(partial(_packed_column, p=p), packed, s[None], H[None], key[None], max_sweeps=max_sweeps,
+                               order="permutation", slots=1, from_bits=from_bits)
+    return s[0], t[0], status[0], n[0]
 
 
 def _trial_inputs(key: jax.Array, N: int, p: int, n_flip: int):

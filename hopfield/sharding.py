@@ -1,9 +1,9 @@
 """The trial (batch) axis of the dynamics over several devices with ``jax.sharding``.
 
 The weights are replicated and the states and keys split along the batch axis
-over a 1-D mesh; the computation is the same jitted :func:`run_batch`, so a
-sharded run returns the same bits as a single-device run (each trial owns its
-key).  On CPU, test with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``
+over a 1-D mesh; each device runs the same :func:`run_batch` on its share
+(``shard_map``), so a sharded run returns the same bits as a single-device run
+(each trial owns its key and the probes do not interact).  On CPU, test with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``
 set before JAX is imported; on GPU/TPU nothing changes.
 """
 
@@ -42,4 +42,10 @@ def run_sharded(W: Any, s0: Any, *, key: Any = None, mode: str = "async", max_sw
     w = jax.device_put(w, replicated)
     s = jax.device_put(s, batch)
     keys = jax.device_put(keys, batch)
-    return run_batch(w, s, keys, mode=mode, max_sweeps=max_sweeps)
+    return _sharded(batch.mesh, mode, max_sweeps)(w, s, keys)
+
+
+def _sharded(mesh: Mesh, mode: str, max_sweeps: int):
+    """``run_batch`` with the batch axis split over ``mesh`` (each device its own share, no communication)."""
+    return jax.jit(jax.shard_map(lambda w, s, k: run_batch(w, s, k, mode=mode, max_sweeps=max_sweeps), mesh=mesh,
+                             in_specs=(P(), P("trials"), P("trials")), out_specs=P("trials"), check_vma=False))
