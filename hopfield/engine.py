@@ -130,7 +130,7 @@ def hash_neuron(key: jax.Array, seed: jax.Array) -> jax.Array:
 
 
 def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array, *, max_sweeps: int, tol=0,
-          order: str = "permutation", slots: int = 32, from_bits: bool | None = None):
+          order: str = "permutation", slots: int = 32, from_bits: bool | None = None, count=None):
     """Asynchronous dynamics of the B probes ``s: (B, N)`` (int8 or any dtype in {-1, +1}) with fields ``H = C s``.
 
     ``C`` is what ``column(operand, j) -> (G, N)`` gives columns of; ``H`` is int32 (integer couplings, exact)
@@ -143,6 +143,8 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
     Traceable: call it under ``jax.jit`` with ``column``, ``max_sweeps``, ``order``, ``slots`` static.
     ``from_bits`` (permutation order only): read the order off the bits (True) or invert the drawn
     permutation (False), the same order where :func:`keys_reproduce_permutation`; default: that check.
+    ``count`` (may be traced): only the first ``count`` probes run, the others are returned as given
+    (padding a batch to a few fixed sizes saves compilations).
 
     **Returns:** ``(s, H, sweeps, status, flips)``: final states (``s``'s dtype) and fields, (B,) int32 sweeps
     (each with at least one flip), status FIXED_POINT or LIMIT, and flips.
@@ -151,6 +153,7 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
         raise ValueError(f"order must be one of {list(ORDERS)}, got {order!r}")
     B, N = s.shape
     G = max(1, min(slots, B))
+    count = B if count is None else count
     if from_bits is None:  # read the permutation off the bits where that is the same order (checked)
         from_bits = keys_reproduce_permutation(N)
     from_bits = order == "permutation" and from_bits
@@ -176,7 +179,7 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
                                                                  ("o_flips", c["flips"]))}
         free = finished | (c["slot"] >= B)
         nxt = c["next"] + jnp.cumsum(free) - 1
-        slot = jnp.where(free, jnp.where(nxt < B, nxt, B), c["slot"])
+        slot = jnp.where(free, jnp.where(nxt < count, nxt, B), c["slot"])
         load = free & (slot < B)
         gi = jnp.minimum(slot, B - 1)
         return dict(c, S=S, HH=HH, **out, slot=slot, next=jnp.minimum(c["next"] + jnp.sum(free), B),
