@@ -17,7 +17,14 @@ Command (the numbers in docs/benchmarks.md come from it):
    keys, interleaved with the peer's runs (the machine is shared, so only the
    ratio within this run means anything).  Success rates: binomial standard
    errors, and a two-proportion z-test per p against ours at 20x the trials.
-2. Throughput of batched sync and async sweeps (neuron updates per second) at
+2. The engine at research scale (:mod:`hopfield.engine`, :mod:`hopfield.network`): every
+   stored pattern of one network at alpha = 0.14 as a probe (the stability protocol),
+   exact Hebb counts (int16), ``order="hash"``; per probe against hopfieldkit's
+   ``recall`` on the same network; W build, starting fields and dynamics as ratios to
+   the float32 product ``xi^T xi`` in the same run; bytes the dynamics reads per second
+   against a copy's read bandwidth in the same run; cold (compile + run) and warm, and
+   a second process with JAX's persistent compilation cache.
+3. Throughput of batched sync and async sweeps (neuron updates per second) at
    N = 1000 and 4000, with the effective FLOP rate (2N flops per update) over the
    float32 matmul rate measured in the same run.
 """
@@ -41,6 +48,7 @@ from scipy import stats
 from hopfield import capacity_scan
 from hopfield.dynamics import async_sweep, event_sweep, sign_keep, tie_tolerance
 from hopfield.hebbian import hebbian_jax
+from hopfield.network import _relax, bucket, hebb_counts, network_bytes, start_fields
 
 N_UNITS, COUNTS, N_TRIALS, FLIP, MAX_PASSES = 500, list(range(10, 101, 10)), 20, 0.1, 200
 PEER_RUNS, OUR_REPS, REF_FACTOR = 2, 9, 20
@@ -143,17 +151,141 @@ def throughput(N, B, sweeps, key):
     return out
 
 
+# -- the engine at research scale ------------------------------------------------------
+def _best(f, reps=3):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(f())
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def copy_bandwidth(mib=256):
+    """Bytes read per second by a jitted elementwise copy of ``mib`` MiB (it also writes as many)."""
+    x = jnp.ones((mib * 2**20 // 4,), jnp.int32)
+    f = jax.jit(lambda x: x + 1)
+    jax.block_until_ready(f(x))
+    return x.nbytes / _best(lambda: f(x))
+
+
+def engine_network(N, alpha, key, slots=8):
+    """One network, all p stored patterns as probes: times of build, fields, dynamics (cold and warm), the matmul."""
+    p = int(round(alpha * N))
+    xi = jnp.where(jax.random.bernoulli(key, 0.5, (p, N)), 1.0, -1.0).astype(jnp.float32)
+    mm = jax.jit(lambda x: x.T @ x)
+    jax.block_until_ready(mm(xi))
+    t_mm = _best(lambda: mm(xi))
+    jax.block_until_ready(hebb_counts(xi))
+    t_build = _best(lambda: hebb_counts(xi))
+    C = hebb_counts(xi)
+    s0 = xi.astype(jnp.int8)
+    t_fields = _best(lambda: start_fields(C, s0, p), reps=2)
+    H0 = start_fields(C, s0, p)
+    B = bucket(p)
+    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[:1], B - p, axis=0)]) if B > p else x  # noqa: E731
+    keys = jax.random.split(jax.random.fold_in(key, 1), p)
+    args = (C, pad(s0), pad(H0), pad(keys), 0, jnp.int32(p), jnp.int32(100), "hash", slots)
+    t = time.perf_counter()
+    out = jax.block_until_ready(_relax(*args))
+    cold = time.perf_counter() - t
+    warm = _best(lambda: _relax(*args), reps=2)
+    s, H, sweeps, status, flips = (np.asarray(x[:p]) for x in out)
+    m = np.mean(s.astype(np.float32) * np.asarray(xi), axis=1)
+    return dict(N=N, p=p, matmul=t_mm, build=t_build, fields=t_fields, cold=cold, warm=warm, flips=int(flips.sum()),
+                sweeps=int(sweeps.sum()), m=float(m.mean()), limit=int(np.sum(status != 0)), xi=xi,
+                bytes=network_bytes(N, p, False))
+
+
+def peer_recall(xi, probes):
+    """hopfieldkit on the same patterns: its Hebbian build and its recall from the first ``probes`` stored patterns."""
+    from hopfieldkit import HopfieldNetwork
+
+    x = np.asarray(xi, dtype=float)
+    t = time.perf_counter()
+    net = HopfieldNetwork(x.shape[1]).fit(x)
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    m = [float(np.mean(net.recall(x[i], order="random", seed=i) * x[i])) for i in range(probes)]
+    return build, (time.perf_counter() - t) / probes, float(np.mean(m))
+
+
+def cold_in_new_process(N, alpha, cache_dir):
+    """The cold call of the engine in a fresh process with JAX's persistent compilation cache in ``cache_dir``."""
+    import json
+    import subprocess
+
+    code = (f"import jax, json; jax.config.update('jax_compilation_cache_dir', {cache_dir!r}); "
+            "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0); "
+            "import sys; sys.path.insert(0, 'benchmarks'); import bench_hopfield as b; "
+            f"r = b.engine_network({N}, {alpha}, jax.random.key(0)); print(json.dumps(dict(cold=r['cold'], warm=r['warm'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def engine_section(say, key, sizes, peer_probes):
+    import tempfile
+
+    bw = copy_bandwidth()
+    say("### The engine: every stored pattern a probe (stability protocol), alpha = 0.14")
+    say()
+    say("One network per N: p = 0.14 N random patterns, exact Hebb counts C = xi^T xi - p I (int16), every stored "
+        "pattern a probe, asynchronous dynamics to a fixed point (at most 100 sweeps) on `hopfield.engine.relax` "
+        "(8 slots, `order=\"hash\"`), fields int32 kept by adding the flipped neuron's column. Times are the best of "
+        "2-3 warm calls; 'x mm' = the time over the float32 product xi^T xi (p N^2 multiply-adds) in the same run. "
+        f"Column bytes = flips x N x 2 bytes (the int16 columns the flips read), per second of dynamics, against "
+        f"a copy's read bandwidth measured in the same run ({bw / 1e9:.1f} GB/s).")
+    say()
+    say("| N | p | xi^T xi (s) | build C (s, x mm) | starting fields (s, x mm) | dynamics warm (s, x mm) | dynamics cold (s) "
+        "| per probe (ms) | flips / probe | sweeps / probe | mean m | column GB/s (x copy) | memory estimate (GiB) |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for N in sizes:
+        r = engine_network(N, 0.14, jax.random.fold_in(key, N))
+        rows.append(r)
+        col = r["flips"] * N * 2 / r["warm"]
+        say(f"| {N} | {r['p']} | {r['matmul']:.3f} | {r['build']:.3f} ({r['build'] / r['matmul']:.1f}x) | "
+            f"{r['fields']:.3f} ({r['fields'] / r['matmul']:.1f}x) | {r['warm']:.3f} ({r['warm'] / r['matmul']:.1f}x) | "
+            f"{r['cold']:.2f} | {r['warm'] / r['p'] * 1e3:.3f} | {r['flips'] / r['p']:.1f} | {r['sweeps'] / r['p']:.2f} | "
+            f"{r['m']:.3f} | {col / 1e9:.2f} ({col / bw:.2f}x) | {r['bytes'] / 2**30:.2f} |")
+    say()
+    big = next((r for r in rows if r["N"] == 4096), rows[-1])
+    pb, pt, pm = peer_recall(big["xi"], peer_probes)
+    ours = big["warm"] / big["p"]
+    say(f"hopfieldkit on the same N = {big['N']} network: `fit` {pb:.2f} s, `recall(order='random')` from the first "
+        f"{peer_probes} stored patterns {pt * 1e3:.0f} ms per probe (mean m {pm:.3f}); the engine: {ours * 1e3:.2f} ms per "
+        f"probe warm (mean m {big['m']:.3f} over all {big['p']}), **{pt / ours:.0f}x**; counting the engine's compilation "
+        f"(cold call), {big['cold'] / big['p'] * 1e3:.2f} ms per probe, {pt / (big['cold'] / big['p']):.0f}x.")
+    with tempfile.TemporaryDirectory() as d:
+        first = cold_in_new_process(big["N"], 0.14, d)
+        second = cold_in_new_process(big["N"], 0.14, d)
+    say()
+    say(f"JAX's persistent compilation cache (`jax_compilation_cache_dir`, which `python -m hopfield.study` sets): a "
+        f"fresh process's cold call took {first['cold']:.2f} s with an empty cache and {second['cold']:.2f} s in a second "
+        f"process that found it (warm {second['warm']:.2f} s).")
+    say()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller throughput sizes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", metavar="PATH", help="replace the '## Hopfield' section of this Markdown file")
+    ap.add_argument("--engine-sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    ap.add_argument("--peer-probes", type=int, default=3)
     args = ap.parse_args(argv)
     key = jax.random.key(args.seed)
     lines = []
     say = lambda s="": (print(s), lines.append(s))  # noqa: E731
 
     load0 = os.getloadavg()[0]
+    say(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, JAX {jax.__version__} on "
+        f"{jax.devices()[0].platform} ({len(jax.devices())} device(s): {jax.devices()[0].device_kind}); numpy {np.__version__}. "
+        "The engine is plain JAX: the same code runs on a GPU (none was present for this run).")
+    say()
+    engine_section(say, key, args.engine_sizes, args.peer_probes)
+    say("### The exact-recall capacity scan")
+    say()
     peer_runs, t_peer, t_ours, comp = side_by_side(key, args.seed)
     peer = peer_runs.mean(axis=0)  # PEER_RUNS x 20 trials pooled
     n_peer, n_ref = PEER_RUNS * N_TRIALS, REF_FACTOR * N_TRIALS
@@ -163,9 +295,6 @@ def main(argv=None):
     med = statistics.median
     ratio = {th: med(t_peer) / med(t) for th, t in t_ours.items()}
 
-    say(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, JAX {jax.__version__} on "
-        f"{jax.devices()[0].platform}; numpy {np.__version__}.")
-    say()
     say("Capacity scan of hopfieldkit 0.1.0 (N=500, p=10..100, 20 trials, 10% flipped, async random order each pass, "
         "at most 200 passes, exact recall), run side by side in one process:")
     say()

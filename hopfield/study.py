@@ -110,7 +110,8 @@ def _save(path: str | None, rec: dict) -> None:
 
 def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequence[str] = DEFAULT_QUANTIZERS, *,
               networks: int = 20, seed: int = 0, protocol: str = "stability", m0: float = 0.8, m_star: float = 0.9,
-              max_sweeps: int = 100, order: str = "hash", out: str | None = None, progress: bool = True) -> dict:
+              max_sweeps: int = 100, order: str = "hash", out: str | None = None, progress: bool = True,
+              n_boot: int = 200) -> dict:
     """Run (or resume) the study; returns the record dict (raw per-network arrays plus :func:`analyze`'s results)."""
     from tqdm.auto import tqdm
 
@@ -143,7 +144,7 @@ def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequenc
     finally:
         bar.close()
     rec["interrupted"] = len(rec["runs"]) < len(config["sizes"]) * networks
-    rec["analysis"] = analyze(rec)
+    rec["analysis"] = analyze(rec, n_boot=n_boot)
     _save(out, rec)
     return rec
 
@@ -275,11 +276,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-sweeps", type=int, default=100)
     ap.add_argument("--order", choices=("hash", "permutation"), default="hash")
     ap.add_argument("--out", default="hopfield_study.json")
+    ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the networks")
     a = ap.parse_args(argv)
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/corrquant_jax"))
     t = time.perf_counter()
     rec = run_study(a.sizes, a.alphas, a.quantizers, networks=a.networks, seed=a.seed, protocol=a.protocol, m0=a.m0,
-                    m_star=a.m_star, max_sweeps=a.max_sweeps, order=a.order, out=a.out)
+                    m_star=a.m_star, max_sweeps=a.max_sweeps, order=a.order, out=a.out, n_boot=a.n_boot)
     print(f"{len(rec['runs'])} networks in {sum(rec['seconds'].values()):.0f} s of runs "
           f"({time.perf_counter() - t:.0f} s this call); record: {a.out}")
     for crit, per_q in rec["analysis"].items():

@@ -165,7 +165,7 @@ def test_capacity_criteria_find_a_known_jump():
 def test_study_interrupted_resumes_to_the_same_record(tmp_path, monkeypatch):
     import hopfield.study as st
 
-    args = dict(sizes=[40, 60], alphas=[0.1, 0.2], quantizers=["float", "sign"], networks=2, progress=False)
+    args = dict(sizes=[40, 60], alphas=[0.1, 0.2], quantizers=["float", "sign"], networks=2, progress=False, n_boot=3)
     full = run_study(**args, out=str(tmp_path / "a.json"))
     real, calls = st.run_network, []
 
