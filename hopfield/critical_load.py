@@ -65,10 +65,11 @@ def _fit_logistic(alpha: np.ndarray, k: np.ndarray, n: np.ndarray, start: tuple[
 def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alphas: Sequence[float] | None = None,
                      noise: float = 0.1, networks: int = 16, probes: int = 4, mode: str = "async", max_sweeps: int = 100,
                      criterion: float | str = 0.9, n_boot: int = 300, dist: str = "hebbian",
-                     progress: bool = True) -> CapacityRecord:
+                     progress: bool = True, protocol: str = "basin") -> CapacityRecord:
     """Estimate alpha_c(N, quantizer) from simulations, with a 95% bootstrap interval.
 
-    **Arguments:** as :func:`hopfield.retrieval` (`key` keyword-only); `alphas` default
+    **Arguments:** as :func:`hopfield.retrieval` (`key` keyword-only; `protocol` ``"basin"`` or
+    ``"stability"``); `alphas` default
     ``linspace(0.06, 0.26, 11)``; `n_boot`: bootstrap resamples (networks within each load).
 
     **Returns:** :class:`hopfield.records.CapacityRecord`: the retrieval record plus the fit
@@ -78,7 +79,7 @@ def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alpha
     n_boot = check_int("n_boot", n_boot, 0)
     alphas = np.linspace(0.06, 0.26, 11) if alphas is None else alphas
     rec = retrieval(N, alphas, quantizer, key=key, noise=noise, networks=networks, probes=probes, mode=mode,
-                    max_sweeps=max_sweeps, criterion=criterion, dist=dist, progress=progress)
+                    max_sweeps=max_sweeps, criterion=criterion, dist=dist, progress=progress, protocol=protocol)
     done = rec.done
     m = rec.m  # (A, networks, probes), NaN where p < probes or the load was not reached
     ok = np.where(np.isnan(m), 0.0, m >= (1.0 - 1e-6 if criterion == "exact" else criterion))

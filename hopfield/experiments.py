@@ -49,6 +49,9 @@ from .hebbian import (QuantizerSpec, apply_quantizer, as_spec, hebbian_jax, hebb
 from .patterns import _random_patterns, flip_exact
 from .records import BasinsRecord, ComparisonRecord, RetrievalRecord
 
+#: Where the probes start: ``"basin"`` (stored patterns with flipped bits) or ``"stability"`` (the stored patterns).
+PROTOCOLS = ("basin", "stability")
+
 
 # -- one network ----------------------------------------------------------------
 #: Random states per network on which field agreement is measured (each gives N fields).
@@ -137,8 +140,9 @@ def _nan_se(x: np.ndarray) -> np.ndarray:
 # -- retrieval ------------------------------------------------------------------
 def retrieval(N: int, alphas: Sequence[float], quantizer: QuantizerSpec = None, *, key: Any, noise: float = 0.1,
               networks: int = 8, probes: int = 8, mode: str = "async", max_sweeps: int = 100,
-              criterion: float | str = 0.9, dist: str = "hebbian", progress: bool = True) -> RetrievalRecord:
-    """Retrieval from a noisy start versus load ``alpha = p/N`` (AGS 1985/87).
+              criterion: float | str = 0.9, dist: str = "hebbian", progress: bool = True,
+              protocol: str = "basin") -> RetrievalRecord:
+    """Retrieval from a noisy start (or from the stored patterns) versus load ``alpha = p/N`` (AGS 1985/87).
 
     **Arguments:**
 
@@ -152,18 +156,26 @@ def retrieval(N: int, alphas: Sequence[float], quantizer: QuantizerSpec = None, 
     - `criterion`: retrieved when ``m >= criterion``, or ``"exact"``.
     - `dist`: the density a recipe is optimized for: ``"hebbian"`` (the exact entry density,
       default) or a name theory knows (``"gaussian"``).
+    - `protocol`: ``"basin"`` (start at `probes` stored patterns with ``round(noise N)`` bits
+      flipped) or ``"stability"`` (start at every stored pattern, ``noise`` 0, `probes` ignored:
+      the fixed point the mean-field theory is about).
 
     **Returns:** :class:`hopfield.records.RetrievalRecord` (NaN at loads not reached when interrupted).
     """
     key, N, networks, probes, max_sweeps = _check_common(key, N, networks, probes, mode, max_sweeps, criterion)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
     noise = check_fraction("noise", noise)
     a = np.asarray(alphas, dtype=np.float64).ravel()
     if a.size == 0 or np.any(~np.isfinite(a)) or np.any(a <= 0):
         raise ValueError(f"alphas must be positive loads, got {alphas!r}")
+    if protocol == "stability":  # every stored pattern, unperturbed
+        noise, probes = 0.0, max(1, int(round(a.max() * N)))
     quantizer = as_spec(quantizer)  # strings and tuples parsed once, here
     unit_quantizer(quantizer, max(1, round(a[0] * N)), dist)  # a spec without an a-priori quantizer fails early
     return _retrieval(key, N, a, quantizer, dict(noise=noise, networks=networks, probes=probes, mode=mode,
-                                                 max_sweeps=max_sweeps, criterion=criterion, dist=dist), progress)
+                                                 max_sweeps=max_sweeps, criterion=criterion, dist=dist,
+                                                 protocol=protocol), progress)
 
 
 def _retrieval(key, N: int, a: np.ndarray, quantizer: QuantizerSpec, opts: dict, progress: bool,
@@ -302,7 +314,8 @@ def compare_quantizers(N: int, alphas: Sequence[float], quantizers: Sequence[Qua
     for q in tqdm(quantizers, desc="quantizers", disable=not progress, leave=False):
         if runs and runs[-1].interrupted:  # not reached: the same configuration, all NaN
             last = runs[-1]
-            opts = {k: getattr(last, k) for k in ("noise", "networks", "probes", "mode", "max_sweeps", "criterion", "dist")}
+            opts = {k: getattr(last, k) for k in ("noise", "networks", "probes", "mode", "max_sweeps", "criterion", "dist",
+                                                  "protocol")}
             runs.append(_retrieval(key, last.N, last.alpha, q, opts, False, skip=True))
         else:
             runs.append(retrieval(N, alphas, q, key=key, progress=progress, **kwargs))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -94,10 +94,10 @@ class _Record:
         """The record back from :meth:`to_dict`'s dict (or its JSON)."""
         if not isinstance(d, dict):
             raise ValueError(f"d must be a dict from {cls.__name__}.to_dict(), got {type(d).__name__}")
-        missing = [f.name for f in fields(cls) if f.name not in d]
+        missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING]
         if missing:
             raise ValueError(f"d is missing the {cls.__name__} fields {missing}")
-        return cls(**{f.name: _decode(d[f.name], f.metadata) for f in fields(cls)})
+        return cls(**{f.name: _decode(d[f.name], f.metadata) for f in fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -105,8 +105,9 @@ class RetrievalRecord(_Record):
     """Retrieval from a noisy start versus load (:func:`hopfield.retrieval`); A loads, every array has all A.
 
     - config: `N`, `quantizer` (label), `recipe` (the ``theory.Recipe``; None for float weights or
-      a quantizer given as such), `noise`, `networks`, `probes`, `mode`, `max_sweeps`,
-      `criterion` (an overlap or ``"exact"``), `dist`, `interrupted`.
+      a quantizer given as such), `protocol` (``"basin"``: from stored patterns with ``noise``
+      flipped; ``"stability"``: from every stored pattern), `noise`, `networks`, `probes`, `mode`,
+      `max_sweeps`, `criterion` (an overlap or ``"exact"``), `dist`, `interrupted`.
     - `alpha, p` (A,): the loads and pattern counts ``p = max(1, round(alpha N))``.
     - `m` (A, networks, probes'): final overlaps (NaN where a network has fewer patterns than
       probes, or the load was not reached); `m_mean, m_se, retrieved, retrieved_se, sweeps_mean` (A,);
@@ -127,6 +128,7 @@ class RetrievalRecord(_Record):
     criterion: float | str
     dist: str
     interrupted: bool
+    protocol: str = "basin"
     alpha: np.ndarray = _array()
     p: np.ndarray = _array(int)
     m: np.ndarray = _array(ndim=3)

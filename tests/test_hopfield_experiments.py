@@ -217,3 +217,18 @@ def test_plot_helpers_draw_records_without_recomputing(comparison, tmp_path):
     assert len(axes[0].lines) == 1 + len(comparison.labels)
     fig.savefig(tmp_path / "p.png")
     plt.close(fig)
+
+
+def test_stability_protocol_probes_every_stored_pattern_unperturbed():
+    rec = retrieval(60, [0.05, 0.1], key=jax.random.key(3), networks=2, protocol="stability", progress=False)
+    assert rec.protocol == "stability" and rec.noise == 0.0 and rec.probes == 6
+    assert rec.m.shape == (2, 2, 6) and np.isnan(rec.m[0, :, 3:]).all() and not np.isnan(rec.m[1]).any()
+    assert np.all(rec.m[0, :, :3] == 1.0)  # alpha = 0.05 at N = 60: three patterns, each a fixed point
+    back = RetrievalRecord.from_dict(json.loads(json.dumps(rec.to_dict())))
+    assert back.protocol == "stability"
+    old = rec.to_dict()
+    del old["protocol"]  # records written before the field existed read as the basin protocol
+    assert RetrievalRecord.from_dict(old).protocol == "basin"
+    assert retrieval(60, [0.1], key=jax.random.key(3), networks=1, progress=False).protocol == "basin"
+    with pytest.raises(ValueError, match="^protocol"):
+        retrieval(60, [0.1], key=jax.random.key(3), protocol="noisy")
