@@ -174,14 +174,17 @@ def starts(key: jax.Array, xi: jax.Array, protocol: str, m0: float) -> jax.Array
 
 
 def probe_network(coupling, tol, bound: int, xi: jax.Array, *, key: jax.Array, protocol: str = "stability",
-                  m0: float = 0.8, max_sweeps: int = 100, order: str = "hash", slots: int = 8) -> dict:
+                  m0: float = 0.8, max_sweeps: int = 100, order: str = "hash", slots: int = 8,
+                  pad_to: int | None = None) -> dict:
     """Every stored pattern of ``xi: (p, N)`` as a probe on ``coupling``; per probe: final overlap with its pattern,
-    sweeps, status, flips (numpy), and the final states and fields."""
+    sweeps, status, flips (numpy), and the final states and fields.  The batch is padded to ``pad_to``
+    (default :func:`bucket` (p)) inactive probes, which cost no dynamics: one padded size for all the
+    loads of a network means one compilation."""
     ks, kd = jax.random.split(key)
     s0 = starts(ks, xi, protocol, m0)
     H0 = start_fields(coupling, s0, max(int(bound), 1))
     p = xi.shape[0]
-    pad = bucket(p) - p
+    pad = max(bucket(p) if pad_to is None else int(pad_to), p) - p
     keys = jax.random.split(kd, p)
     if pad:
         s0, H0, keys = (jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]) for x in (s0, H0, keys))

@@ -43,7 +43,7 @@ from scipy import optimize
 
 from .critical_load import _fit_logistic
 from .hebbian import as_spec, quantizer_label, unit_quantizer
-from .network import PROTOCOLS, check_memory, hebb_counts, probe_network, quantized_coupling
+from .network import PROTOCOLS, bucket, check_memory, hebb_counts, probe_network, quantized_coupling
 
 CRITERIA = ("fraction", "jump")
 DEFAULT_QUANTIZERS = ("float", "sign", "ternary", "lloyd_max:2", "lloyd_max:3", "uniform:2", "uniform:3")
@@ -83,7 +83,7 @@ def run_network(key, N: int, ps: Sequence[int], quantizers: Sequence[Any], *, pr
             else:
                 coupling, tol, bound = quantized_coupling(C, p, unit_quantizer(q, p))
             r = probe_network(coupling, tol, bound, xi[:p], key=jax.random.fold_in(kd, li), protocol=protocol,
-                              m0=m0, max_sweeps=max_sweeps, order=order)
+                              m0=m0, max_sweeps=max_sweeps, order=order, pad_to=bucket(ps[-1]))
             out["m_mean"][qi, li] = r["m"].mean()
             out["retrieved"][qi, li] = np.mean(r["m"] >= m_star)
             out["sweeps"][qi, li] = r["sweeps"].mean()
