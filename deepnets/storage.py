@@ -351,7 +351,7 @@ def load(path: str | os.PathLike, model_or_factory: Any = None) -> nn.Module:
       or (older files) the arch name and dataset of ``deepnets.models.build``.  A registry arch name
       (str) is still taken.  BatchNorm pairs folded before saving are folded in the rebuilt model.
 
-    **Returns:** the model with dequantized weights and ``.corrquant`` restored.
+    **Returns:** the model with dequantized weights and ``.corrquant`` restored, in eval mode.
     """
     meta, layers, floats = read_packed(path)
     arch = meta.get("arch") or {}
@@ -379,7 +379,7 @@ def load(path: str | os.PathLike, model_or_factory: Any = None) -> nn.Module:
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"path: {path!r} has an invalid config ({e})") from None
     net.corrquant = QuantState(config, layers, [], meta.get("arch") or {})
-    return net
+    return net.eval()
 
 
 def file_rho(path: str | os.PathLike, float_model: nn.Module) -> dict[str, float]:
