@@ -118,8 +118,12 @@ def _load_float(a: argparse.Namespace):
         try:
             state = read_state_dict(path)
         except ValueError as e:
-            raise ValueError(f"--model: {e} (a state_dict saved with torch.save(model.state_dict()) or "
-                             "safetensors is needed; a pickled whole model is refused)") from None
+            cause = type(e.__cause__).__name__
+            why = {"UnpicklingError": "is a pickle that needs code to load (a whole pickled model?), refused",
+                   "EOFError": "is empty or truncated"}.get(cause, str(e))
+            raise ValueError(f"--model: {path!r} {why}; give a state_dict: torch.save(model.state_dict(), "
+                             "'net.pth') or a .safetensors file" if cause in ("UnpicklingError", "EOFError")
+                             else f"--model: {e}") from None
         for key, value in net.state_dict().items():  # counters absent from some published files
             if key.endswith("num_batches_tracked") and key not in state:
                 state[key] = value
