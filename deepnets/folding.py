@@ -15,7 +15,9 @@ input IS the layer's output tensor (the same object), each module ran once, and 
 that BatchNorm read the output's values (shape and dtype queries do not count; a read by any
 other operation, or the output returned from the model, refuses the pair, because folding
 changes those values).  Only the path the sample input takes is seen; a module the sample
-does not reach is left as it is.  Explicit ``pairs=`` skip the pass.
+does not reach is left as it is.  Explicit ``pairs=`` skip the pass, and so does a plain
+``nn.Sequential`` given no sample (its structure says where each output goes).  A tensor kept
+aside by Python code (``self.cache = y``) is invisible to both and would be folded.
 """
 
 from __future__ import annotations
@@ -105,6 +107,29 @@ class _Reads(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _sequential_pairs(model: nn.Sequential) -> list[tuple[str, str]]:
+    """Pairs of a plain ``nn.Sequential`` from its structure: each child's output goes to the next child
+    only (nested plain Sequentials are flattened); conv -> BatchNorm of the matching rank, each module
+    once in the model."""
+    chain: list[tuple[str, nn.Module]] = []
+
+    def walk(seq: nn.Sequential, prefix: str) -> None:
+        for name, child in seq.named_children():
+            if type(child) is nn.Sequential:
+                walk(child, f"{prefix}{name}.")
+            else:
+                chain.append((f"{prefix}{name}", child))
+
+    walk(model, "")
+    uses = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
+    pairs = []
+    for (a_name, a), (b_name, b) in zip(chain, chain[1:], strict=False):
+        if (isinstance(a, nn.Conv1d | nn.Conv2d | nn.Conv3d) and isinstance(b, _pair_type(a)[0])
+                and b.num_features == a.weight.shape[0] and uses[id(a)] == 1 and uses[id(b)] == 1):
+            pairs.append((a_name, b_name))
+    return pairs
+
+
 def batchnorm_pairs(model: nn.Module, example_input: Any = None) -> list[tuple[str, str]]:
     """``(layer name, BatchNorm name)`` pairs where a BatchNorm reads only the output of a
     conv/linear layer that nothing else reads, seen on one forward pass (module docstring).
@@ -114,13 +139,17 @@ def batchnorm_pairs(model: nn.Module, example_input: Any = None) -> list[tuple[s
             model, or BatchNorm running statistics move).
         example_input: a sample batch (tensor, or tuple of the forward's positional tensors); None:
             a random batch of one of the model's recorded input shape (``model.corrquant_input_shape``,
-            set by the zoo models), else a ValueError naming ``example_input``.
+            set by the zoo models); without one, a plain ``nn.Sequential`` is read off its structure
+            (conv -> BatchNorm children in a row), and any other model is a ValueError naming
+            ``example_input``.
 
     Returns:
         list of ``(conv_or_linear_qualified_name, batchnorm_qualified_name)`` in call order.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if example_input is None and type(model) is nn.Sequential and _recorded_input_shape(model) is None:
+        return _sequential_pairs(model)
     args = _example_args(model, example_input)
     names = {id(m): n for n, m in model.named_modules()}
     modules = dict(model.named_modules())

@@ -102,6 +102,21 @@ def test_folding_needs_a_sample_input_or_a_recorded_shape():
     assert fold_batchnorm(nn.Sequential(nn.Linear(3, 3))).corrquant_folded == []  # no BatchNorm: no sample needed
 
 
+def test_a_plain_sequential_folds_from_its_structure_as_the_sample_pass_finds():
+    torch.manual_seed(0)
+    shared = nn.BatchNorm2d(4)
+    model = _randomized(nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.Sequential(nn.BatchNorm2d(4), nn.ReLU()),  # nested: still conv -> BN
+        nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, 1), shared, nn.ReLU(), shared,  # a BatchNorm used twice is not folded
+        nn.Flatten(), nn.Linear(4 * 8 * 8, 3)), seed=10)
+    want = [("0", "1.0"), ("2", "3")]
+    assert batchnorm_pairs(model) == want == batchnorm_pairs(model, _x(1))
+    x = _x()
+    with torch.no_grad():
+        assert (fold_batchnorm(model)(x) - model(x)).abs().max().item() <= 1e-5
+
+
 def test_bad_explicit_pairs_are_refused():
     model = ControlNet()
     for pairs, match in ([("conv1", "nope")], "BatchNorm2d"), ([("bn1", "bn1")], "not a Conv"), \
