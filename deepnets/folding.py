@@ -135,8 +135,8 @@ def batchnorm_pairs(model: nn.Module, example_input: Any = None) -> list[tuple[s
     conv/linear layer that nothing else reads, seen on one forward pass (module docstring).
 
     Arguments:
-        model: any module; run once in its current mode under ``torch.no_grad`` (pass an eval-mode
-            model, or BatchNorm running statistics move).
+        model: any module; run once in eval mode under ``torch.no_grad`` (its modes are restored
+            afterwards; BatchNorm running statistics do not move).
         example_input: a sample batch (tensor, or tuple of the forward's positional tensors); None:
             a random batch of one of the model's recorded input shape (``model.corrquant_input_shape``,
             set by the zoo models); without one, a plain ``nn.Sequential`` is read off its structure
@@ -173,6 +173,8 @@ def batchnorm_pairs(model: nn.Module, example_input: Any = None) -> list[tuple[s
             outputs.setdefault(id(out), (name, out))
 
     handles = []
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()  # BatchNorm running statistics stay as they are
     try:
         for m in modules.values():
             handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
@@ -185,6 +187,8 @@ def batchnorm_pairs(model: nn.Module, example_input: Any = None) -> list[tuple[s
     finally:
         for h in handles:
             h.remove()
+        for m, training in modes:
+            m.training = training
     for leaf in tree_leaves(result):  # returned from the model: read by the caller
         if isinstance(leaf, torch.Tensor) and id(leaf) in outputs:
             reads.setdefault(id(leaf), []).append(())

@@ -161,6 +161,14 @@ def test_a_conv_output_read_elsewhere_is_not_folded(how, folds):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
+def test_finding_pairs_leaves_the_model_as_it_was():
+    model = _randomized(ControlNet(), seed=11).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert len(batchnorm_pairs(model, _x(4))) == 3
+    assert all(m.training for m in model.modules())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # running statistics unmoved
+
+
 def test_a_layer_called_twice_is_not_folded():
     class Twice(nn.Module):
         def __init__(self):
