@@ -75,6 +75,7 @@ def files(tmp_path_factory):
     net = models.build("mlp", "digits").eval()
     save_float(net, d / "mlp.safetensors")
     torch.save(net.state_dict(), d / "mlp.pth")
+    torch.save({"state_dict": net.state_dict()}, d / "mlp.pt")  # a checkpoint wrapping the state_dict
     torch.save(net, d / "whole.pt")  # a pickled whole model: needs code to load, refused
     (d / "empty.pth").write_bytes(b"")
     (d / "notes.txt").write_text("not weights")
@@ -147,10 +148,10 @@ def test_pt_pth_and_safetensors_weights_give_the_same_accuracy_and_a_folder_eval
     from deepnets import data
 
     results = []
-    for name in ("mlp.safetensors", "mlp.pth"):
+    for name in ("mlp.safetensors", "mlp.pth", "mlp.pt"):
         assert main(_ev("--model", str(files / name), "--arch", "mlp", "--limit", "40")) == 0
         results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
-    assert results[0] == results[1] and results[0]["n"] == 40
+    assert results[0] == results[1] == results[2] and results[0]["n"] == 40
     x, y = data.test_subset("digits", 12)  # the digits test images written as 8x8 gray PNGs, one folder per label
     info = data.DATASETS["digits"]
     for i, (img, label) in enumerate(zip(x, y, strict=True)):
