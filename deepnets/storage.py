@@ -135,10 +135,14 @@ def _float_tensors(model: nn.Module, exclude: set[str]) -> dict[str, np.ndarray]
     return out
 
 
-def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
+def save(qmodel: nn.Module, path: str | os.PathLike, arch: Any = None) -> dict:
     """Write a quantized model (from :func:`deepnets.quantize.quantize`) as one packed safetensors file.
 
-    **Arguments:** `qmodel`: carries ``qmodel.corrquant``; `path`: destination.
+    **Arguments:** `qmodel`: carries ``qmodel.corrquant``; `path`: destination; `arch`: how
+    :func:`load` rebuilds the model: ``"module:Class"`` or ``{"class": "module:Class", "kwargs": {...}}``
+    (None: the model's own importable class with its ``.corrquant_kwargs``, which the zoo models set,
+    else nothing is recorded and :func:`load` needs a model or factory).  Folded BatchNorm pairs
+    (``.corrquant_folded``) are recorded too.
 
     **Returns:** sizes in bytes: ``{"file": ..., "codes": ..., "codebooks": ..., "float": ..., "bound": ...}``
     where ``bound = codes + codebooks + float`` is the information bound (no header).
@@ -165,9 +169,16 @@ def save(qmodel: nn.Module, path: str | os.PathLike) -> dict:
         raise ValueError(f"qmodel: state_dict keys clash with packed keys: {sorted(clash)}")
     sizes["float"] = sum(a.nbytes for a in floats.values())
     tensors.update(floats)
+    from .models import rebuild_record
+
+    arch_meta = dict(state.arch)
+    given = {k: arch_meta[k] for k in ("class", "kwargs") if k in arch_meta} or None
+    arch_meta.update(rebuild_record(qmodel, arch if arch is not None else given))
+    if getattr(qmodel, "corrquant_folded", None):
+        arch_meta["folded"] = [list(p) for p in qmodel.corrquant_folded]
     meta = {
         "format": FORMAT,
-        "arch": state.arch,
+        "arch": arch_meta,
         "config": state.config_dict(),
         "layers": layers,
         "float_keys": sorted(floats),
@@ -201,13 +212,26 @@ def save_float(model: nn.Module, path: str | os.PathLike) -> int:
 
 
 def compression(float_model: nn.Module, qmodel: nn.Module, directory: str | os.PathLike) -> dict:
-    """Measured compression: float32 safetensors size / packed file size, both written to ``directory``.
+    """Measured compression: float32 safetensors size / packed file size, both written to ``directory``
+    under unique temporary names (so calls sharing a directory never collide) and removed afterwards.
 
     **Returns:** ``{"float_bytes", "packed_bytes", "ratio", "bound_bytes", "bound_ratio", "codes_bytes",
     "codebook_bytes", "float_param_bytes"}`` (the last three add up to ``bound_bytes``).
     """
-    fb = save_float(float_model, os.path.join(directory, "float.safetensors"))
-    sizes = save(qmodel, os.path.join(directory, "packed.safetensors"))
+    import tempfile
+
+    paths = []
+    try:
+        for prefix in ("float-", "packed-"):
+            fd, p = tempfile.mkstemp(suffix=".safetensors", prefix=prefix, dir=directory)
+            os.close(fd)
+            paths.append(p)
+        fb = save_float(float_model, paths[0])
+        sizes = save(qmodel, paths[1])
+    finally:
+        for p in paths:
+            if os.path.exists(p):
+                os.remove(p)
     return {
         "float_bytes": fb,
         "packed_bytes": sizes["file"],
@@ -315,35 +339,28 @@ def _layer_granularity(L: dict):
     return PerTensor() if L["axis"] is None else PerChannel(int(L["axis"]))
 
 
-def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
+def load(path: str | os.PathLike, model_or_factory: Any = None) -> nn.Module:
     """Rebuild a quantized model from a packed file; its outputs are bitwise those of the saved model.
 
     **Arguments:**
 
     - `path`: a file written by :func:`save`.
-    - `model`: an ``nn.Module`` of the right architecture (copied, not modified), a
-      zero-argument factory returning one, or an arch name for ``deepnets.models.build``
-      (None: the arch recorded in the file).
+    - `model_or_factory`: an ``nn.Module`` of the right architecture (copied, not modified), a
+      zero-argument factory returning one, or None: the model the file records, built by importing
+      its ``module:Class`` (a module import, never unpickling) with the recorded keyword arguments,
+      or (older files) the arch name and dataset of ``deepnets.models.build``.  A registry arch name
+      (str) is still taken.  BatchNorm pairs folded before saving are folded in the rebuilt model.
 
-    **Returns:** the model with dequantized weights and ``.corrquant`` restored.
+    **Returns:** the model with dequantized weights and ``.corrquant`` restored, in eval mode.
     """
     meta, layers, floats = read_packed(path)
-    if model is None or isinstance(model, str):
-        from . import models
+    arch = meta.get("arch") or {}
+    if not isinstance(arch, dict):
+        raise ValueError(f"path: {str(path)!r} has corrupt metadata (arch must be an object)")
+    from .folding import refold
+    from .models import model_from_record
 
-        arch = meta.get("arch") or {}
-        name = model or arch.get("name")
-        if not name or not arch.get("dataset"):
-            raise ValueError("model: give a module or factory; the file records no arch name/dataset")
-        net = models.build(name, arch["dataset"])
-    elif isinstance(model, nn.Module):
-        import copy
-
-        net = copy.deepcopy(model)
-    elif callable(model):
-        net = model()
-    else:
-        raise ValueError(f"model must be an nn.Module, a factory or an arch name, got {type(model).__name__}")
+    net = refold(model_from_record(model_or_factory, arch, str(path)), arch.get("folded"), meta.get("config"))
     sd = {k: torch.from_numpy(np.array(v)) for k, v in floats.items()}
     for name, lq in layers.items():
         sd[meta["layers"][name]["key"]] = torch.from_numpy(lq.dequantize())
@@ -351,18 +368,18 @@ def load(path: str | os.PathLike, model: Any = None) -> nn.Module:
     expected = set(net_sd)
     if set(sd) != expected:
         raise ValueError(
-            f"model: architecture does not match the file (missing {sorted(expected - set(sd))[:5]}, unexpected {sorted(set(sd) - expected)[:5]})"
+            f"model_or_factory: architecture does not match the file (missing {sorted(expected - set(sd))[:5]}, unexpected {sorted(set(sd) - expected)[:5]})"
         )
     for k, v in net_sd.items():
         if tuple(v.shape) != tuple(sd[k].shape):
-            raise ValueError(f"model: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
+            raise ValueError(f"model_or_factory: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
     net.load_state_dict({k: v.to(net_sd[k].dtype) for k, v in sd.items()})
     try:
         config = QuantState.config_from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"path: {path!r} has an invalid config ({e})") from None
     net.corrquant = QuantState(config, layers, [], meta.get("arch") or {})
-    return net
+    return net.eval()
 
 
 def file_rho(path: str | os.PathLike, float_model: nn.Module) -> dict[str, float]:

@@ -72,7 +72,7 @@ def sweep(
     batch_size: int = 256,
     limit: int | None = None,
     progress: bool = False,
-    fold_bn: bool = True,
+    fold_bn: bool = False,
     gain: str = "mse",
     *,
     offset: bool = False,
@@ -94,7 +94,8 @@ def sweep(
     - `limit`: evaluate on the first ``limit`` images only (:func:`deepnets.data.test_subset`).
     - `progress`: a tqdm bar over (model, method) pairs.
     - `fold_bn`: fold BatchNorm into the preceding convs before quantizing (as deployments
-      do; the float reference stays the unfolded model); False quantizes the raw conv weights.
+      do; the float reference stays the unfolded model); False (the default, as in
+      :class:`deepnets.quantize.QuantConfig`) quantizes the raw conv weights.
     - `gain`: ``"mse"`` (least squares, default) or ``"unbiased"`` scale of the levels
       (see :class:`deepnets.quantize.QuantConfig`); recorded in each row's ``config``.
     - `offset`: mean-aware levels for the rho families (``theory.Recipe(..., offset=True)``;

@@ -102,6 +102,7 @@ def section(quick: bool = True, out_dir: str | os.PathLike = "out/deepnets", pro
     n = size["n_test"]
 
     def sweep(models: Any, methods: Any, bits: Any, granularity: str, **kw: Any) -> list[dict]:
+        kw.setdefault("fold_bn", True)  # the deployment case; deepnets.sweep folds only when asked
         return _finished(deepnets.sweep(models, list(methods), list(bits), dataset, granularity, limit=n,
                                         progress=progress, **kw))
 

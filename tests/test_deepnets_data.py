@@ -270,3 +270,70 @@ def test_training_leaves_the_global_generator_alone():
     m2, _ = train.train("mlp", "digits", 1, 0, progress=False, train_data=(x[:64], y[:64]), test_data=(x[:32], y[:32]))
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+# -- MNIST from the pip package (extra "mnist", in dev) --------------------------------------
+def test_mnist_from_the_pip_package_shapes_labels_normalisation():
+    from deepnets.data import DATASETS, load_mnist
+
+    info = DATASETS["mnist"]
+    x, y = get_dataset("mnist", "test").tensors
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32 and y.shape == (10000,) and y.dtype == torch.int64
+    # the published test set: its first labels and its class counts (LeCun et al. 1998)
+    assert y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert torch.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    pixels = x * info.std + info.mean  # back to [0, 1]: 8-bit values k / 255
+    assert float(pixels.min()) == pytest.approx(0.0, abs=1e-6) and float(pixels.max()) == pytest.approx(1.0, abs=1e-6)
+    k = pixels * 255
+    assert float((k - k.round()).abs().max()) < 1e-3
+    xtr, ytr = load_mnist("train")
+    assert xtr.shape == (60000, 1, 28, 28) and torch.bincount(ytr).sum() == 60000 and set(ytr.unique().tolist()) == set(range(10))
+    # the normalization constants are the training pixels' mean and std (to their 4 digits)
+    assert abs(float(xtr.mean())) < 1e-3 and abs(float(xtr.std()) - 1) < 1e-3
+    assert not torch.equal(xtr[:100], x[:100])
+
+
+def test_mnist_without_the_extra_names_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pureml" else real(name, *a))
+    with pytest.raises(ImportError, match=r"extra 'mnist'.*corrquant\[mnist\]"):
+        get_dataset("mnist", "test")
+
+
+# -- an ImageFolder-style directory, gray or RGB ------------------------------------------------
+def test_load_image_folder_gray_and_rgb(tmp_path):
+    from PIL import Image
+
+    from deepnets.data import load_image_folder
+
+    for c, value in (("b", 255), ("a", 0)):
+        (tmp_path / c).mkdir()
+        for i in range(2):
+            Image.new("L", (12 + 4 * i, 10), value).save(tmp_path / c / f"{i}.png")
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(tmp_path / "b" / "red.jpg", quality=100)
+    x, y = load_image_folder(tmp_path, 1, 8, 0.5, 0.25)
+    assert x.shape == (5, 1, 8, 8) and y.tolist() == [0, 0, 1, 1, 1]
+    torch.testing.assert_close(x[:2], torch.full((2, 1, 8, 8), -2.0))  # 0 -> (0 - 0.5) / 0.25
+    torch.testing.assert_close(x[2:4], torch.full((2, 1, 8, 8), 2.0))
+    rgb, _ = load_image_folder(tmp_path, 3, 6, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert rgb.shape == (5, 3, 6, 6)
+    assert float(rgb[4, 0].mean()) > 0.95 and float(rgb[4, 1:].mean()) < 0.05  # red stays red
+
+
+def test_load_image_folder_errors(tmp_path):
+    from deepnets.data import load_image_folder
+
+    with pytest.raises(FileNotFoundError, match="absent"):
+        load_image_folder(tmp_path / "absent", 1, 8, 0.5, 0.5)
+    with pytest.raises(ValueError, match="no class folders"):
+        load_image_folder(tmp_path, 1, 8, 0.5, 0.5)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "x.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="x.png"):
+        load_image_folder(tmp_path, 1, 8, 0.5, 0.5)
+    with pytest.raises(ValueError, match="channels"):
+        load_image_folder(tmp_path, 2, 8, 0.5, 0.5)
+    with pytest.raises(ValueError, match="image_size"):
+        load_image_folder(tmp_path, 1, 0, 0.5, 0.5)

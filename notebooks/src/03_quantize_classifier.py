@@ -151,6 +151,7 @@ plt.show()
 qmodel, _ = deepnets.quantize(model, deepnets.QuantConfig("exponential", DETAIL_BITS), arch={"name": MODEL, "dataset": DATASET})
 with tempfile.TemporaryDirectory() as tmp:
     sizes = deepnets.compression(model, qmodel, tmp)
+    deepnets.save(qmodel, Path(tmp) / "packed.safetensors")
     reloaded = deepnets.load(Path(tmp) / "packed.safetensors")
 acc_q = deepnets.evaluate(qmodel, (x_test, y_test), progress=False)["top1"]
 acc_r = deepnets.evaluate(reloaded, (x_test, y_test), progress=False)["top1"]
