@@ -126,8 +126,10 @@ def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alpha
     lo, hi = (np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan))
     rho = float(np.mean(rec.rho[done]))
     grid = np.linspace(a.min(), a.max(), 100)
+    with np.errstate(over="ignore"):  # a step-like fit: exp overflows to inf and the curve is exactly 0 there
+        curve = 1.0 / (1.0 + np.exp((grid - ac) / width))
     return CapacityRecord(**base, n_boot=n_boot, alpha_c=ac, alpha_c_lo=float(lo), alpha_c_hi=float(hi), width=width,
-                          fit_alpha=grid, fit_retrieved=1.0 / (1.0 + np.exp((grid - ac) / width)),
+                          fit_alpha=grid, fit_retrieved=curve,
                           k=k_all.sum(1).astype(int), n=n_all.sum(1).astype(int),
                           theory_alpha_c=theory.predicted_capacity(min(rho, 1.0)))
 
