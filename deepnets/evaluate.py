@@ -34,9 +34,9 @@ def _check_batch(x: Any, y: Any) -> None:
     """Images a float tensor with finite values, labels (n,) integers, as many as images."""
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise ValueError(f"data must give (images, labels) tensor pairs, got {type(x).__name__}, {type(y).__name__}")
-    if not (x.is_floating_point() or x.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
-        raise ValueError(f"data: images must be real numbers, got dtype {x.dtype}")
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    if not x.is_floating_point():
+        raise ValueError(f"data: images must be floating point (normalized as the model was trained), got dtype {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
         raise ValueError("data: images contain NaN or Inf")
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
         raise ValueError(f"data: labels must be integer class indices, got dtype {y.dtype}")

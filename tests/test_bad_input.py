@@ -108,6 +108,8 @@ RAISES = [
      r"^data: labels must be integer class indices"),
     ("NaN images", lambda: evaluate(small_cnn(), (IMAGES.masked_fill(IMAGES > 1.5, float("nan")), LABELS), progress=False),
      r"^data: images contain NaN or Inf"),
+    ("integer images", lambda: evaluate(small_cnn(), (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), LABELS), progress=False),
+     r"^data: images must be floating point"),
     ("images of the wrong size", lambda: evaluate(small_cnn(), (torch.zeros(4, 1, 28, 28), LABELS), progress=False),
      r"^data: images of shape \(4, 1, 28, 28\) do not fit the model"),
     ("images with the wrong channels", lambda: evaluate(small_cnn(), (torch.zeros(4, 3, 8, 8), LABELS), progress=False),
