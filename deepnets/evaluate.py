@@ -20,6 +20,40 @@ def _batches(data: Any, batch_size: int) -> Iterable:
     return data  # a DataLoader or any iterable of (images, labels)
 
 
+def _expected_input(model: nn.Module) -> str:
+    """What the model's first layer takes, for the wrong-size message."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return f"(n, {m.in_channels}, H, W) images of the size it was built for"
+        if isinstance(m, nn.Linear):
+            return f"{m.in_features} values per image (after flattening)"
+    return "another shape"
+
+
+def _check_batch(x: Any, y: Any) -> None:
+    """Images a float tensor with finite values, labels (n,) integers, as many as images."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ValueError(f"data must give (images, labels) tensor pairs, got {type(x).__name__}, {type(y).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"data: images must be floating point (normalized as the model was trained), got dtype {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("data: images contain NaN or Inf")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise ValueError(f"data: labels must be integer class indices, got dtype {y.dtype}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"data: labels must have shape ({x.shape[0]},), one per image, got {tuple(y.shape)}")
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    try:
+        return model(x)
+    except RuntimeError as e:
+        if "out of memory" in str(e).lower():
+            raise
+        raise ValueError(f"data: images of shape {tuple(x.shape)} do not fit the model, which takes "
+                         f"{_expected_input(model)} ({str(e).splitlines()[0]})") from e
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Any, batch_size: int = 256, progress: bool = True) -> dict:
     """Classification accuracy in percent.
@@ -35,6 +69,9 @@ def evaluate(model: nn.Module, data: Any, batch_size: int = 256, progress: bool 
 
     **Returns:** ``{"top1": %, "top5": %, "n": images}`` (top5 counts a hit among
     the min(5, classes) largest logits).
+
+    Refused with a ValueError naming `data`: labels that are not integers or lie outside
+    ``0 .. classes - 1``, images with NaN or Inf, images of a size the model does not take.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -43,7 +80,14 @@ def evaluate(model: nn.Module, data: Any, batch_size: int = 256, progress: bool 
     n = top1 = top5 = 0
     try:
         for x, y in tqdm(_batches(data, batch_size), desc="evaluate", disable=not progress, leave=False):
-            logits = model(x)
+            _check_batch(x, y)
+            logits = _forward(model, x)
+            if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+                raise ValueError(f"model must map {x.shape[0]} images to ({x.shape[0]}, classes) logits, "
+                                 f"got shape {tuple(logits.shape)}")
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= logits.shape[1]):
+                raise ValueError(f"data: labels must lie in 0..{logits.shape[1] - 1} (the model's {logits.shape[1]} "
+                                 f"classes), got labels from {int(y.min())} to {int(y.max())}")
             k = min(5, logits.shape[1])
             top = logits.topk(k, dim=1).indices
             hit = top == y[:, None]

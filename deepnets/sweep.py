@@ -121,6 +121,7 @@ def sweep(
     dname, data = _resolve_data(dataset, limit)
     rows: list[SweepRow] = []
     resolved = _resolve_models(models, dataset)
+    modes = [(m, m.training) for model in resolved.values() for m in model.modules()]  # the caller's, restored below
     bar = tqdm(total=len(resolved) * len(methods), desc="sweep (model x method)", disable=not progress)
     try:
         for mname, model in resolved.items():
@@ -129,6 +130,8 @@ def sweep(
         return Sweep(tuple(rows), interrupted=True)
     finally:
         bar.close()
+        for m, training in modes:
+            m.training = training
     return Sweep(tuple(rows))
 
 

@@ -2,13 +2,30 @@
 
 Every public function checks its inputs once here and raises a ValueError that
 names the argument; the jitted inner code trusts what it is given.
+
+Sizes are checked before anything is compiled or allocated: each public entry
+point estimates the peak memory of its run (:func:`check_memory`, against the
+free memory of the default device) and a lower bound on its work in elementary
+operations (:func:`check_work`, against :data:`WORK_LIMIT`), and refuses a run
+that cannot finish with a ValueError naming the sizes and the limit, instead of
+hanging in compilation or dying out of memory.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Sequence
 
 import numpy as np
+
+#: Most elementary operations (multiply-adds, popcounts, comparisons) a single call may need at
+#: least: 1e12 is about an hour of one loaded CPU core (capacity_scan ran 1e9 of them in about
+#: 20 s on 2 shared cores).  Raise it (``hopfield._checks.WORK_LIMIT = ...``) to run more.
+WORK_LIMIT = 1e12
+#: Most 32-bit pattern words that :func:`hopfield.capacity_scan` unrolls into its compiled
+#: column code, summed over the pattern counts (``ceil(p / 32)`` each): 1024 words compiled
+#: in about 40 s on 2 shared cores; beyond that the compilation, not the run, takes the time.
+SCAN_WORD_LIMIT = 1024
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -66,9 +83,16 @@ def check_weights(W: Any, name: str = "W", symmetric_atol: float = 0.0) -> np.nd
         raise ValueError(f"{name} must be a square (N, N) matrix, got shape {w.shape}")
     if w.shape[0] < 2:
         raise ValueError(f"{name} must have N >= 2 neurons, got N={w.shape[0]}")
-    w = w.astype(np.float32)
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {w.dtype}")
     if not np.all(np.isfinite(w)):
         raise ValueError(f"{name} must be finite (no NaN or Inf)")
+    big = float(np.max(np.abs(w))) if w.size else 0.0
+    if big > float(np.finfo(np.float32).max):
+        raise ValueError(f"{name} has entries up to {big:.3g}, beyond float32's range "
+                         f"(+-{float(np.finfo(np.float32).max):.3g}): rescale W (the dynamics and the quantizers "
+                         "depend only on W up to a positive factor)")
+    w = w.astype(np.float32)
     if np.max(np.abs(w - w.T)) > symmetric_atol:
         raise ValueError(f"{name} must be symmetric (W == W.T)")
     if np.any(np.diag(w) != 0):
@@ -92,3 +116,120 @@ def check_key(key: Any, name: str = "key") -> Any:
     if arr.shape == (2,) and arr.dtype == np.uint32:
         return jax.random.wrap_key_data(arr)
     raise ValueError(f"{name} must be a JAX PRNG key (jax.random.key(seed)), got {key!r}")
+
+
+def check_criterion(criterion: Any, name: str = "criterion") -> float | str:
+    """``"exact"`` or an overlap in [-1, 1] (returned as a float)."""
+    if isinstance(criterion, str):
+        if criterion == "exact":
+            return criterion
+        raise ValueError(f"{name} must be 'exact' or an overlap in [-1, 1], got {criterion!r}")
+    try:
+        c = float(criterion)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be 'exact' or an overlap in [-1, 1], got {criterion!r}") from None
+    if not -1.0 <= c <= 1.0:
+        raise ValueError(f"{name} must be 'exact' or an overlap in [-1, 1], got {criterion!r}")
+    return c
+
+
+# -- sizes: memory and work, estimated before anything is compiled or allocated --------------
+def available_bytes() -> int:
+    """Free memory of the default device: its allocator's limit minus what is in use, else the host's MemAvailable."""
+    import jax
+
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB" if n < 2**40 else f"{n / 2**40:.3g} TiB"
+
+
+def check_memory(what: str, need: float, *, available: int | None = None) -> float:
+    """Raise a ValueError when ``need`` bytes exceed 90% of the free memory; ``what`` names the sizes."""
+    have = available_bytes() if available is None else int(available)
+    if need > 0.9 * have:
+        raise ValueError(f"{what} needs about {_gib(need)} of memory, more than the limit {_gib(0.9 * have)} "
+                         f"(90% of the {_gib(have)} free on {_device_name()}): use smaller sizes")
+    return need
+
+
+def check_work(what: str, ops: float, *, limit: float | None = None) -> float:
+    """Raise a ValueError when at least ``ops`` operations exceed ``limit`` (default :data:`WORK_LIMIT`)."""
+    limit = WORK_LIMIT if limit is None else float(limit)
+    if ops > limit:
+        raise ValueError(f"{what} needs at least {ops:.2g} operations, more than the limit {limit:.2g} "
+                         "(hopfield._checks.WORK_LIMIT): use smaller sizes")
+    return ops
+
+
+def _device_name() -> str:
+    import jax
+
+    return str(jax.devices()[0].platform)
+
+
+def patterns_cost(p: int, N: int, correlated: bool) -> float:
+    """Peak bytes of :func:`hopfield.random_patterns`: uniforms, a mask and the float32 patterns (twice if correlated)."""
+    return float(p) * N * (4 + 1 + 4) * (2 if correlated else 1)
+
+
+def check_patterns_size(p: int, N: int, correlated: bool = False) -> None:
+    """Entry check of :func:`hopfield.random_patterns`."""
+    check_memory(f"p={p}, N={N}: random_patterns", patterns_cost(p, N, correlated))
+
+
+def check_hebbian_size(p: int, N: int) -> None:
+    """Entry check of :func:`hopfield.hebbian`: the (N, N) float32 matrix and its product."""
+    check_memory(f"patterns with N={N} neurons: hebbian's {N}x{N} weight matrix", 8.0 * N * N + 4.0 * p * N)
+    check_work(f"patterns with p={p}, N={N}: hebbian", 2.0 * p * N * N)
+
+
+def check_network_size(N: int, ps: Sequence[int], networks: int, probes: int, flips: int, n_starts: int,
+                       quantized: bool, what: str) -> None:
+    """Entry check of the dense experiments (:func:`hopfield.retrieval`, :func:`hopfield.basins`, capacity).
+
+    Memory of one network at the largest p: W (and for quantized weights W / scale, qW and
+    the float64 copies :func:`theory.rho` reads), the patterns, and the probes' states and
+    fields.  Work, a lower bound: per network and load the Hebb product ``2 p N^2``, the
+    starting fields ``2 B N^2`` of the ``B`` probes and one sweep (``B N``) plus ``flips``
+    column updates (``flips B N``) each."""
+    p = max(ps)
+    B = n_starts * min(probes, p)
+    per_net = N * N * (4 * 2 + (4 * 3 + 8 * 2 if quantized else 0)) + 9.0 * p * N + 16.0 * B * N
+    check_memory(f"N={N} (p up to {p}, {B} probes per network): {what}", per_net)
+    ops = networks * sum(2.0 * q * N * N + n_starts * min(probes, q) * (2.0 * N * N + N + flips * N) for q in ps)
+    check_work(f"N={N}, {len(ps)} load(s) (p up to {p}), networks={networks}, probes={probes}: {what}", ops)
+
+
+def check_scan_size(N: int, ps: Sequence[int], trials: int, n_flip: int, threads: int) -> None:
+    """Entry check of :func:`hopfield.capacity_scan`.
+
+    Words unrolled into the compiled column code: ``sum ceil(p / 32)`` (at most
+    :data:`SCAN_WORD_LIMIT`).  Memory: every trial's packed patterns ``(ceil(p/32), N)``
+    uint32, start and uniforms side by side, plus per running block the unpacked
+    patterns of one trial (``32 ceil(p/32) N`` float32 and their bits).  Work, a lower
+    bound: per trial its starting fields ``2 p N``, one sweep ``N`` and the ``n_flip``
+    flips back, each a column of ``N ceil(p/32)`` popcounts."""
+    words = [-(-p // 32) for p in ps]
+    if sum(words) > SCAN_WORD_LIMIT:
+        raise ValueError(f"pattern_counts up to p={max(ps)} unroll {sum(words)} 32-bit words into the compiled scan, "
+                         f"more than the limit {SCAN_WORD_LIMIT} (hopfield._checks.SCAN_WORD_LIMIT): "
+                         "use fewer or smaller pattern counts")
+    w = max(words)
+    need = trials * (4.0 * w * N + 12.0 * N) + min(threads, trials) * (2 * 4.0 * 32 * w * N + 64.0 * N)
+    check_memory(f"N={N}, trials={trials}, pattern_counts up to {max(ps)}: capacity_scan", need)
+    ops = trials * sum(2.0 * p * N + N + n_flip * N * wp for p, wp in zip(ps, words, strict=True))
+    check_work(f"N={N}, trials={trials}, {len(ps)} pattern_counts (up to {max(ps)}), {n_flip} flipped bits per start: "
+               "capacity_scan", ops)

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields
 from typing import Any, Sequence
 
@@ -62,6 +63,24 @@ def _fit_logistic(alpha: np.ndarray, k: np.ndarray, n: np.ndarray, start: tuple[
     return float(np.clip(ac, lo, hi)), float(np.exp(logw))
 
 
+def _brackets(alpha: np.ndarray, k: np.ndarray, n: np.ndarray, interrupted: bool) -> bool:
+    """Whether the retrieved fractions ``k / n`` at loads ``alpha`` reach 1/2 from above and below; warns if not."""
+    f = k / np.maximum(n, 1)
+    if alpha.size >= 2 and np.any(f >= 0.5) and np.any(f <= 0.5):
+        return True
+    if alpha.size < 2:
+        if not interrupted:
+            warnings.warn(f"alphas: {alpha.size} load(s) done, at least 2 are needed for alpha_c; the record has "
+                          "bracketed=False and NaN estimates", RuntimeWarning, stacklevel=3)
+        return False
+    side = "above" if np.all(f > 0.5) else "below"
+    where = f"above {alpha.max():g}" if side == "above" else f"below {alpha.min():g}"
+    warnings.warn(f"alphas: the retrieved fraction is {side} 1/2 at every load of the grid {alpha.min():g}..{alpha.max():g} "
+                  f"({np.round(f, 3).tolist()}), so alpha_c lies {where}, outside the grid: the record has "
+                  "bracketed=False and NaN estimates; widen the grid", RuntimeWarning, stacklevel=3)
+    return False
+
+
 def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alphas: Sequence[float] | None = None,
                      noise: float = 0.1, networks: int = 16, probes: int = 4, mode: str = "async", max_sweeps: int = 100,
                      criterion: float | str = 0.9, n_boot: int = 300, dist: str = "hebbian",
@@ -74,6 +93,8 @@ def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alpha
 
     **Returns:** :class:`hopfield.records.CapacityRecord`: the retrieval record plus the fit
     (NaN when fewer than 2 loads were done). The prediction is ``theory.predicted_capacity``.
+    When the retrieved fraction never crosses 1/2 on the loads done, no fit is made: the record
+    has ``bracketed=False`` and NaN estimates, and a warning names the grid.
     """
     key = check_key(key)
     n_boot = check_int("n_boot", n_boot, 0)
@@ -87,8 +108,9 @@ def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alpha
     k_all, n_all = ok.sum(axis=2), valid.sum(axis=2)  # (A, networks)
     base = {f.name: getattr(rec, f.name) for f in fields(rec)}
     nan100 = np.full(100, np.nan)
-    if done.sum() < 2:
-        return CapacityRecord(**base, n_boot=n_boot, alpha_c=np.nan, alpha_c_lo=np.nan, alpha_c_hi=np.nan, width=np.nan,
+    bracketed = _brackets(rec.alpha[done], k_all[done].sum(1), n_all[done].sum(1), rec.interrupted)
+    if done.sum() < 2 or not bracketed:
+        return CapacityRecord(**base, n_boot=n_boot, bracketed=False, alpha_c=np.nan, alpha_c_lo=np.nan, alpha_c_hi=np.nan, width=np.nan,
                               fit_alpha=nan100, fit_retrieved=nan100, k=k_all.sum(1).astype(int),
                               n=n_all.sum(1).astype(int), theory_alpha_c=np.nan)
     k_net, n_net, a = k_all[done], n_all[done], rec.alpha[done]
@@ -104,8 +126,10 @@ def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alpha
     lo, hi = (np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan))
     rho = float(np.mean(rec.rho[done]))
     grid = np.linspace(a.min(), a.max(), 100)
+    with np.errstate(over="ignore"):  # a step-like fit: exp overflows to inf and the curve is exactly 0 there
+        curve = 1.0 / (1.0 + np.exp((grid - ac) / width))
     return CapacityRecord(**base, n_boot=n_boot, alpha_c=ac, alpha_c_lo=float(lo), alpha_c_hi=float(hi), width=width,
-                          fit_alpha=grid, fit_retrieved=1.0 / (1.0 + np.exp((grid - ac) / width)),
+                          fit_alpha=grid, fit_retrieved=curve,
                           k=k_all.sum(1).astype(int), n=n_all.sum(1).astype(int),
                           theory_alpha_c=theory.predicted_capacity(min(rho, 1.0)))
 

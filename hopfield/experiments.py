@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 import theory
 from theory import Quantizer
 
-from ._checks import check_fraction, check_int, check_key
+from ._checks import check_criterion, check_fraction, check_int, check_key, check_network_size
 from .dynamics import MODES, run_batch
 from .hebbian import (QuantizerSpec, apply_quantizer, as_spec, hebbian_jax, hebbian_scale, quantizer_label, spec_recipe,
                       unit_quantizer)
@@ -111,10 +111,7 @@ def _check_common(key, N, networks, probes, mode, max_sweeps, criterion):
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
     max_sweeps = check_int("max_sweeps", max_sweeps, 1)
-    if criterion != "exact":
-        c = float(criterion)
-        if not -1.0 <= c <= 1.0:
-            raise ValueError(f"criterion must be 'exact' or an overlap in [-1, 1], got {criterion!r}")
+    check_criterion(criterion)
     return key, N, networks, probes, max_sweeps
 
 
@@ -171,6 +168,8 @@ def retrieval(N: int, alphas: Sequence[float], quantizer: QuantizerSpec = None, 
         raise ValueError(f"alphas must be positive loads, got {alphas!r}")
     if protocol == "stability":  # every stored pattern, unperturbed
         noise, probes = 0.0, max(1, int(round(a.max() * N)))
+    check_network_size(N, [max(1, int(round(x * N))) for x in a], networks, probes, int(round(noise * N)), 1,
+                       quantizer is not None, "retrieval")  # memory and work, before anything is allocated
     quantizer = as_spec(quantizer)  # strings and tuples parsed once, here
     unit_quantizer(quantizer, max(1, round(a[0] * N)), dist)  # a spec without an a-priori quantizer fails early
     return _retrieval(key, N, a, quantizer, dict(noise=noise, networks=networks, probes=probes, mode=mode,
@@ -262,9 +261,10 @@ def basins(N: int, alpha: float, quantizer: QuantizerSpec = None, *, key: Any, m
     if not (math.isfinite(alpha) and alpha > 0):
         raise ValueError(f"alpha must be a positive load, got {alpha!r}")
     p = max(1, int(round(alpha * N)))
+    n_flip = np.round((1.0 - m0) * N / 2).astype(int)
+    check_network_size(N, [p], networks, probes, int(n_flip.max()), n_flip.size, quantizer is not None, "basins")
     quantizer = as_spec(quantizer)
     q = unit_quantizer(quantizer, p, dist)
-    n_flip = np.round((1.0 - m0) * N / 2).astype(int)
     nets, interrupted = [], False
     try:
         for j in tqdm(range(networks), desc=f"basins N={N} alpha={alpha:g}", disable=not progress, leave=False):

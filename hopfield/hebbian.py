@@ -35,7 +35,7 @@ import numpy as np
 import theory
 from theory import Quantizer
 
-from ._checks import check_int, check_patterns, check_weights
+from ._checks import check_hebbian_size, check_int, check_patterns, check_weights
 
 
 @jax.jit
@@ -56,6 +56,7 @@ def hebbian(patterns: Any) -> jax.Array:
     **Returns:** `W`: (N, N) float32 JAX array, ``W = xi^T xi / N``, symmetric with zero diagonal.
     """
     xi = check_patterns(patterns)
+    check_hebbian_size(*xi.shape)  # the (N, N) matrix, before it is allocated
     return hebbian_jax(jnp.asarray(xi, dtype=jnp.float32))
 
 

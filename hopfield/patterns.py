@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_fraction, check_int, check_key, check_states
+from ._checks import check_fraction, check_int, check_key, check_patterns_size, check_states
 
 
 def random_patterns(p: int, N: int, *, key: Any, bias: float = 0.0, correlation: float = 0.0) -> jax.Array:
@@ -39,6 +39,7 @@ def random_patterns(p: int, N: int, *, key: Any, bias: float = 0.0, correlation:
     c = float(correlation)
     if not 0.0 <= c < 1.0:
         raise ValueError(f"correlation must lie in [0, 1), got {correlation!r}")
+    check_patterns_size(p, N, c != 0.0)  # before anything is allocated
     return _random_patterns(key, p, N, b, c)
 
 

@@ -160,9 +160,13 @@ class CapacityRecord(RetrievalRecord):
       midpoint, its 95% percentile-bootstrap interval and its width (NaN with fewer than 2 loads done).
     - `fit_alpha, fit_retrieved` (100,): the fitted curve; `k, n` (A,): retrieved probes and probes per load.
     - `theory_alpha_c`: ``theory.predicted_capacity`` at the mean measured rho.
+    - `bracketed`: whether the retrieved fraction of the loads done lies above 1/2 at one load and
+      below at another; when False the fit is not made and `alpha_c`, its interval, `width` and
+      the curve are NaN (the crossing lies outside the grid; a warning names the grid).
     """
 
     n_boot: int
+    bracketed: bool = True
     alpha_c: float = _float()
     alpha_c_lo: float = _float()
     alpha_c_hi: float = _float()

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_fraction, check_int, check_key
+from ._checks import check_fraction, check_int, check_key, check_scan_size
 from .engine import keys_reproduce_permutation as _keys_reproduce_permutation
 from .engine import relax
 from .records import ScanRecord
@@ -164,6 +164,7 @@ def capacity_scan(N: int, pattern_counts: Sequence[int], *, key: Any, trials: in
     max_sweeps = check_int("max_sweeps", max_sweeps, 1)
     threads = min(check_int("threads", threads, 1), trials)
     n_flip = int(round(noise * N))
+    check_scan_size(N, ps, trials, n_flip, threads)  # memory, work and trace size, before anything is compiled
     from_bits = _keys_reproduce_permutation(N)
     edges = np.linspace(0, trials, threads + 1).round().astype(int)
 

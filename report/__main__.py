@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .pipeline import STAGES, run_report
+from .pipeline import SEED_MAX, STAGES, check_out_dir, run_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.exit(2, f"{p.prog}: error: --stages {args.stages!r}: unknown or empty stage name(s) {bad}; "
                   f"give a comma-separated subset of {','.join(STAGES)}\n")
+    if not 0 <= args.seed <= SEED_MAX:
+        p.exit(2, f"{p.prog}: error: --seed {args.seed}: must be an integer in 0..{SEED_MAX}\n")
+    try:
+        check_out_dir(args.out)  # before the first stage runs: a file, a folder that cannot be created or written
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: --{e}\n")
     try:
         md, page = run_report(args.out, quick=args.quick, seed=args.seed, stages=stages)
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,35 @@ import numpy as np
 from . import document
 
 STAGES = ("theory", "hopfield", "deepnets", "bridge", "anchors")
+#: The largest seed (every stage's generators take 0 .. 2^32 - 1).
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in 0 .. :data:`SEED_MAX`, else a ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
+    return int(seed)
+
+
+def check_out_dir(out_dir: Any) -> Path:
+    """The output folder, created if missing and probed with a temporary file, before any stage runs.
+
+    A ValueError starting with ``out:`` when it is a file, cannot be created (a parent is a file,
+    no permission) or cannot be written."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {str(out)!r} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent that is a file, no permission, a read-only file system
+        raise ValueError(f"out: cannot create the directory {str(out)!r} ({e.strerror or e})") from None
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ValueError(f"out: cannot write into the directory {str(out)!r} ({e.strerror or e})") from None
+    return out
 
 
 def _stage_modules() -> dict[str, Any]:
@@ -64,8 +94,8 @@ def run_report(out_dir: Path, quick: bool, seed: int, stages: list[str] | None =
     bad = [s for s in stages if s not in STAGES]
     if not stages or bad:
         raise ValueError(f"stages: expected a non-empty subset of {STAGES}, got {stages!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    seed = check_seed(seed)
+    out_dir = check_out_dir(out_dir)  # writable before the first stage runs
     mods = _stage_modules()
     results: dict[str, Any] = {}
     timing: dict[str, float] = {}

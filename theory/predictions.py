@@ -53,7 +53,10 @@ def synaptic_noise(rho: Any) -> Any:
     r = _check_rho(rho)
     if np.any(r <= 0):
         raise ValueError(f"rho must be positive for a finite noise variance, got {rho!r}")
-    out = 1.0 / r**2 - 1.0
+    with np.errstate(over="ignore", divide="ignore"):
+        out = (1.0 / r) ** 2 - 1.0
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"rho={rho!r} is too small: the static noise 1/rho^2 - 1 overflows float64")
     return float(out) if out.ndim == 0 else out
 
 
@@ -98,6 +101,8 @@ def overlap(alpha: Any, rho: float = 1.0) -> Any:
     r = float(_check_rho(rho))
     if r <= 0:
         raise ValueError(f"rho must be positive, got {rho!r}")
+    if r < 1e-150:  # as predicted_capacity
+        raise ValueError(f"rho={rho!r} is too small: the static noise 1/rho^2 - 1 overflows (alpha_c is below 1e-300)")
     delta2 = 1.0 / r**2 - 1.0
     ac, yc = _critical(delta2)
     out = np.zeros_like(a)
