@@ -272,10 +272,10 @@ def test_sweep_folds_only_when_asked():
 
 # -- the command line (Must show) -------------------------------------------------------------
 def test_a_user_model_saved_as_pth_quantized_by_the_cli_reloads_bitwise(tmp_path, capsys):
-    model = _randomized(ControlNet(channels=6, num_classes=4), seed=9)
+    model = _randomized(ControlNet(channels=6, num_classes=10), seed=9)
     torch.save(model.state_dict(), tmp_path / "net.pth")
     out = tmp_path / "net3.safetensors"
-    kwargs = {"channels": 6, "num_classes": 4}
+    kwargs = {"channels": 6, "num_classes": 10}
     rc = main(["quantize", "--model", str(tmp_path / "net.pth"), "--arch", SPEC, "--arch-kwargs", json.dumps(kwargs),
                "--dataset", "digits", "--method", "lloyd_max", "--bits", "3", "--fold-bn", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
