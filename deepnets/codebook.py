@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 import theory
+from theory._encode import decode_rows
 
 _EPS32 = float(np.finfo(np.float32).eps)
 #: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
@@ -66,6 +67,23 @@ class Table:
         if self.base is not None:
             return self.scale.astype(f)[:, None] * _geometric_unit(self.base.astype(f), self.n)
         return self.scale.astype(f)[:, None] * (self.unit.astype(f)[None, :] + self.shift.astype(f)[:, None])
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """(C, m) float32 ``values()[c, codes[c, i]]`` for integer codes (C, m), bit for bit.
+
+        An affine table whose unit row is consecutive integers (min-max) is decoded by the same
+        float32 arithmetic as :meth:`values`, ``scale * ((u0 + code) + shift)``, without a table lookup.
+        """
+        f = np.float32
+        if self.unit is not None:
+            unit = self.unit.astype(f)
+            u0 = unit[0]
+            if unit.size <= 2**24 and np.array_equal(unit, u0 + np.arange(unit.size, dtype=f)):
+                out = np.add(codes, u0, dtype=f)  # exact: small integers
+                out += self.shift.astype(f)[:, None]
+                out *= self.scale.astype(f)[:, None]
+                return out
+        return decode_rows(self.values(), codes)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 import theory
+from theory._encode import encode_rows
+from theory.fitting import check_data, fit_checked
 from theory.granularity import as_granularity
 
 from .codebook import Codebook, codebook, quantizer
@@ -205,8 +207,14 @@ class LayerQuant:
         return self.book.threshold_values()
 
     def dequantize(self) -> np.ndarray:
-        """float32 weights ``levels[g, codes]`` of the codes' shape (theory's one decode)."""
-        return self.quantizer.decode(self.codes)
+        """float32 weights ``levels[g, codes]`` of the codes' shape: ``quantizer.decode(codes)``, bit for bit.
+
+        Decoded from the stored codebook (:meth:`deepnets.codebook.Table.decode`), whose float32
+        values are the quantizer's levels exactly.
+        """
+        g = self.granularity
+        rows = g.rows(self.codes)
+        return g.unrows(self.book.levels.decode(rows), self.codes.shape)
 
 
 @dataclass
@@ -278,10 +286,38 @@ def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
     **Returns:** a :class:`LayerQuant` with uint8 codes of ``w.shape``.
     """
     config = as_config(config)
-    w64 = np.asarray(w, dtype=np.float64)
-    g = PerTensor() if w64.ndim == 0 else config.granularity
-    q = config.recipe.fit(w64, g)
-    return LayerQuant.from_fit(q.encode(w64).astype(np.uint8), q, config.bits, config)
+    arr = _finite_array(w)
+    g = PerTensor() if arr.ndim == 0 else config.granularity
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    q = fit_checked(config.recipe, arr, g)
+    # the codes of q.encode(w as float64), computed on the float32 (or float64) weights directly
+    rows = g.rows(arr)
+    codes = g.unrows(encode_rows(rows, q.thresholds.reshape(q.G, -1)), arr.shape).reshape(np.shape(w))
+    return LayerQuant.from_fit(np.ascontiguousarray(codes), q, config.bits, config)
+
+
+def _finite_array(w: Any) -> np.ndarray:
+    """``w`` as a float32 or float64 numpy array (float32 kept as it is; no copy), checked finite and non-empty."""
+    arr = np.asarray(w)
+    if arr.dtype not in (np.float32, np.float64) or arr.size == 0 or not np.isfinite(arr).all():
+        arr = check_data("w", w)  # the one error message for bad data; other dtypes become float64
+    return arr
+
+
+def _moments(w: np.ndarray, q: np.ndarray) -> tuple[float, float, float, float]:
+    """(sum w^2, sum w q, sum q^2, sum (w - q)^2) in float64 (exact products of float32), in cache-sized blocks."""
+    a, b = w.reshape(-1), q.reshape(-1)
+    n = a.size
+    step = min(n, 1 << 15)
+    X = np.empty((3, step))
+    acc = np.zeros((3, 3))
+    for i in range(0, n, step):
+        j = min(n, i + step) - i
+        X[0, :j], X[1, :j] = a[i : i + j], b[i : i + j]
+        np.subtract(X[0, :j], X[1, :j], out=X[2, :j])
+        acc += X[:, :j] @ X[:, :j].T
+    return float(acc[0, 0]), float(acc[0, 1]), float(acc[1, 1]), float(acc[2, 2])
 
 
 def _check_finite(model: nn.Module) -> None:
@@ -363,13 +399,21 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
             continue
         lq = quantize_weight(w, cfg)
         deq = lq.dequantize()
-        w64 = w.astype(np.float64)
-        rel = float(np.sum((w64 - deq) ** 2) / max(np.sum(w64 * w64), 1e-300))
+        ww, wq, qq, ee = _moments(w, deq)
+        rel = ee / max(ww, 1e-300)
+        exact_zero = ww == 0 and qq == 0  # an all-zero layer decodes to exactly zero: rho 1 by convention
+        if exact_zero:
+            r = 1.0
+        elif ww == 0 or qq == 0:
+            r = theory.rho(w.astype(np.float64), deq)  # undefined: theory's error
+        else:
+            r = float(np.clip(wq / np.sqrt(ww * qq), -1.0, 1.0))  # theory.rho(w, deq), exact products in float64
         state.layers[name] = lq
         with torch.no_grad():
-            m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
-        exact_zero = not np.any(w64) and not np.any(deq)  # an all-zero layer decodes to exactly zero: rho 1 by convention
-        r = 1.0 if exact_zero else theory.rho(w64, deq)
+            if m.weight.dtype == torch.float32 and m.weight.device.type == "cpu" and not m.weight.is_shared():
+                m.weight.data = torch.from_numpy(deq)  # the decoded array itself: no copy
+            else:
+                m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
         state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, r, rel, False,
                                         method=cfg.recipe.label, granularity=cfg.granularity.name))
     qmodel.corrquant = state
