@@ -171,7 +171,7 @@ class Table:
         integer = np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit)))
         if centred and not integer:
             unit = unit - 0.5 * (unit[0] + unit[-1])
-        (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
+        a, b = _lstsq_columns(np.stack([unit, np.ones(n)], axis=1), M.T)
         if not np.all(a > 0):
             return None
         shift = b / a
@@ -195,6 +195,15 @@ class Table:
         if not np.all(np.isfinite(base) & (base > 0)):
             return None
         return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
+
+
+def _lstsq_columns(A: np.ndarray, Y: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """``np.linalg.lstsq(A, Y)[0]``, column block by column block (the same numbers: each column is its own
+    problem), so that OpenBLAS stays on one thread (its threads thrash on a shared machine: 100x slower)."""
+    out = np.empty((A.shape[1], Y.shape[1]))
+    for c in range(0, Y.shape[1], chunk):
+        out[:, c : c + chunk] = np.linalg.lstsq(A, Y[:, c : c + chunk], rcond=None)[0]
+    return out
 
 
 def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:

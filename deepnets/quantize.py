@@ -309,20 +309,33 @@ def _moments(w: np.ndarray, q: np.ndarray) -> tuple[float, float, float, float]:
     """(sum w^2, sum w q, sum q^2, sum (w - q)^2) in float64 (exact products of float32), in cache-sized blocks."""
     a, b = w.reshape(-1), q.reshape(-1)
     n = a.size
-    step = min(n, 1 << 15)
-    X = np.empty((3, step))
-    acc = np.zeros((3, 3))
+    step = min(n, 8192)  # BLAS dot runs on one thread below 10,000 entries (threads thrash on a shared machine)
+    x, y = np.empty(step), np.empty(step)
+    ww = wq = qq = ee = 0.0
+    dot = np.dot
     for i in range(0, n, step):
         j = min(n, i + step) - i
-        X[0, :j], X[1, :j] = a[i : i + j], b[i : i + j]
-        np.subtract(X[0, :j], X[1, :j], out=X[2, :j])
-        acc += X[:, :j] @ X[:, :j].T
-    return float(acc[0, 0]), float(acc[0, 1]), float(acc[1, 1]), float(acc[2, 2])
+        xj, yj = x[:j], y[:j]
+        np.copyto(xj, a[i : i + j])
+        np.copyto(yj, b[i : i + j])
+        ww += dot(xj, xj)
+        wq += dot(xj, yj)
+        qq += dot(yj, yj)
+        np.subtract(xj, yj, out=xj)
+        ee += dot(xj, xj)
+    return float(ww), float(wq), float(qq), float(ee)
 
 
 def _check_finite(model: nn.Module) -> None:
     for n, p in model.state_dict().items():
-        if p.is_floating_point() and not torch.isfinite(p).all():
+        if not p.is_floating_point():
+            continue
+        if p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64, torch.float16) and p.numel():
+            a = p.detach().numpy()
+            ok = bool(np.isfinite(a.min()) and np.isfinite(a.max()))  # min and max propagate NaN: one cheap pass each
+        else:
+            ok = bool(torch.isfinite(p).all())
+        if not ok:
             raise ValueError(f"model has non-finite (NaN or Inf) values in {n!r}; cannot quantize")
 
 
@@ -384,8 +397,12 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
     if filter_fn is not None and not callable(filter_fn):
         raise ValueError(f"filter_fn must be callable f(module, name) -> bool, got {filter_fn!r}")
     _check_finite(model)
-    qmodel = copy.deepcopy(model)
-    state_cfg, fold, _ = _plan(config, weight_layers(qmodel), filter_fn)  # validate before folding
+    state_cfg, fold, plan0 = _plan(config, weight_layers(model), filter_fn)  # validate before copying and folding
+    # The weights to be quantized are replaced (never written into) below, so the copy may share their storage
+    # with ``model`` until then; without folding they are not cloned (the float model is left untouched).
+    memo = {} if fold else {id(m.weight): nn.Parameter(m.weight.detach(), requires_grad=m.weight.requires_grad)
+                            for _, m, cfg, _ in plan0 if cfg is not None}
+    qmodel = copy.deepcopy(model, memo)
     if fold:
         from . import models
 
@@ -409,11 +426,8 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         else:
             r = float(np.clip(wq / np.sqrt(ww * qq), -1.0, 1.0))  # theory.rho(w, deq), exact products in float64
         state.layers[name] = lq
-        with torch.no_grad():
-            if m.weight.dtype == torch.float32 and m.weight.device.type == "cpu" and not m.weight.is_shared():
-                m.weight.data = torch.from_numpy(deq)  # the decoded array itself: no copy
-            else:
-                m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
+        with torch.no_grad():  # new storage (the old one may be the float model's): the decoded array itself for float32 on CPU
+            m.weight.data = torch.from_numpy(deq).to(dtype=m.weight.dtype, device=m.weight.device)
         state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, r, rel, False,
                                         method=cfg.recipe.label, granularity=cfg.granularity.name))
     qmodel.corrquant = state

@@ -83,15 +83,31 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     c = c.astype(np.uint8, copy=False)
     if bits == 8:
         return c.copy()
-    shifts = np.arange(bits, dtype=np.uint8)
+    if bits == 1:
+        return np.packbits(c, bitorder="little")
     out = np.empty(packed_nbytes(c.size, bits), dtype=np.uint8)
-    for start in range(0, c.size, _CHUNK):
+    per = 8 if 8 % bits else 8 // bits  # codes per group: a group fills `bits` bytes (widths 3, 5, 6, 7) or one byte
+    for start in range(0, c.size, _CHUNK):  # _CHUNK is a multiple of 8: every chunk starts on a byte
         part = c[start : start + _CHUNK]
-        planes = (part[:, None] >> shifts) & 1  # (n, bits) bit matrix
-        packed = np.packbits(planes.ravel(), bitorder="little")
         o = start * bits // 8
-        out[o : o + packed.size] = packed
+        out[o : o + packed_nbytes(part.size, bits)] = _pack_groups(part, bits, per)
     return out
+
+
+def _pack_groups(part: np.ndarray, bits: int, per: int) -> np.ndarray:
+    """The packed bytes of ``part`` (uint8 codes): groups of ``per`` codes combined by shifts (vectorized)."""
+    pad = -part.size % per
+    v = np.concatenate((part, np.zeros(pad, np.uint8))).reshape(-1, per) if pad else part.reshape(-1, per)
+    nbytes = packed_nbytes(part.size, bits)
+    if 8 % bits == 0:  # 1, 2, 4 bits: whole codes per byte
+        acc = v[:, 0].copy()
+        for j in range(1, per):
+            acc |= v[:, j] << np.uint8(j * bits)
+        return acc[:nbytes]
+    acc = np.zeros(v.shape[0], dtype="<u8")  # 8 codes = `bits` bytes of a little-endian 64-bit word
+    for j in range(8):
+        acc |= v[:, j].astype("<u8") << np.uint64(j * bits)
+    return acc.view(np.uint8).reshape(-1, 8)[:, :bits].reshape(-1)[:nbytes]
 
 
 def unpack(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
@@ -104,13 +120,30 @@ def unpack(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
         raise ValueError(f"buf has {buf.size} bytes, expected {packed_nbytes(n, bits)} for n={n} codes at {bits} bits")
     if bits == 8:
         return buf.copy()
-    weights = (1 << np.arange(bits, dtype=np.uint8)).astype(np.uint8)
+    if bits == 1:
+        return np.unpackbits(buf, count=n, bitorder="little")
     out = np.empty(n, dtype=np.uint8)
+    per = 8 if 8 % bits else 8 // bits
+    mask = np.uint8((1 << bits) - 1)
     for start in range(0, n, _CHUNK):
         m = min(_CHUNK, n - start)
         o = start * bits // 8
-        planes = np.unpackbits(buf[o : o + packed_nbytes(m, bits)], count=m * bits, bitorder="little")
-        out[start : start + m] = planes.reshape(m, bits) @ weights
+        part = buf[o : o + packed_nbytes(m, bits)]
+        if 8 % bits == 0:  # 1, 2, 4 bits
+            codes = np.empty((part.size, per), np.uint8)
+            for j in range(per):
+                np.bitwise_and(part >> np.uint8(j * bits), mask, out=codes[:, j])
+        else:
+            groups = -(-part.size // bits)
+            raw = np.zeros((groups, 8), np.uint8)
+            flat = np.zeros(groups * bits, np.uint8)
+            flat[: part.size] = part
+            raw[:, :bits] = flat.reshape(groups, bits)
+            word = raw.reshape(-1).view("<u8")
+            codes = np.empty((groups, 8), np.uint8)
+            for j in range(8):
+                codes[:, j] = (word >> np.uint64(j * bits)) & np.uint64(mask)
+        out[start : start + m] = codes.reshape(-1)[:m]
     return out
 
 
