@@ -1,7 +1,7 @@
 """Time and peak memory to quantize and pack a 25.6M-parameter ResNet-50-shaped model, per method.
 
 Usage: ``.venv/bin/python benchmarks/bench_deepnets.py [--bits 4] [--seed 0] [--repeats 2] [--methods ...]
-[--write docs/benchmarks.md] [--json docs/benchmarks.json]``
+[--fit-repeats 1] [--write docs/benchmarks.md] [--json docs/benchmarks.json]``
 
 Random weights (no download): ``deepnets.zoo.resnet50_shaped(seed)``, 25,557,032 parameters.
 Every method runs per output channel at ``--bits`` (sign and ternary at 1 and 2 bits) in ONE
@@ -85,6 +85,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per step; the minimum is reported (default 2)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to time (default all; minmax always runs first)")
+    ap.add_argument("--fit-repeats", type=int, default=None, help="timed quantize runs of the max-rho fits (default --repeats)")
     ap.add_argument("--no-trace", action="store_true", help="skip the traced (peak memory) calls")
     ap.add_argument("--write", default=None, help="Markdown file whose '## deepnets' table part is replaced")
     ap.add_argument("--json", default=None, help="JSON record (docs/benchmarks.json) whose 'deepnets' entry is replaced")
@@ -103,7 +104,8 @@ def main(argv=None) -> None:
             t_rtn = min(t_rtn, t)
             bits = FIXED_BITS.get(m, a.bits)
             cfg = QuantConfig(m, bits, "channel")
-            (qm, _), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), a.repeats, not a.no_trace)
+            reps = a.repeats if m == "minmax" or a.fit_repeats is None else a.fit_repeats
+            (qm, _), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), reps, not a.no_trace)
             path = os.path.join(tmp, f"{m}.safetensors")
             sizes, ts, ms = _measure(lambda qm=qm, path=path: save(qm, path), a.repeats, not a.no_trace)
             tf = min(_tofile(os.path.join(tmp, "raw.bin"), sizes["file"]) for _ in range(max(2, a.repeats)))
@@ -124,7 +126,8 @@ def main(argv=None) -> None:
     lines = [
         f"{n / 1e6:.1f}M-parameter ResNet-50-shaped model, per output channel, float32 file {fbytes / 2**20:.1f} MiB; "
         f"{stamp:%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, numpy {np.__version__}, 1 torch thread, {os.cpu_count()} CPUs "
-        f"shared with other jobs (load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end), best of {a.repeats}. "
+        f"shared with other jobs (load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end), best of {a.repeats}"
+        f"{'' if a.fit_repeats is None else f' ({a.fit_repeats} for the max-rho fits)'}. "
         f"Plain torch round-to-nearest ({a.bits} bits, same weights, same run): {t_rtn:.3f} s.",
         "",
         f"Command: `{command}`",

@@ -17,7 +17,6 @@ from typing import NamedTuple
 import numpy as np
 
 import theory
-from theory._encode import decode_rows
 
 _EPS32 = float(np.finfo(np.float32).eps)
 #: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
@@ -69,7 +68,12 @@ class Table:
         return self.scale.astype(f)[:, None] * (self.unit.astype(f)[None, :] + self.shift.astype(f)[:, None])
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        """(C, m) float32 ``values()[c, codes[c, i]]`` for integer codes (C, m), bit for bit.
+        """(C, m) float32 ``values()[c, codes[c, i]]`` for integer codes (C, m), bit for bit."""
+        out = np.empty(codes.shape, np.float32)
+        return self.decoder()(codes, 0, out)
+
+    def decoder(self):
+        """``f(codes, g0, out)``: writes ``values()[g0 + i, codes[i, j]]`` (float32) for a block of rows into ``out``.
 
         An affine table whose unit row is consecutive integers (min-max) is decoded by the same
         float32 arithmetic as :meth:`values`, ``scale * ((u0 + code) + shift)``, without a table lookup.
@@ -79,11 +83,25 @@ class Table:
             unit = self.unit.astype(f)
             u0 = unit[0]
             if unit.size <= 2**24 and np.array_equal(unit, u0 + np.arange(unit.size, dtype=f)):
-                out = np.add(codes, u0, dtype=f)  # exact: small integers
-                out += self.shift.astype(f)[:, None]
-                out *= self.scale.astype(f)[:, None]
-                return out
-        return decode_rows(self.values(), codes)
+                shift, scale = self.shift.astype(f), self.scale.astype(f)
+
+                def affine(codes, g0, out):
+                    R = codes.shape[0]
+                    np.add(codes, u0, out=out, dtype=f)  # exact: small integers
+                    out += shift[g0 : g0 + R, None]
+                    out *= scale[g0 : g0 + R, None]
+                    return out
+
+                return affine
+        vals = np.ascontiguousarray(self.values())
+        K, flat = vals.shape[1], vals.ravel()
+
+        def table(codes, g0, out):
+            idx = codes.astype(np.intp)
+            idx += (K * np.arange(g0, g0 + codes.shape[0]))[:, None]
+            return np.take(flat, idx, out=out)
+
+        return table
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 import theory
-from theory._encode import encode_rows
+from theory._encode import RowEncoder, block_rows, encode_rows
 from theory.fitting import check_data, fit_checked
 from theory.granularity import as_granularity
 
@@ -214,7 +214,7 @@ class LayerQuant:
         """
         g = self.granularity
         rows = g.rows(self.codes)
-        return g.unrows(self.book.levels.decode(rows), self.codes.shape)
+        return np.ascontiguousarray(g.unrows(self.book.levels.decode(rows), self.codes.shape))
 
 
 @dataclass
@@ -276,6 +276,37 @@ def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...]) -> str:
         if r not in ("first", "last") and fnmatch.fnmatchcase(name, r):
             return f"name matches {r!r}"
     return ""
+
+
+def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False) -> tuple[LayerQuant, np.ndarray, tuple]:
+    """(``quantize_weight(w, config)``, its decoded float32 weights, :func:`_moments` of ``w`` and them).
+
+    Per output channel of a C-contiguous weight (the rows are a view), the codes, the decoded
+    weights and the moments are computed block by block of rows while the block is in cache.
+    ``checked``: ``w`` is a float32/float64 array already known to be finite (:func:`_check_finite`).
+    """
+    arr = w if checked and isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64) and w.size else _finite_array(w)
+    g = config.granularity
+    if arr.ndim == 0 or not isinstance(g, PerChannel) or g.axis % arr.ndim != 0 or not arr.flags.c_contiguous:
+        lq = quantize_weight(w, config)
+        deq = lq.dequantize()
+        return lq, deq, _moments(arr, deq)
+    q = fit_checked(config.recipe, arr, g)
+    rows = arr.reshape(arr.shape[0], -1)
+    codes = np.empty(rows.shape, np.uint8)
+    deq = np.empty(rows.shape, np.float32)
+    lq = LayerQuant.from_fit(codes.reshape(arr.shape), q, config.bits, config)  # codes are filled in below
+    enc = RowEncoder(q.thresholds.reshape(q.G, -1), rows.dtype)
+    dec = lq.book.levels.decoder()
+    step = block_rows(rows.shape[1])
+    buf = np.empty((min(step, rows.shape[0]), rows.shape[1]), rows.dtype)
+    acc = np.zeros(4)
+    for g0 in range(0, rows.shape[0], step):
+        g1 = min(rows.shape[0], g0 + step)
+        x = rows[g0:g1]
+        dec(enc.encode(x, g0, codes[g0:g1], buf[: g1 - g0]), g0, deq[g0:g1])
+        acc += _moments(x, deq[g0:g1])
+    return lq, deq.reshape(arr.shape), tuple(float(v) for v in acc)
 
 
 def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
@@ -414,9 +445,7 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         if cfg is None:
             state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
             continue
-        lq = quantize_weight(w, cfg)
-        deq = lq.dequantize()
-        ww, wq, qq, ee = _moments(w, deq)
+        lq, deq, (ww, wq, qq, ee) = _quantize_layer(w, cfg, checked=not fold)  # folded weights: checked again
         rel = ee / max(ww, 1e-300)
         exact_zero = ww == 0 and qq == 0  # an all-zero layer decodes to exactly zero: rho 1 by convention
         if exact_zero:

@@ -66,6 +66,62 @@ def _table(T: np.ndarray, B: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return lo, inv, lut, inbin, depth
 
 
+class RowEncoder:
+    """The prepared lookup tables of :func:`encode_rows` for one (G, k) float64 threshold table and a row dtype.
+
+    ``encode(x, g0, out)`` writes the codes of rows ``g0 .. g0 + len(x)`` (a block of the rows, so a
+    caller can encode, decode and reduce block by block while the block is in cache).
+    """
+
+    def __init__(self, thresholds: np.ndarray, dtype: np.dtype, out_dtype: np.dtype = np.uint8):
+        self.dtype, self.out_dtype = np.dtype(dtype), np.dtype(out_dtype)
+        T = ceil_to(thresholds, self.dtype)
+        self.T = T
+        G, k = T.shape
+        self.k = k
+        self.direct = np.zeros(G, dtype=bool)
+        if k == 1:
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            span = T[:, -1] - T[:, 0]
+            self.direct = ~(np.all(np.isfinite(T), axis=1) & np.isfinite(span) & (span > 0)
+                            & np.isfinite(T.dtype.type(8 * k) / span))
+        Tt = np.where(self.direct[:, None], np.linspace(0, 1, k, dtype=T.dtype)[None, :], T)  # rows done directly
+        best = None
+        for B in (k, 2 * k, 8 * k):  # the smallest in-bin depth, then the fewest bins
+            tab = _table(Tt, B)
+            if best is None or tab[4] < best[1][4]:
+                best = (B, tab)
+            if tab[4] <= 1:
+                break
+        self.B, (self.lo, self.inv, lut, inbin, self.depth) = best
+        self.lut = lut.astype(self.out_dtype).ravel()
+        self.inbin = inbin.reshape(self.depth, -1)
+
+    def encode(self, x: np.ndarray, g0: int, out: np.ndarray, buf: np.ndarray | None = None) -> np.ndarray:
+        """Codes of the rows ``x`` (R, m), which are rows ``g0 .. g0 + R`` of the table, into ``out`` (R, m)."""
+        R = x.shape[0]
+        if self.k == 1:
+            return np.greater_equal(x, self.T[g0 : g0 + R], out=out, casting="unsafe")
+        B = self.B
+        with np.errstate(over="ignore", invalid="ignore"):
+            b = _bins(x, self.lo[g0 : g0 + R], self.inv[g0 : g0 + R], B, buf)
+        b += (B * np.arange(g0, g0 + R))[:, None]
+        np.take(self.lut, b, out=out)
+        for d in range(self.depth):
+            out += x >= self.inbin[d].take(b)
+        direct = self.direct[g0 : g0 + R]
+        if np.any(direct):  # thresholds that overflow the dtype or collapse: plain comparisons
+            xd, Td = x[direct], self.T[g0 : g0 + R][direct]
+            out[direct] = sum((xd >= Td[:, j, None]).astype(self.out_dtype) for j in range(self.k))
+        return out
+
+
+def block_rows(m: int) -> int:
+    """Rows per block of work for rows of length ``m``."""
+    return max(1, _BLOCK // max(m, 1))
+
+
 def encode_rows(rows: np.ndarray, thresholds: np.ndarray, out_dtype: np.dtype = np.uint8) -> np.ndarray:
     """(G, m) codes ``#{j : thresholds[g, j] <= rows[g, i]}``, compared in float64, for float32/float64 rows.
 
@@ -76,47 +132,15 @@ def encode_rows(rows: np.ndarray, thresholds: np.ndarray, out_dtype: np.dtype = 
     if rows.dtype not in (np.float32, np.float64):
         rows = rows.astype(np.float64)
     G, m = rows.shape
-    T = ceil_to(thresholds, rows.dtype)
-    k = T.shape[1]
     out = np.empty((G, m), dtype=out_dtype)
     if m == 0:
         return out
-    if k == 1:
-        np.greater_equal(rows, T, out=out, casting="unsafe")
-        return out
-    with np.errstate(over="ignore", invalid="ignore"):
-        span = T[:, -1] - T[:, 0]
-        direct = ~(np.all(np.isfinite(T), axis=1) & np.isfinite(span) & (span > 0)
-                   & np.isfinite(T.dtype.type(8 * k) / span))
-    if np.any(direct):  # thresholds that overflow the dtype or collapse: plain comparisons for those rows
-        good = ~direct
-        if np.any(good):
-            out[good] = encode_rows(rows[good], thresholds[good], out_dtype)
-        x, Td = rows[direct], T[direct]
-        out[direct] = sum((x >= Td[:, j, None]).astype(out_dtype) for j in range(k))
-        return out
-    best = None
-    for B in (k, 2 * k, 8 * k):  # the smallest in-bin depth, then the fewest bins
-        tab = _table(T, B)
-        if best is None or tab[4] < best[1][4]:
-            best = (B, tab)
-        if tab[4] <= 1:
-            break
-    B, (lo, inv, lut, inbin, depth) = best
-    lut = lut.astype(out_dtype).ravel()
-    inbin = inbin.reshape(depth, -1)
-    step = max(1, _BLOCK // m)
+    enc = RowEncoder(thresholds, rows.dtype, out_dtype)
+    step = block_rows(m)
     buf = np.empty((min(step, G), m), dtype=rows.dtype)
     for g0 in range(0, G, step):
         g1 = min(G, g0 + step)
-        x = rows[g0:g1]
-        with np.errstate(over="ignore", invalid="ignore"):
-            b = _bins(x, lo[g0:g1], inv[g0:g1], B, buf[: g1 - g0])
-        b += (B * np.arange(g0, g1))[:, None]
-        o = out[g0:g1]
-        np.take(lut, b, out=o)
-        for d in range(depth):
-            o += x >= inbin[d].take(b)
+        enc.encode(rows[g0:g1], g0, out[g0:g1], buf[: g1 - g0])
     return out
 
 
@@ -135,4 +159,4 @@ def decode_rows(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["ceil_to", "encode_rows", "decode_rows"]
+__all__ = ["ceil_to", "RowEncoder", "block_rows", "encode_rows", "decode_rows"]
