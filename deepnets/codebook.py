@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 import theory
+from theory._encode import block_rows
 
 _EPS32 = float(np.finfo(np.float32).eps)
 #: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
@@ -70,7 +71,10 @@ class Table:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """(C, m) float32 ``values()[c, codes[c, i]]`` for integer codes (C, m), bit for bit."""
         out = np.empty(codes.shape, np.float32)
-        return self.decoder()(codes, 0, out)
+        dec, step = self.decoder(), block_rows(codes.shape[1])
+        for g0 in range(0, codes.shape[0], step):  # block by block of rows: the temporaries stay in cache
+            dec(codes[g0 : g0 + step], g0, out[g0 : g0 + step])
+        return out
 
     def decoder(self):
         """``f(codes, g0, out)``: writes ``values()[g0 + i, codes[i, j]]`` (float32) for a block of rows into ``out``.

@@ -86,7 +86,7 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     if bits == 1:
         return np.packbits(c, bitorder="little")
     out = np.empty(packed_nbytes(c.size, bits), dtype=np.uint8)
-    per = 8 if 8 % bits else 8 // bits  # codes per group: a group fills `bits` bytes (widths 3, 5, 6, 7) or one byte
+    per = 8  # codes per group: a group of 8 codes fills `bits` bytes
     for start in range(0, c.size, _CHUNK):  # _CHUNK is a multiple of 8: every chunk starts on a byte
         part = c[start : start + _CHUNK]
         o = start * bits // 8
@@ -94,20 +94,40 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     return out
 
 
+def _lane_masks(bits: int) -> list[tuple[np.uint64, np.uint64, np.uint64]]:
+    """(low mask, high mask, shift) of the three merge steps of :func:`_pack_groups` (lanes of 16, 32, 64 bits)."""
+    steps = []
+    for lane, width in ((16, bits), (32, 2 * bits), (64, 4 * bits)):  # each half-lane holds `width` packed bits
+        half = lane // 2
+        lo = sum(((1 << width) - 1) << (i * lane) for i in range(64 // lane))
+        hi = sum(((1 << width) - 1) << (i * lane + half) for i in range(64 // lane))
+        steps.append((np.uint64(lo), np.uint64(hi), np.uint64(half - width)))
+    return steps
+
+
 def _pack_groups(part: np.ndarray, bits: int, per: int) -> np.ndarray:
-    """The packed bytes of ``part`` (uint8 codes): groups of ``per`` codes combined by shifts (vectorized)."""
-    pad = -part.size % per
-    v = np.concatenate((part, np.zeros(pad, np.uint8))).reshape(-1, per) if pad else part.reshape(-1, per)
-    nbytes = packed_nbytes(part.size, bits)
-    if 8 % bits == 0:  # 1, 2, 4 bits: whole codes per byte
+    """The packed bytes of ``part`` (uint8 codes, bits 2..7).
+
+    2 and 4 bits: 4 or 2 codes per byte by shifts.  3, 5, 6, 7 bits: 8 codes at a time as one
+    little-endian 64-bit word; the word holds the 8 codes in its 8 bytes; three merge steps (pairs of bytes, of 16-bit and
+    of 32-bit lanes: mask the upper half, shift it down next to the lower half) leave
+    ``sum_j code_j << (j * bits)`` in its low ``8 * bits`` bits, i.e. the ``bits`` packed bytes.
+    """
+    if 8 % bits == 0:  # 2, 4 bits: whole codes per byte, shifted in place
+        per = 8 // bits
+        pad = -part.size % per
+        v = (np.concatenate((part, np.zeros(pad, np.uint8))) if pad else part).reshape(-1, per)
         acc = v[:, 0].copy()
         for j in range(1, per):
             acc |= v[:, j] << np.uint8(j * bits)
-        return acc[:nbytes]
-    acc = np.zeros(v.shape[0], dtype="<u8")  # 8 codes = `bits` bytes of a little-endian 64-bit word
-    for j in range(8):
-        acc |= v[:, j].astype("<u8") << np.uint64(j * bits)
-    return acc.view(np.uint8).reshape(-1, 8)[:, :bits].reshape(-1)[:nbytes]
+        return acc
+    pad = -part.size % 8
+    if pad:
+        part = np.concatenate((part, np.zeros(pad, np.uint8)))
+    x = np.ascontiguousarray(part).view("<u8")
+    for lo, hi, shift in _lane_masks(bits):
+        x = (x & lo) | ((x & hi) >> shift)
+    return x.view(np.uint8).reshape(-1, 8)[:, :bits].reshape(-1)[: packed_nbytes(part.size - pad, bits)]
 
 
 def unpack(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
