@@ -78,7 +78,7 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     c = np.ascontiguousarray(codes).ravel()
     if c.dtype.kind not in "iub":
         raise ValueError(f"codes must be integers, got dtype {c.dtype}")
-    if c.size and (int(c.min()) < 0 or int(c.max()) >= 1 << bits):
+    if c.size and ((c.dtype.kind == "i" and int(c.min()) < 0) or int(c.max()) >= 1 << bits):  # unsigned: no min pass
         raise ValueError(f"codes must lie in 0..{(1 << bits) - 1} for bits={bits}, got [{c.min()}, {c.max()}]")
     c = c.astype(np.uint8, copy=False)
     if bits == 8:
