@@ -1,48 +1,82 @@
-"""Time and peak memory to quantize and pack a 25M-parameter ResNet-50-shaped model, per method.
+"""Time and peak memory to quantize and pack a 25.6M-parameter ResNet-50-shaped model, per method.
 
-Usage: ``.venv/bin/python benchmarks/bench_deepnets.py [--bits 4] [--seed 0] [--methods ...]``
+Usage: ``.venv/bin/python benchmarks/bench_deepnets.py [--bits 4] [--seed 0] [--repeats 2] [--methods ...]
+[--fit-repeats 1] [--write docs/benchmarks.md] [--json docs/benchmarks.json]``
 
-Random weights (no download): ``deepnets.zoo.resnet50_shaped(seed)``, 25,557,032 parameters.  Every method runs per output channel at ``--bits`` (sign and
-ternary at 1 and 2 bits) in ONE process, and times are printed as ratios to min-max
-round-to-nearest on the same model in the same run (absolute times depend on the machine;
-ratios within one run do much less).  Peak memory is
-``tracemalloc``'s peak of Python and numpy allocations during the step (torch tensor
-storage is not traced; the model itself is ~100 MB of float32), taken from a second,
-traced call so that tracing does not slow the timed one.  Save/load throughput
-is packed-file MB per second.  Each time is the best of ``--repeats`` runs.  Torch threads are set to 1 (shared machine).
+Random weights (no download): ``deepnets.zoo.resnet50_shaped(seed)``, 25,557,032 parameters.
+Every method runs per output channel at ``--bits`` (sign and ternary at 1 and 2 bits) in ONE
+process.  The baseline is a plain vectorized torch round-to-nearest over every Conv/Linear
+weight, per output channel (min, max, scale, round, clamp to uint8 codes; no model copy, no
+decoding, no report), timed alternately with the methods in the same run; every quantize time
+is printed as a ratio to it (``x RTN``; targets: min-max within 2x, every max-rho fit within
+10x) and to corrquant's own min-max.  ``quantize`` includes everything the call does: the
+model copy, the finiteness check, the fit, the codes, the decoded weights and the per-layer
+rho/relMSE report.  Pack + save is compared with writing the same number of bytes with
+numpy ``tofile`` into the same directory in the same run (``x tofile``; both land in the page
+cache, no fsync).  Peak memory is ``tracemalloc``'s peak of Python and numpy allocations
+during the step (torch tensor storage is not traced; the model itself is ~100 MB of float32),
+taken from a second, traced call so that tracing does not slow the timed one.  Each time is
+the best of ``--repeats`` runs.  Torch threads are set to 1 (shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
 import tracemalloc
 
+import numpy as np
 import torch
 
 from deepnets.baselines import int8_per_channel
-from deepnets.quantize import FIXED_BITS, METHODS, QuantConfig, quantize
+from deepnets.quantize import FIXED_BITS, METHODS, QuantConfig, quantize, weight_layers
 from deepnets.storage import load, save, save_float
 from deepnets.zoo import resnet50_shaped
 
 
-def _measure(fn, repeats: int = 1):
-    """(result, best-of-``repeats`` seconds untraced, tracemalloc peak MiB of one more, traced call)."""
+def _measure(fn, repeats: int = 1, trace: bool = True):
+    """(result, best-of-``repeats`` seconds untraced, tracemalloc peak MiB of one more, traced call or nan)."""
     dt = math.inf
     for _ in range(repeats):
         t = time.perf_counter()
         out = fn()
         dt = min(dt, time.perf_counter() - t)
+    if not trace:
+        return out, dt, math.nan
     tracemalloc.start()
     fn()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return out, dt, peak / 2**20
+
+
+def rtn(model: torch.nn.Module, bits: int) -> list[torch.Tensor]:
+    """Plain round-to-nearest per output channel, vectorized torch: uint8 codes of every Conv/Linear weight."""
+    K = 2**bits
+    out = []
+    with torch.no_grad():
+        for _, m in weight_layers(model):
+            w = m.weight.reshape(m.weight.shape[0], -1)
+            lo = w.amin(dim=1, keepdim=True).clamp(max=0)
+            hi = w.amax(dim=1, keepdim=True).clamp(min=0)
+            scale = ((hi - lo) / (K - 1)).clamp(min=1e-20)
+            zp = torch.round(-lo / scale)
+            out.append(torch.clamp(torch.round(w / scale) + zp, 0, K - 1).to(torch.uint8))
+    return out
+
+
+def _tofile(path: str, nbytes: int) -> float:
+    buf = np.zeros(nbytes, dtype=np.uint8)
+    t = time.perf_counter()
+    buf.tofile(path)
+    return time.perf_counter() - t
 
 
 def main(argv=None) -> None:
@@ -51,41 +85,107 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per step; the minimum is reported (default 2)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to time (default all; minmax always runs first)")
+    ap.add_argument("--fit-repeats", type=int, default=None, help="timed quantize runs of the max-rho fits (default --repeats)")
+    ap.add_argument("--no-trace", action="store_true", help="skip the traced (peak memory) calls")
+    ap.add_argument("--write", default=None, help="Markdown file whose '## deepnets' table part is replaced")
+    ap.add_argument("--json", default=None, help="JSON record (docs/benchmarks.json) whose 'deepnets' entry is replaced")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
+    load0 = os.getloadavg()[0]
     model = resnet50_shaped(a.seed)
     n = sum(p.numel() for p in model.parameters())
     methods = ["minmax"] + [m for m in a.methods if m != "minmax"]
     rows = []
+    t_rtn = math.inf
     with tempfile.TemporaryDirectory() as tmp:
         fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
         for m in methods:
+            _, t, _ = _measure(lambda: rtn(model, a.bits), a.repeats, trace=False)  # the baseline, beside every method
+            t_rtn = min(t_rtn, t)
             bits = FIXED_BITS.get(m, a.bits)
             cfg = QuantConfig(m, bits, "channel")
-            (qm, _), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), a.repeats)
+            reps = a.repeats if m == "minmax" or a.fit_repeats is None else a.fit_repeats
+            (qm, _), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), reps, not a.no_trace)
             path = os.path.join(tmp, f"{m}.safetensors")
-            sizes, ts, ms = _measure(lambda qm=qm, path=path: save(qm, path), a.repeats)
-            loaded, tl, ml = _measure(lambda path=path: load(path, model), a.repeats)
+            sizes, ts, ms = _measure(lambda qm=qm, path=path: save(qm, path), a.repeats, not a.no_trace)
+            tf = min(_tofile(os.path.join(tmp, "raw.bin"), sizes["file"]) for _ in range(max(2, a.repeats)))
+            loaded, tl, ml = _measure(lambda path=path: load(path, model), a.repeats, not a.no_trace)
             x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
             with torch.no_grad():
                 assert torch.equal(loaded(x), qm(x)), f"{m}: load is not bitwise exact"
             mb = sizes["file"] / 2**20
-            rows.append(dict(method=m, bits=bits, tq=tq, mq=mq, ts=ts, ms=ms, tl=tl, save_mbs=mb / ts, load_mbs=mb / tl,
+            rows.append(dict(method=m, bits=bits, tq=tq, mq=mq, ts=ts, tf=tf, ms=ms, tl=tl, save_mbs=mb / ts, load_mbs=mb / tl,
                              mb=mb, ratio=fbytes / sizes["file"]))
-            print(f"done {m}: quantize {tq:.1f}s", file=sys.stderr, flush=True)
+            print(f"done {m}: quantize {tq:.2f}s (RTN {t:.3f}s)", file=sys.stderr, flush=True)
             del qm, loaded
-        (_, _, tsize), tt, mt = _measure(lambda: int8_per_channel(model, tmp), a.repeats)
+        (_, _, tsize), tt, mt = _measure(lambda: int8_per_channel(model, tmp), a.repeats, not a.no_trace)
     base = rows[0]
-    print(f"# {n / 1e6:.1f}M-parameter ResNet-50-shaped model, per-channel, float32 file {fbytes / 2**20:.1f} MiB")
-    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, 1 torch thread, "
-          f"{os.cpu_count()} CPUs (shared), best of {a.repeats}")
-    print("| method | bits | quantize s | x minmax | peak MiB (tracemalloc) | x minmax | pack+save s | save MB/s | load MB/s | file MiB | ratio vs float32 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    stamp = datetime.datetime.now(datetime.timezone.utc)
+    argv_s = " ".join(sys.argv[1:]) if argv is None else " ".join(argv)
+    command = f".venv/bin/python benchmarks/bench_deepnets.py {argv_s}".strip()
+    lines = [
+        f"{n / 1e6:.1f}M-parameter ResNet-50-shaped model, per output channel, float32 file {fbytes / 2**20:.1f} MiB; "
+        f"{stamp:%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, numpy {np.__version__}, 1 torch thread, {os.cpu_count()} CPUs "
+        f"shared with other jobs (load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end), best of {a.repeats}"
+        f"{'' if a.fit_repeats is None else f' ({a.fit_repeats} for the max-rho fits)'}. "
+        f"Plain torch round-to-nearest ({a.bits} bits, same weights, same run): {t_rtn:.3f} s.",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| method | bits | quantize s | x RTN | x minmax | peak MiB (tracemalloc) | pack+save s | x tofile | save MB/s | load MB/s | file MiB | ratio vs float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(f"| {r['method']} | {r['bits']} | {r['tq']:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | {r['mq'] / base['mq']:.2f} | "
-              f"{r['ts']:.2f} | {r['save_mbs']:.1f} | {r['load_mbs']:.1f} | {r['mb']:.1f} | {r['ratio']:.2f} |")
-    print(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | 8 | {tt:.1f} | {tt / base['tq']:.2f} | {mt:.0f} | "
-          f"{mt / base['mq']:.2f} | | | | {tsize / 2**20:.1f} | {fbytes / tsize:.2f} |")
+        lines.append(f"| {r['method']} | {r['bits']} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
+                     f"{r['ts']:.3f} | {r['ts'] / r['tf']:.1f} | {r['save_mbs']:.0f} | {r['load_mbs']:.0f} | {r['mb']:.1f} | {r['ratio']:.2f} |")
+    lines.append(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | 8 | {tt:.2f} | {tt / t_rtn:.1f} | "
+                 f"{tt / base['tq']:.2f} | {mt:.0f} | | | | | {tsize / 2**20:.1f} | {fbytes / tsize:.2f} |")
+    fitted = [r for r in rows if r["method"] != "minmax"]
+    lines += ["", f"Targets: min-max within 2x of RTN: {'met' if base['tq'] <= 2 * t_rtn else 'NOT met'} "
+              f"({base['tq'] / t_rtn:.1f}x); every max-rho fit within 10x: "
+              + ", ".join(f"{r['method']} {r['tq'] / t_rtn:.0f}x{'' if r['tq'] <= 10 * t_rtn else ' (NOT met)'}" for r in fitted) + "."]
+    out = "\n".join(lines) + "\n"
+    print(out)
+    if a.write:
+        _write_md(a.write, out)
+    if a.json:
+        _write_json(a.json, rows, t_rtn, n, a.bits, fbytes, stamp, command)
+
+
+def _write_md(path: str, body: str) -> None:
+    """Replace the run block of the ``## deepnets`` section (from its 'Command:' stamp to the next heading)."""
+    text = open(path).read()
+    pat = re.compile(r"(^## deepnets\n.*?)(^<!-- bench_deepnets:begin -->\n.*?^<!-- bench_deepnets:end -->\n)", re.S | re.M)
+    block = "<!-- bench_deepnets:begin -->\n" + body + "<!-- bench_deepnets:end -->\n"
+    if pat.search(text):
+        text = pat.sub(lambda mt: mt.group(1) + block, text)
+    else:
+        raise SystemExit(f"{path}: no '<!-- bench_deepnets:begin -->' block in the '## deepnets' section to replace")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _write_json(path: str, rows: list, t_rtn: float, n: int, bits: int, fbytes: int, stamp, command: str) -> None:
+    with open(path) as f:
+        rec = json.load(f)
+    base = rows[0]
+
+    def row(r):
+        return {"method": r["method"], "bits": r["bits"], "quantize_s": round(r["tq"], 3), "time_x_rtn": round(r["tq"] / t_rtn, 1),
+                "time_x_minmax": round(r["tq"] / base["tq"], 2), "peak_x_minmax": round(r["mq"] / base["mq"], 2) if base["mq"] == base["mq"] else None,
+                "save_x_tofile": round(r["ts"] / r["tf"], 1), "save_MBps": round(r["save_mbs"], 1), "load_MBps": round(r["load_mbs"], 1),
+                "ratio_vs_float32": round(r["ratio"], 2)}
+
+    rec["deepnets"] = {
+        "date": f"{stamp:%Y-%m-%d}", "command": command, "params_millions": round(n / 1e6, 1), "bits": bits,
+        "float_file_MiB": round(fbytes / 2**20, 1), "rtn_s": round(t_rtn, 4),
+        "targets": {"minmax_x_rtn": 2, "fit_x_rtn": 10},
+        "rows": [row(r) for r in rows if r["bits"] == bits or r["method"] in ("minmax",)],
+        "fixed_rows": [row(r) for r in rows if not (r["bits"] == bits or r["method"] in ("minmax",))],
+    }
+    with open(path, "w") as f:
+        json.dump(rec, f, indent=1)
+        f.write("\n")
 
 
 if __name__ == "__main__":

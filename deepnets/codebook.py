@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 import theory
+from theory._encode import block_rows
 
 _EPS32 = float(np.finfo(np.float32).eps)
 #: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
@@ -66,6 +67,45 @@ class Table:
         if self.base is not None:
             return self.scale.astype(f)[:, None] * _geometric_unit(self.base.astype(f), self.n)
         return self.scale.astype(f)[:, None] * (self.unit.astype(f)[None, :] + self.shift.astype(f)[:, None])
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """(C, m) float32 ``values()[c, codes[c, i]]`` for integer codes (C, m), bit for bit."""
+        out = np.empty(codes.shape, np.float32)
+        dec, step = self.decoder(), block_rows(codes.shape[1])
+        for g0 in range(0, codes.shape[0], step):  # block by block of rows: the temporaries stay in cache
+            dec(codes[g0 : g0 + step], g0, out[g0 : g0 + step])
+        return out
+
+    def decoder(self):
+        """``f(codes, g0, out)``: writes ``values()[g0 + i, codes[i, j]]`` (float32) for a block of rows into ``out``.
+
+        An affine table whose unit row is consecutive integers (min-max) is decoded by the same
+        float32 arithmetic as :meth:`values`, ``scale * ((u0 + code) + shift)``, without a table lookup.
+        """
+        f = np.float32
+        if self.unit is not None:
+            unit = self.unit.astype(f)
+            u0 = unit[0]
+            if unit.size <= 2**24 and np.array_equal(unit, u0 + np.arange(unit.size, dtype=f)):
+                shift, scale = self.shift.astype(f), self.scale.astype(f)
+
+                def affine(codes, g0, out):
+                    R = codes.shape[0]
+                    np.add(codes, u0, out=out, dtype=f)  # exact: small integers
+                    out += shift[g0 : g0 + R, None]
+                    out *= scale[g0 : g0 + R, None]
+                    return out
+
+                return affine
+        vals = np.ascontiguousarray(self.values())
+        K, flat = vals.shape[1], vals.ravel()
+
+        def table(codes, g0, out):
+            idx = codes.astype(np.intp)
+            idx += (K * np.arange(g0, g0 + codes.shape[0]))[:, None]
+            return np.take(flat, idx, out=out)
+
+        return table
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -153,7 +193,7 @@ class Table:
         integer = np.all(np.abs(unit - np.round(unit)) <= 1e-9 * np.maximum(1.0, np.abs(unit)))
         if centred and not integer:
             unit = unit - 0.5 * (unit[0] + unit[-1])
-        (a, b), *_ = np.linalg.lstsq(np.stack([unit, np.ones(n)], axis=1), M.T, rcond=None)
+        a, b = _lstsq_columns(np.stack([unit, np.ones(n)], axis=1), M.T)
         if not np.all(a > 0):
             return None
         shift = b / a
@@ -177,6 +217,15 @@ class Table:
         if not np.all(np.isfinite(base) & (base > 0)):
             return None
         return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
+
+
+def _lstsq_columns(A: np.ndarray, Y: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """``np.linalg.lstsq(A, Y)[0]``, column block by column block (the same numbers: each column is its own
+    problem), so that OpenBLAS stays on one thread (its threads thrash on a shared machine: 100x slower)."""
+    out = np.empty((A.shape[1], Y.shape[1]))
+    for c in range(0, Y.shape[1], chunk):
+        out[:, c : c + chunk] = np.linalg.lstsq(A, Y[:, c : c + chunk], rcond=None)[0]
+    return out
 
 
 def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:

@@ -28,8 +28,11 @@ import torch
 from torch import nn
 
 import theory
+from theory._encode import RowEncoder, block_rows, encode_rows
+from theory.fitting import fit_checked
 from theory.granularity import as_granularity
 
+from ._blocked import _finite_array, _moments
 from .codebook import Codebook, codebook, quantizer
 
 METHODS = theory.METHODS
@@ -205,8 +208,14 @@ class LayerQuant:
         return self.book.threshold_values()
 
     def dequantize(self) -> np.ndarray:
-        """float32 weights ``levels[g, codes]`` of the codes' shape (theory's one decode)."""
-        return self.quantizer.decode(self.codes)
+        """float32 weights ``levels[g, codes]`` of the codes' shape: ``quantizer.decode(codes)``, bit for bit.
+
+        Decoded from the stored codebook (:meth:`deepnets.codebook.Table.decode`), whose float32
+        values are the quantizer's levels exactly.
+        """
+        g = self.granularity
+        rows = g.rows(self.codes)
+        return np.ascontiguousarray(g.unrows(self.book.levels.decode(rows), self.codes.shape))
 
 
 @dataclass
@@ -270,6 +279,37 @@ def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...]) -> str:
     return ""
 
 
+def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False) -> tuple[LayerQuant, np.ndarray, tuple]:
+    """(``quantize_weight(w, config)``, its decoded float32 weights, :func:`_moments` of ``w`` and them).
+
+    Per output channel of a C-contiguous weight (the rows are a view), the codes, the decoded
+    weights and the moments are computed block by block of rows while the block is in cache.
+    ``checked``: ``w`` is a float32/float64 array already known to be finite (:func:`_check_finite`).
+    """
+    arr = w if checked and isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64) and w.size else _finite_array(w)
+    g = config.granularity
+    if arr.ndim == 0 or not isinstance(g, PerChannel) or g.axis % arr.ndim != 0 or not arr.flags.c_contiguous:
+        lq = quantize_weight(w, config)
+        deq = lq.dequantize()
+        return lq, deq, _moments(arr, deq)
+    q = fit_checked(config.recipe, arr, g)
+    rows = arr.reshape(arr.shape[0], -1)
+    codes = np.empty(rows.shape, np.uint8)
+    deq = np.empty(rows.shape, np.float32)
+    lq = LayerQuant.from_fit(codes.reshape(arr.shape), q, config.bits, config)  # codes are filled in below
+    enc = RowEncoder(q.thresholds.reshape(q.G, -1), rows.dtype)
+    dec = lq.book.levels.decoder()
+    step = block_rows(rows.shape[1])
+    buf = np.empty((min(step, rows.shape[0]), rows.shape[1]), rows.dtype)
+    acc = np.zeros(4)
+    for g0 in range(0, rows.shape[0], step):
+        g1 = min(rows.shape[0], g0 + step)
+        x = rows[g0:g1]
+        dec(enc.encode(x, g0, codes[g0:g1], buf[: g1 - g0]), g0, deq[g0:g1])
+        acc += _moments(x, deq[g0:g1])
+    return lq, deq.reshape(arr.shape), tuple(float(v) for v in acc)
+
+
 def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
     """Fit the config's recipe to one weight array at its granularity and encode it.
 
@@ -278,15 +318,27 @@ def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
     **Returns:** a :class:`LayerQuant` with uint8 codes of ``w.shape``.
     """
     config = as_config(config)
-    w64 = np.asarray(w, dtype=np.float64)
-    g = PerTensor() if w64.ndim == 0 else config.granularity
-    q = config.recipe.fit(w64, g)
-    return LayerQuant.from_fit(q.encode(w64).astype(np.uint8), q, config.bits, config)
+    arr = _finite_array(w)
+    g = PerTensor() if arr.ndim == 0 else config.granularity
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    q = fit_checked(config.recipe, arr, g)
+    # the codes of q.encode(w as float64), computed on the float32 (or float64) weights directly
+    rows = g.rows(arr)
+    codes = g.unrows(encode_rows(rows, q.thresholds.reshape(q.G, -1)), arr.shape).reshape(np.shape(w))
+    return LayerQuant.from_fit(np.ascontiguousarray(codes), q, config.bits, config)
 
 
 def _check_finite(model: nn.Module) -> None:
     for n, p in model.state_dict().items():
-        if p.is_floating_point() and not torch.isfinite(p).all():
+        if not p.is_floating_point():
+            continue
+        if p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64, torch.float16) and p.numel():
+            a = p.detach().numpy()
+            ok = bool(np.isfinite(a.min()) and np.isfinite(a.max()))  # min and max propagate NaN: one cheap pass each
+        else:
+            ok = bool(torch.isfinite(p).all())
+        if not ok:
             raise ValueError(f"model has non-finite (NaN or Inf) values in {n!r}; cannot quantize")
 
 
@@ -348,8 +400,12 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
     if filter_fn is not None and not callable(filter_fn):
         raise ValueError(f"filter_fn must be callable f(module, name) -> bool, got {filter_fn!r}")
     _check_finite(model)
-    qmodel = copy.deepcopy(model)
-    state_cfg, fold, _ = _plan(config, weight_layers(qmodel), filter_fn)  # validate before folding
+    state_cfg, fold, plan0 = _plan(config, weight_layers(model), filter_fn)  # validate before copying and folding
+    # The weights to be quantized are replaced (never written into) below, so the copy may share their storage
+    # with ``model`` until then; without folding they are not cloned (the float model is left untouched).
+    memo = {} if fold else {id(m.weight): nn.Parameter(m.weight.detach(), requires_grad=m.weight.requires_grad)
+                            for _, m, cfg, _ in plan0 if cfg is not None}
+    qmodel = copy.deepcopy(model, memo)
     if fold:
         from . import models
 
@@ -361,15 +417,18 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         if cfg is None:
             state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
             continue
-        lq = quantize_weight(w, cfg)
-        deq = lq.dequantize()
-        w64 = w.astype(np.float64)
-        rel = float(np.sum((w64 - deq) ** 2) / max(np.sum(w64 * w64), 1e-300))
+        lq, deq, (ww, wq, qq, ee) = _quantize_layer(w, cfg, checked=not fold)  # folded weights: checked again
+        rel = ee / max(ww, 1e-300)
+        exact_zero = ww == 0 and qq == 0  # an all-zero layer decodes to exactly zero: rho 1 by convention
+        if exact_zero:
+            r = 1.0
+        elif ww == 0 or qq == 0:
+            r = theory.rho(w.astype(np.float64), deq)  # undefined: theory's error
+        else:
+            r = float(np.clip(wq / np.sqrt(ww * qq), -1.0, 1.0))  # theory.rho(w, deq), exact products in float64
         state.layers[name] = lq
-        with torch.no_grad():
-            m.weight.copy_(torch.from_numpy(deq).to(m.weight.dtype))
-        exact_zero = not np.any(w64) and not np.any(deq)  # an all-zero layer decodes to exactly zero: rho 1 by convention
-        r = 1.0 if exact_zero else theory.rho(w64, deq)
+        with torch.no_grad():  # new storage (the old one may be the float model's): the decoded array itself for float32 on CPU
+            m.weight.data = torch.from_numpy(deq).to(dtype=m.weight.dtype, device=m.weight.device)
         state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, r, rel, False,
                                         method=cfg.recipe.label, granularity=cfg.granularity.name))
     qmodel.corrquant = state

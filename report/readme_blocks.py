@@ -392,9 +392,16 @@ def benchmarks_block(bench: dict) -> str:
          "uniform / exponential / Lloyd-Max", f"min-max round-to-nearest ({d4['minmax']['quantize_s']:.1f} s)",
          " / ".join(f"{r['time_x_minmax']:.1f}x" for r in fitted) + f" the time; {rng([r['peak_x_minmax'] for r in fitted], '.1f')}x "
          "traced peak memory", dn],
+        *([[f"`quantize` on that model, {dn['bits']} bits per channel, everything included", "min-max / uniform / exponential / Lloyd-Max",
+            f"plain vectorized torch round-to-nearest ({dn['rtn_s']:.2f} s)",
+            " / ".join(f"{d4[m]['time_x_rtn']:.1f}x" for m in ("minmax", "uniform", "exponential", "lloyd_max"))
+            + f" the time (issue 13's targets: {dn['targets']['minmax_x_rtn']:g}x for min-max, {dn['targets']['fit_x_rtn']:g}x for the fits)", dn]]
+          if "rtn_s" in dn else []),
         ["packed file of that model", f"{dn['bits']}-bit files", f"float32 safetensors ({dn['float_file_MiB']:g} MiB)",
          f"{rng([r['ratio_vs_float32'] for r in dn['rows']], '.1f')}x smaller; save {rng([r['save_MBps'] for r in dn['rows']], '.0f')} "
-         f"MB/s, load {rng([r['load_MBps'] for r in dn['rows']], '.0f')} MB/s", dn],
+         f"MB/s, load {rng([r['load_MBps'] for r in dn['rows']], '.0f')} MB/s"
+         + (f"; pack + save {rng([r['save_x_tofile'] for r in dn['rows']], '.1f')}x the time of numpy `tofile` of the same bytes"
+            if "rtn_s" in dn else ""), dn],
     ]
     out, prev = [], None
     for *cells, src in rows:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend as B
+from ._encode import decode_rows, encode_rows
 from .granularity import Granularity, PerTensor, as_granularity
 
 #: Largest number of levels: codes are stored as uint8 (K <= 256) or uint16.
@@ -213,8 +214,10 @@ class Quantizer:
             codes = self._encode_flat(x, backend)
         else:
             rows = self._rows(x)
-            dt = rows.dtype if backend != "numpy" else _float_dtype_np(rows)
-            codes = self.granularity.unrows(B.count_le(self._table(self.thresholds, rows, dt), rows), tuple(x.shape))
+            if backend == "numpy":
+                codes = self.granularity.unrows(self._encode_np(rows), tuple(x.shape))
+            else:
+                codes = self.granularity.unrows(B.count_le(self._table(self.thresholds, rows, rows.dtype), rows), tuple(x.shape))
         if backend == "numpy":
             return codes.astype(self.code_dtype)
         if backend == "jax":
@@ -225,6 +228,14 @@ class Quantizer:
         import torch
 
         return codes.to(torch.int32)
+
+    def _encode_np(self, rows: np.ndarray) -> np.ndarray:
+        """Row-wise codes of numpy rows, thresholds in the rows' float dtype (as count_le), by the lookup table of theory._encode."""
+        dt = _float_dtype_np(rows)
+        t = self.thresholds.reshape(self.G, -1).astype(dt)
+        if dt in (np.float32, np.float64):
+            return encode_rows(rows, t.astype(np.float64), self.code_dtype)
+        return B.count_le(t, rows)
 
     def _encode_flat(self, x: Any, backend: str) -> Any:
         if backend == "numpy":
@@ -252,7 +263,7 @@ class Quantizer:
             if self.levels.ndim == 1:
                 return self.levels.astype(dt)[codes.astype(np.intp, copy=False)]
             rows = self._rows(codes)
-            return self.granularity.unrows(B.take_rows(self.levels.astype(dt), rows), codes.shape)
+            return self.granularity.unrows(decode_rows(self.levels.astype(dt), rows), codes.shape)
         if backend == "jax":
             import jax.numpy as jnp
 
@@ -285,8 +296,7 @@ class Quantizer:
                 idx = np.searchsorted(self.thresholds.astype(dt, copy=False), x, side="right")
                 return self.levels.astype(dt)[idx]
             rows = self._rows(x)
-            idx = B.count_le(self.thresholds.reshape(self.G, -1).astype(dt), rows)
-            return self.granularity.unrows(B.take_rows(self.levels.astype(dt), idx), x.shape)
+            return self.granularity.unrows(decode_rows(self.levels.astype(dt), self._encode_np(rows)), x.shape)
         if self.levels.ndim == 1:
             if backend == "jax":
                 import jax.numpy as jnp

@@ -170,8 +170,9 @@ class SortedRows(_Rows):
     e.g. ``|z|`` of sorted rows, or sorted rows laid end to end).
     """
 
-    def __init__(self, z: np.ndarray, kind: str = "quicksort"):
-        s = np.sort(np.asarray(z, dtype=np.float64), axis=1, kind=kind)
+    def __init__(self, z: np.ndarray, kind: str = "quicksort", presorted: bool = False):
+        s = np.asarray(z, dtype=np.float64) if presorted else np.sort(np.asarray(z, dtype=np.float64), axis=1, kind=kind)
+        self._abs_source = None  # (rows, scale) when built by scaled(): |rows| sorts in the rows' own dtype
         self.sorted = s
         C, n = s.shape
         self.C, self.n = C, n
@@ -184,13 +185,28 @@ class SortedRows(_Rows):
         self.width = (self.hi - self.lo) + 1.0  # row r lives in [r*width, r*width + hi - lo]
         self.keys = (s - self.lo + self.width * np.arange(C)[:, None]).ravel()
 
+    @classmethod
+    def scaled(cls, rows: np.ndarray, scale: np.ndarray) -> SortedRows:
+        """``SortedRows(rows / scale[:, None])`` for positive ``scale`` (C,), sorting ``rows`` in their own dtype.
+
+        Dividing by a positive number is monotone, so ``sort(rows) / scale`` is bitwise the
+        sorted ``rows / scale`` (float32 rows sort about twice as fast as float64).
+        """
+        scale = np.asarray(scale, dtype=np.float64)[:, None]
+        out = cls(np.sort(rows, axis=1) / scale, presorted=True)
+        out._abs_source = (rows, scale)
+        return out
+
     def magnitudes(self) -> SortedRows:
-        """The rows of ``|z|`` (two sorted runs per row: a cheap stable sort)."""
-        return SortedRows(np.abs(self.sorted), kind="stable")
+        """The rows of ``|z|`` (the same values in any sort order; sorted in the data's dtype when known)."""
+        if self._abs_source is not None:
+            rows, scale = self._abs_source
+            return SortedRows(np.sort(np.abs(rows), axis=1) / scale, presorted=True)
+        return SortedRows(np.abs(self.sorted))
 
     def pooled(self) -> SortedRows:
-        """All rows as ONE row (C sorted runs: a cheap stable sort)."""
-        return SortedRows(self.sorted.reshape(1, -1), kind="stable")
+        """All rows as ONE row."""
+        return SortedRows(self.sorted.reshape(1, -1))
 
     def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, M1), each (R, m, k+1): counts and sums of the cells ``[t_{j-1}, t_j)`` of rows ``rows``.

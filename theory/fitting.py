@@ -77,8 +77,8 @@ def _minmax_rows(rows: np.ndarray, K: int) -> np.ndarray:
     Asymmetric affine quantization as in common toolkits (PyTorch's MinMaxObserver):
     ``scale = (max - min)/(K - 1)``, integer zero point ``round(-min/scale)``.
     """
-    lo = np.minimum(rows.min(axis=1), 0.0)
-    hi = np.maximum(rows.max(axis=1), 0.0)
+    lo = np.minimum(rows.min(axis=1).astype(np.float64), 0.0)  # min and max are exact in float32 rows too
+    hi = np.maximum(rows.max(axis=1).astype(np.float64), 0.0)
     span = np.where(hi - lo > 0, hi - lo, _TINY * (K - 1))
     scale = span / (K - 1)
     zp = np.clip(np.round(-lo / scale), 0, K - 1)
@@ -115,8 +115,14 @@ def _shape_levels(signed: S.SortedRows, method: str, K: int, shared: bool) -> np
 
 
 def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds (G, K-1), levels (G, K)) of ``recipe`` fitted to each row of ``rows`` (G, m), in data units."""
+    """(thresholds (G, K-1), levels (G, K)) of ``recipe`` fitted to each row of ``rows`` (G, m), in data units.
+
+    ``rows`` may be float32 (exact in float64, so the fit is the one of ``rows.astype(float64)``,
+    bit for bit; the rows are sorted in float32, which is faster) or float64.
+    """
     G, K, method = rows.shape[0], recipe.K, recipe.method
+    if rows.dtype != np.float64 and (recipe.offset or (method == "minmax" and recipe.gain != "mse")):
+        rows = rows.astype(np.float64)
     if recipe.offset:
         # mean-aware levels: fit the centred weights for maximum rho, then shift levels and thresholds back
         m = np.mean(rows, axis=1)
@@ -130,7 +136,7 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
             ewq, eq2 = _data_moments(rows, t, lv)
             lv = lv * np.asarray(gain_factor(recipe.gain, e2, ewq, eq2))[:, None]
         return t, lv
-    amax = np.max(np.abs(rows), axis=1)
+    amax = np.max(np.abs(rows), axis=1).astype(np.float64)
     live = amax > 0
     safe = np.where(live, amax, 1.0)
     rms = safe * np.sqrt(np.mean((rows / safe[:, None]) ** 2, axis=1))  # scaled first: no underflow at 1e-170
@@ -141,8 +147,7 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         t[~live], lv[~live] = _zero_group(K)
         if not np.any(live):
             return t, lv
-    z = rows[live] / rms[live, None]
-    signed = S.SortedRows(z)
+    signed = S.SortedRows.scaled(rows[live] if not np.all(live) else rows, rms[live])  # sorted rows / rms
     if method == "sign":
         unit_t, unit = np.zeros((signed.C, 1)), np.tile([-1.0, 1.0], (signed.C, 1))
     elif method == "ternary":
@@ -176,7 +181,11 @@ def _data_moments(rows: np.ndarray, t: np.ndarray, lv: np.ndarray) -> tuple[np.n
 
 def fit_recipe(recipe: Recipe, x: Any, granularity: Any = None) -> Quantizer:
     """``recipe`` fitted to ``x`` under ``granularity`` (see :meth:`theory.Recipe.fit`)."""
-    arr = check_data("x", x)
+    return fit_checked(recipe, check_data("x", x), granularity)
+
+
+def fit_checked(recipe: Recipe, arr: np.ndarray, granularity: Any = None) -> Quantizer:
+    """:func:`fit_recipe` on an array already known to be finite and non-empty, float32 or float64 (no copy)."""
     g = PerTensor() if granularity is None else as_granularity(granularity)
     name = f"{recipe.method}(K={recipe.K})"
     if isinstance(g, PerTensor):
@@ -233,4 +242,4 @@ def minmax_uniform(x: Any, bits: int | None = None, K: int | None = None) -> Qua
     return fit(x, "minmax", K, bits=bits)
 
 
-__all__ = ["METHODS", "GAINS", "check_gain", "check_data", "fit", "fit_recipe", "fit_rows", "minmax_uniform"]
+__all__ = ["METHODS", "GAINS", "check_gain", "check_data", "fit", "fit_recipe", "fit_checked", "fit_rows", "minmax_uniform"]
