@@ -157,3 +157,24 @@ def test_affine_recipe_errors():
     with pytest.raises(ValueError, match="affine"):
         theory.Recipe("affine", 2).optimal()
     assert theory.Recipe.from_dict(theory.Recipe("affine", 3, gain="unbiased").to_dict()) == theory.Recipe("affine", 3, gain="unbiased")
+
+
+def test_the_report_sweeps_the_options_per_group_and_finds_the_smallest_bits():
+    """The report's option sweep (report.deepnets_stage.OPTIONS) runs per group on a model defined here; its
+    smallest-bits rows carry the granularity, and the affine rows' packed files hold 2 float16 per group."""
+    from report import deepnets_stage
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 4)).eval()
+    x = torch.randn(400, 32)
+    y = model(x).argmax(1)
+    rows = [r.to_dict() for r in deepnets.sweep(model, deepnets_stage.OPTIONS["methods"], [2, 4], (x, y), "group:16",
+                                                 **deepnets_stage.OPTIONS["kw"])]
+    q = [r for r in rows if r["method"] == "affine"]
+    assert {r["bits"] for r in q} == {2, 4} and all("group" in r["granularity"] for r in q)
+    best = deepnets_stage.smallest_bits_within_rows(rows, points=100.0)
+    assert {r["method"] for r in best} == set(deepnets_stage.OPTIONS["methods"])
+    assert all(r["bits"] == 2 and "group" in r["granularity"] for r in best)
+    lean = next(r for r in q if r["bits"] == 2)
+    n_w, n_groups = 32 * 64 + 64 * 4, (32 * 64 + 64 * 4) // 16
+    assert lean["packed_bytes"] >= n_w * 2 // 8 + 4 * n_groups
