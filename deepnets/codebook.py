@@ -139,7 +139,7 @@ class Table:
         cands = []
         if n >= 2 and C * n > n + 2 * C:
             cands = [t for t in (cls._affine(M, centred=True), cls._affine(M), cls._geometric(M)) if t is not None]
-            cands += [g for g in (_as_grid(t) for t in cands[:1]) if g is not None]
+            cands += [g for g in (_as_grid(t) for t in cands[:2]) if g is not None]
         cands.append(cls(full=M))
         ok = []
         for t in cands:
@@ -203,8 +203,10 @@ def _centred_grid(n: int) -> np.ndarray:
 
 
 def _as_grid(t: Table) -> Table | None:
-    """The centred affine table ``t`` with its unit row dropped, if that row is the centred integer grid
-    (the affine grids ``a + b k`` of ``Recipe("affine")`` and per-group uniform levels): ``scale * (grid + shift)``."""
+    """The affine table ``t`` with its unit row dropped, if that row is the centred integer grid up to a step
+    and an offset (the grids ``a + b k`` of ``Recipe("affine")``, per-group uniform levels, min-max's integer
+    grid): ``scale * (grid + shift)`` with ``grid = k - (n-1)/2``.  Min-max keeps an exact zero level: its
+    shifts become half-integers and ``grid + shift`` is then an exact integer in float32."""
     if t.unit is None or t.full is not None or t.base is not None:
         return None
     n = t.unit.size
@@ -212,10 +214,11 @@ def _as_grid(t: Table) -> Table | None:
     step = unit[1] - unit[0]
     if not step > 0:
         return None
-    ref = _centred_grid(n).astype(np.float64)
-    if not np.allclose(unit / step, ref, rtol=0, atol=1e-9 * n):
+    off = unit / step - _centred_grid(n).astype(np.float64)
+    if not np.all(np.abs(off - off[0]) <= 1e-9 * n):
         return None
-    return Table(scale=(t.scale.astype(np.float64) * step), shift=t.shift.astype(np.float64) / step, n=n, grid=True)
+    c = float(np.round(2 * off[0]) / 2) if abs(2 * off[0] - np.round(2 * off[0])) <= 1e-9 * n else float(off[0])
+    return Table(scale=(t.scale.astype(np.float64) * step), shift=c + t.shift.astype(np.float64) / step, n=n, grid=True)
 
 
 def within_half(v: np.ndarray, M: np.ndarray) -> bool:
