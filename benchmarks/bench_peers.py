@@ -227,6 +227,7 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
     if a.merge:
         record = merge([json.load(open(f)) for f in a.merge])
+        record["merge"] = "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:])
     else:
         record = run(a)
     md = render(record)
@@ -304,10 +305,20 @@ def verdict(cell: list[dict], hits: dict) -> dict:
 
 
 def merge(records: list[dict]) -> dict:
+    """One record from partial ones: parts by date, cells and rows by model (deepnets.MODELS order), granularity, bits."""
     out = {"parts": [], "cells": [], "rows": []}
-    for r in records:
+    for r in sorted(records, key=lambda r: r["parts"][0]["date"]):
         for k in out:
             out[k] += r[k]
+    models = list(deepnets.MODELS)
+
+    def key(r):
+        g = r["granularity"]
+        return (models.index(r["model"]) if r["model"] in models else len(models), g != "channel",
+                int(g.split(":")[1]) if ":" in g else 0, r["bits"])
+
+    out["cells"].sort(key=key)
+    out["rows"].sort(key=key)  # stable: the tools keep their order within a cell
     return out
 
 

@@ -6,6 +6,8 @@ has one).  Each function takes the record's fields and returns Markdown; nothing
 
 from __future__ import annotations
 
+import re
+
 from .readme_blocks import _model, _para, _table
 
 
@@ -28,6 +30,15 @@ def peers_block(peers: dict) -> str:
     v = parts[0]["versions"]
     n = sorted({p["n"] for p in parts})
     cmds = "; ".join(f"`{p['command']}` ({p['date']})" for p in parts)
+    if len(parts) > 1:  # one run per model and granularity, merged: the pattern, the dates, the merge command
+        pat = {re.sub(r"--(models|granularity|json) \S+", lambda m: f"--{m.group(1)} {m.group(1).upper()}", p["command"])
+               for p in parts}
+        dates = sorted(p["date"] for p in parts)
+        cmds = (" / ".join(f"`{c}`" for c in sorted(pat)) + f", one run per model and granularity ({len(parts)} runs, "
+                f"{dates[0]} to {dates[-1]}, {sum(p['seconds'] for p in parts):.0f} s in all)")
+        if peers.get("merge"):
+            merged = re.sub(r"--merge( \S+\.json)+", "--merge PARTS.json", peers["merge"])
+            cmds += f", merged by `{merged}`"
     lead = _para(
         f"**Against the data-free peers** (HQQ {v['hqq']}, torchao {v['torchao']}, torch {v['torch']}; "
         f"{' / '.join(f'{x:,}' for x in n)} Fashion-MNIST test images; every Conv/Linear weight quantized by every tool "
