@@ -178,3 +178,21 @@ def test_the_report_sweeps_the_options_per_group_and_finds_the_smallest_bits():
     lean = next(r for r in q if r["bits"] == 2)
     n_w, n_groups = 32 * 64 + 64 * 4, (32 * 64 + 64 * 4) // 16
     assert lean["packed_bytes"] >= n_w * 2 // 8 + 4 * n_groups
+
+
+def test_the_options_table_renders_from_the_record_fields():
+    """The README's options table (report.readme_peers.options_table) reads the stage's option_headline: a
+    changed width shows; a record without option rows (before issue 13) renders nothing."""
+    from report.readme_peers import options_table
+
+    def row(model, method, bits, ratio):
+        return {"model": model, "method": method, "bits": bits, "top1": 90.0, "drop": 0.5, "ratio": ratio,
+                "mean_rho": 0.99, "granularity": "x", "options": {"gain": "unbiased", "codebook": "float16"}}
+
+    deep = {"models": ["resnet"], "option_headline": {"channel": [row("resnet", "affine", 3, 9.87)],
+                                                      "group:64": [row("resnet", "affine", 4, 7.65)]}}
+    text = options_table(deep)
+    assert "| affine, channel | affine, group:64 |" in text and "| 3 bits, 9.87x | 4 bits, 7.65x |" in text
+    deep["option_headline"]["channel"][0]["bits"] = None
+    assert "| - | 4 bits, 7.65x |" in options_table(deep)
+    assert options_table({"models": ["resnet"]}) == ""
