@@ -196,3 +196,13 @@ def test_the_options_table_renders_from_the_record_fields():
     deep["option_headline"]["channel"][0]["bits"] = None
     assert "| - | 4 bits, 7.65x |" in options_table(deep)
     assert options_table({"models": ["resnet"]}) == ""
+
+
+def test_sweep_with_offset_runs_affine_as_it_is():
+    """``sweep(..., offset=True)`` gives offset levels to the rho families; affine (an affine grid already) runs as is."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    x = torch.randn(50, 16)
+    rows = deepnets.sweep(model, ["affine", "uniform"], [2], (x, model(x).argmax(1)), offset=True)
+    cfg = {r.method: r.config for r in rows if r.method != "float"}
+    assert '"offset": true' in cfg["uniform"] and '"offset"' not in cfg["affine"]
