@@ -57,7 +57,8 @@ class Table:
     scale: np.ndarray | None = None  # (C,)
     shift: np.ndarray | None = None  # (C,)
     base: np.ndarray | None = None  # (C,) geometric form
-    n: int = 0  # row length of the geometric form
+    n: int = 0  # row length of the geometric form, or of the implicit grid
+    grid: bool = False  # affine form whose unit row is the centred integer grid ``k - (n-1)/2`` (not stored)
 
     def values(self) -> np.ndarray:
         """The float32 rows (float16 tables are widened first; float32 tables give the same bits as always)."""
@@ -66,6 +67,8 @@ class Table:
             return self.full.astype(f)
         if self.base is not None:
             return self.scale.astype(f)[:, None] * _geometric_unit(self.base.astype(f), self.n)
+        if self.grid:
+            return self.scale.astype(f)[:, None] * (_centred_grid(self.n)[None, :] + self.shift.astype(f)[:, None])
         return self.scale.astype(f)[:, None] * (self.unit.astype(f)[None, :] + self.shift.astype(f)[:, None])
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
@@ -111,14 +114,15 @@ class Table:
     def shape(self) -> tuple[int, int]:
         if self.full is not None:
             return tuple(self.full.shape)
-        return (self.scale.size, self.n if self.base is not None else self.unit.size)
+        return (self.scale.size, self.n if self.base is not None or self.grid else self.unit.size)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         if self.full is not None:
             return {prefix: self.full}
         if self.base is not None:
             return {f"{prefix}.scale": self.scale, f"{prefix}.base": self.base}
-        out = {f"{prefix}.unit": self.unit, f"{prefix}.scale": self.scale}
+        out = {} if self.grid else {f"{prefix}.unit": self.unit}  # no unit row: the centred integer grid
+        out[f"{prefix}.scale"] = self.scale
         if np.any(self.shift != 0):  # symmetric shapes have no shift: nothing stored, zeros on load
             out[f"{prefix}.shift"] = self.shift
         return out
@@ -135,8 +139,12 @@ class Table:
         else:
             scale = tensors[f"{prefix}.scale"]
             shift = tensors.get(f"{prefix}.shift", np.zeros(scale.shape, np.float32))
-            t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, shift=shift)
-            want = {"unit": (n,), "scale": (C,), "shift": (C,)}
+            if f"{prefix}.unit" in tensors:
+                t = cls(unit=tensors[f"{prefix}.unit"], scale=scale, shift=shift)
+                want = {"unit": (n,), "scale": (C,), "shift": (C,)}
+            else:  # the implicit centred integer grid (lean affine rows)
+                t = cls(scale=scale, shift=shift, n=n, grid=True)
+                want = {"scale": (C,), "shift": (C,)}
         for k, shp in want.items():
             a = getattr(t, k)
             if a.dtype not in (np.float32, np.float16) or a.shape != shp or not np.all(np.isfinite(a)):
@@ -171,6 +179,7 @@ class Table:
         cands = []
         if n >= 2 and C * n > n + 2 * C:
             cands = [t for t in (cls._affine(M, centred=True), cls._affine(M), cls._geometric(M)) if t is not None]
+            cands += [g for g in (_as_grid(t) for t in cands[:2]) if g is not None]
         cands.append(cls(full=M))
         ok = []
         for t in cands:
@@ -235,6 +244,30 @@ def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
     pos = np.cumprod(factors, axis=1, dtype=np.float32)
     mid = [np.zeros((base.size, 1), np.float32)] if n % 2 else []
     return np.concatenate([-pos[:, ::-1], *mid, pos], axis=1)
+
+
+def _centred_grid(n: int) -> np.ndarray:
+    """float32 ``k - (n - 1)/2``, k = 0..n-1 (exact: half-integers)."""
+    return (np.arange(n) - (n - 1) / 2.0).astype(np.float32)
+
+
+def _as_grid(t: Table) -> Table | None:
+    """The affine table ``t`` with its unit row dropped, if that row is the centred integer grid up to a step
+    and an offset (the grids ``a + b k`` of ``Recipe("affine")``, per-group uniform levels, min-max's integer
+    grid): ``scale * (grid + shift)`` with ``grid = k - (n-1)/2``.  Min-max keeps an exact zero level: its
+    shifts become half-integers and ``grid + shift`` is then an exact integer in float32."""
+    if t.unit is None or t.full is not None or t.base is not None:
+        return None
+    n = t.unit.size
+    unit = t.unit.astype(np.float64)
+    step = unit[1] - unit[0]
+    if not step > 0:
+        return None
+    off = unit / step - _centred_grid(n).astype(np.float64)
+    if not np.all(np.abs(off - off[0]) <= 1e-9 * n):
+        return None
+    c = float(np.round(2 * off[0]) / 2) if abs(2 * off[0] - np.round(2 * off[0])) <= 1e-9 * n else float(off[0])
+    return Table(scale=(t.scale.astype(np.float64) * step), shift=c + t.shift.astype(np.float64) / step, n=n, grid=True)
 
 
 def within_half(v: np.ndarray, M: np.ndarray) -> bool:

@@ -99,7 +99,7 @@ def sweep(
     - `gain`: ``"mse"`` (least squares, default) or ``"unbiased"`` scale of the levels
       (see :class:`deepnets.quantize.QuantConfig`); recorded in each row's ``config``.
     - `offset`: mean-aware levels for the rho families (``theory.Recipe(..., offset=True)``;
-      min-max is affine already and runs as is); `shared_shape`: the recipe's option (None:
+      min-max and affine are affine grids already and run as they are); `shared_shape`: the recipe's option (None:
       the method's default); `codebook`: ``"float32"`` or ``"float16"`` (the lean codebook,
       :class:`deepnets.quantize.QuantConfig`).  All default to the settings of earlier sweeps.
 
@@ -171,7 +171,7 @@ def _sweep_model(rows: list, mname: str, model: nn.Module, dname: str, data: tup
 
 
 def _config(method: str, bits: int, g: Any, skip: Any, fold: bool, opts: dict) -> QuantConfig:
-    if opts["offset"] and method != "minmax":
+    if opts["offset"] and method not in ("minmax", "affine"):  # both are affine grids already
         recipe = theory.Recipe(method, None if method in FIXED_BITS else bits, gain=opts["gain"],
                                shared_shape=opts["shared_shape"], offset=True)
         return QuantConfig(recipe, None, g, skip, fold_bn=fold, codebook=opts["codebook"])

@@ -14,19 +14,26 @@ from typing import Any
 
 #: The sizes of the stage, per mode.  ``n_test``: test images (None: all); ``bits``: widths of the main
 #: sweep (per channel, every method); ``tensor_bits``: the per-tensor sweep; ``bn_bits``: BatchNorm folded vs
-#: not; ``unbiased_bits``: the gain comparison; ``models``: "first and one with BatchNorm" or "all".
+#: not; ``unbiased_bits``: the gain comparison; ``option_bits``: the recipe options of issue 13 (:data:`OPTIONS`,
+#: per channel and per group); ``models``: "first and one with BatchNorm" or "all".
 SIZES = {
     "quick": {"n_test": 1000, "bits": (2, 3, 4, 8), "tensor_bits": (3, 4), "bn_bits": (3, 4), "unbiased_bits": (3,),
-              "models": "first_and_bn"},
+              "option_bits": (2, 3), "models": "first_and_bn"},
     "full": {"n_test": None, "bits": tuple(range(1, 9)), "tensor_bits": tuple(range(2, 9)), "bn_bits": (3, 4, 5),
-             "unbiased_bits": (3, 4), "models": "all"},
+             "unbiased_bits": (3, 4), "option_bits": (2, 3, 4), "models": "all"},
 }
+
+#: The recipe options swept per channel and per group (issue 13): methods, the sweep's keyword options, granularities.
+#: ``affine`` with the gain about the group mean and the lean float16 codebook (one scale and one shift per group,
+#: the bits of the asymmetric toolkits), beside Lloyd-Max with one shared shape (one scale per group).
+OPTIONS = {"methods": ("affine", "lloyd_max"), "kw": {"gain": "unbiased", "codebook": "float16"},
+           "granularity": ("channel", "group:64")}
 
 #: The fitted methods (the ones with a rho-optimal or min-max fit, no fixed width).
 FITTED = ("minmax", "uniform", "exponential", "lloyd_max")
 
 KEEP = ("rows", "figures", "headline", "tensor_rows", "tensor_headline", "bn_comparison", "bn_comparison_tensor",
-        "gain_comparison", "dataset", "models", "granularity", "csv")
+        "gain_comparison", "option_rows", "option_headline", "dataset", "models", "granularity", "csv")
 
 
 def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> dict[str, Any]:
@@ -106,7 +113,8 @@ def section(quick: bool = True, out_dir: str | os.PathLike = "out/deepnets", pro
         return _finished(deepnets.sweep(models, list(methods), list(bits), dataset, granularity, limit=n,
                                         progress=progress, **kw))
 
-    rows = sweep(names, list(deepnets.METHODS) + list(BASELINES), size["bits"], "channel")
+    # affine runs in the option sweep below, with the gain it is meant for (keeps this stage's time)
+    rows = sweep(names, [m for m in deepnets.METHODS if m != "affine"] + list(BASELINES), size["bits"], "channel")
     # BatchNorm folded (the deployment case, above) against quantizing the raw conv weights
     bn_models = {m: zoo_models.load_pretrained(m, dataset) for m in names}
     bn_models = {m: net for m, net in bn_models.items() if _has_bn(net)}
@@ -118,6 +126,8 @@ def section(quick: bool = True, out_dir: str | os.PathLike = "out/deepnets", pro
     bn_runs[("tensor", True)] = [r for r in tensor_rows if r["model"] in bn_models and r["bits"] in bn_bits]
     # levels scaled so that E[w q] = E[w^2] (no rho^2 shrink) against the least-squares scale above
     unbiased = sweep(names, FITTED, size["unbiased_bits"], "channel", gain="unbiased")
+    # the recipe options (issue 13) per channel and per group: smallest bits within 1 point for each granularity
+    option_runs = {g: sweep(names, OPTIONS["methods"], size["option_bits"], g, **OPTIONS["kw"]) for g in OPTIONS["granularity"]}
     csv_path = deepnets.write_csv(rows, os.path.join(out_dir, "deepnets_sweep.csv"))
     md_path = os.path.join(out_dir, "deepnets_sweep.md")
     Path(md_path).write_text(to_markdown(rows))
@@ -127,7 +137,10 @@ def section(quick: bool = True, out_dir: str | os.PathLike = "out/deepnets", pro
             "headline": headline(rows), "tensor_rows": tensor_rows, "tensor_headline": headline(tensor_rows),
             "bn_comparison": compare_rows(rows, bn_runs.get(("channel", False), [])),
             "bn_comparison_tensor": compare_rows(bn_runs.get(("tensor", True), []), bn_runs.get(("tensor", False), [])),
-            "gain_comparison": compare_rows(rows, unbiased), "dataset": dataset, "models": names,
+            "gain_comparison": compare_rows(rows, unbiased),
+            "option_rows": [r for g in OPTIONS["granularity"] for r in option_runs[g]],
+            "option_headline": {g: smallest_bits_within_rows(option_runs[g]) for g in OPTIONS["granularity"]},
+            "dataset": dataset, "models": names,
             "granularity": "channel"}
 
 
@@ -159,6 +172,14 @@ def headline(rows: list[dict], points: float = 1.0) -> dict:
     wtl = [sum(x > 0 for x in d), sum(x == 0 for x in d), sum(x < 0 for x in d)]
     return {"smallest_bits_within": best, "exponential_vs_minmax": beats, "wins_ties_losses": wtl,
             "exponential_beats_minmax_at_3_4_bits": bool(beats) and all(v["beats"] for v in beats.values())}
+
+
+def smallest_bits_within_rows(rows: list[dict], points: float = 1.0) -> list[dict]:
+    """:func:`deepnets.smallest_bits_within` of one sweep, each row with the sweep's granularity and options."""
+    from deepnets import smallest_bits_within
+
+    gran = next((r["granularity"] for r in rows if r["method"] != "float"), None)
+    return [{**r, "granularity": gran, "options": dict(OPTIONS["kw"])} for r in smallest_bits_within(rows, points)]
 
 
 def compare_rows(base: list[dict], variant: list[dict]) -> list[dict]:

@@ -13,7 +13,7 @@ import textwrap
 from typing import Any
 
 MODEL_NAMES = {"mlp": "MLP", "vgg": "VGG", "resnet": "ResNet", "mobilenet": "MobileNet"}
-METHOD_NAMES = {"minmax": "min-max uniform", "uniform": "max-rho uniform", "exponential": "max-rho exponential",
+METHOD_NAMES = {"minmax": "min-max uniform", "affine": "max-rho affine", "uniform": "max-rho uniform", "exponential": "max-rho exponential",
                 "lloyd_max": "Lloyd-Max", "torch_int8_channel": "torch int8 per channel", "sign": "sign", "ternary": "ternary"}
 #: The verdicts of report/anchors_stage.py as the README's bold lead-ins say them.
 VERDICT_WORDS = {"reproduced": "reproduced", "partly reproduced": "partly", "not reproduced": "not reproduced here",
@@ -149,7 +149,8 @@ def finite_size(fss: list[dict]) -> str:
 
 def classifier_table(deep: dict) -> str:
     hl = {(r["model"], r["method"]): r for r in deep["headline"]["smallest_bits_within"]}
-    methods = ["minmax", "uniform", "exponential", "lloyd_max", "torch_int8_channel"]
+    methods = ["minmax", "uniform", "exponential", "lloyd_max", "affine", "torch_int8_channel"]
+    methods = [m for m in methods if m != "affine" or any(k[1] == m for k in hl)]  # records before issue 13 have none
     flt = {r["model"]: r["top1"] for r in deep["rows"] if r["method"] == "float"}
 
     def cell(r: dict | None) -> str:

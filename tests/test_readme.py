@@ -34,6 +34,11 @@ def bench() -> dict:
     return json.loads(rr.BENCHMARKS.read_text())
 
 
+@pytest.fixture(scope="module")
+def peers() -> dict:
+    return json.loads(rr.PEERS.read_text())
+
+
 def same_output(got: str, want: str) -> bool:
     """The same lines, words and printed digits; only the spacing between words may differ."""
     g, w = got.strip().splitlines(), want.strip().splitlines()
@@ -68,8 +73,9 @@ def test_same_output_is_not_vacuous():
     assert not same_output("a\nb", "a")
 
 
-def test_readme_results_and_benchmarks_are_rendered_from_the_records(readme, record, bench):
-    rendered = rr.render(readme, record, bench)
+def test_readme_results_and_benchmarks_are_rendered_from_the_records(readme, record, bench, peers):
+    assert rr.BLOCKS == ("results", "benchmarks", "peers")
+    rendered = rr.render(readme, record, bench, peers)
     diff = "".join(difflib.unified_diff(readme.splitlines(True), rendered.splitlines(True), "README.md", "rendered", n=1))
     assert rendered == readme, f"README.md differs from the records; run `python -m report.readme`:\n{diff[:6000]}"
 
@@ -110,3 +116,27 @@ def test_check_exits_1_on_a_stale_readme(tmp_path, readme):
 def test_missing_markers_are_an_error(record, bench):
     with pytest.raises(ValueError, match="results:begin"):
         rr.render("no markers here", record, bench)
+
+
+def test_a_changed_peer_number_or_cell_changes_the_peers_block(readme, record, bench, peers):
+    """The peers table is read from docs/peers.json: a changed top-1, or a win turned into a loss, shows."""
+    p = copy.deepcopy(peers)
+    cell = next(c for c in p["cells"] if c["at_peer_bits"] is not None and c["at_peer_bits"]["diff"] >= 0)
+    cell["best_peer"]["top1"] = 12.345
+    cell["at_peer_bits"]["diff"] = -50.0
+    cell["at_peer_bits"]["paired_se"] = 0.5
+    new = rr.render(readme, record, bench, p)
+    begin, end = rr._markers("peers")
+    block = new.split(begin)[1].split(end)[0]
+    assert "12.3 at" in block and "12.3 at" not in readme.split(begin)[1].split(end)[0]
+    from report.readme_blocks import _model
+
+    assert "-50.0 +- 0.5 | loss |" in block
+    assert f"losses beyond that: {_model(cell['model'])} {cell['granularity']} {cell['bits']} bits" in block
+    assert rr.render(readme, record, bench, peers) == readme
+
+
+def test_missing_peers_markers_are_an_error(readme, record, bench, peers):
+    begin, _ = rr._markers("peers")
+    with pytest.raises(ValueError, match="peers:begin"):
+        rr.render(readme.replace(begin, ""), record, bench, peers)

@@ -12,7 +12,16 @@ def _per_channel(x, method, axis=0, shared_shape=False, **kw):
     q = theory.fit(x, method, granularity=theory.PerChannel(axis), shared_shape=shared_shape, **kw)
     return [q.group(i) for i in range(q.G)]
 
-LS_SCALED = ("uniform", "exponential", "lloyd_max", "sign", "ternary")  # minmax keeps its range scale
+LS_SCALED = ("uniform", "exponential", "lloyd_max", "sign", "ternary", "affine")  # minmax keeps its range scale
+ABOUT_MEAN = ("affine",)  # the gain scales about the group mean: the centred rho is the one kept
+
+
+def _same_rho(method, w, qa, qb):
+    """rho of the two gains agrees: the uncentred one, or for ABOUT_MEAN the centred one (and the mean of q is w's)."""
+    if method not in ABOUT_MEAN:
+        return theory.rho(w, qb) == pytest.approx(theory.rho(w, qa), abs=1e-12)
+    c = np.corrcoef(w, qb)[0, 1] == pytest.approx(np.corrcoef(w, qa)[0, 1], abs=1e-12)
+    return c and np.mean(qb) == pytest.approx(np.mean(w), abs=1e-12 * np.max(np.abs(w)))
 
 
 def _channels(seed: int = 0) -> np.ndarray:
@@ -37,7 +46,7 @@ def test_unbiased_channels_keep_w_q_equal_w_w_and_the_same_rho(method, shared_sh
         assert np.array_equal(a.thresholds, b.thresholds) and np.array_equal(a.encode(w), b.encode(w)), i
         ww, wq = float(np.dot(w, w)), float(np.dot(w, qb))
         assert wq == pytest.approx(ww, rel=1e-9), f"{method} channel {i}: sum w q = {wq}, sum w^2 = {ww}"
-        assert theory.rho(w, qb) == pytest.approx(theory.rho(w, qa), abs=1e-12), (method, i)
+        assert _same_rho(method, w, qa, qb), (method, i)
         if method in LS_SCALED:  # the centroid / least-squares condition of the default
             qq, wqa = float(np.dot(qa, qa)), float(np.dot(w, qa))
             assert qq == pytest.approx(wqa, rel=1e-9), f"{method} channel {i}: sum q^2 = {qq}, sum w q = {wqa}"
@@ -52,9 +61,14 @@ def test_unbiased_per_tensor_and_the_rho_squared_shrink(method):
     wf, qa, qb = w.ravel(), a(w).ravel(), b(w).ravel()
     assert float(np.dot(wf, qb)) == pytest.approx(float(np.dot(wf, wf)), rel=1e-9)
     r = theory.rho(wf, qa)
-    assert theory.rho(wf, qb) == pytest.approx(r, abs=1e-12)
+    assert _same_rho(method, wf, qa, qb)
     slope = float(np.dot(wf, qa) / np.dot(wf, wf))  # regression coefficient of q on w
-    if method in LS_SCALED:
+    if method in ABOUT_MEAN:  # the least-squares line: slope rho^2; unbiased = the mse levels stretched about the mean
+        assert slope == pytest.approx(r * r, rel=1e-9)
+        m = float(np.mean(wf))
+        g = (b.levels[1] - b.levels[0]) / (a.levels[1] - a.levels[0])
+        assert np.allclose(b.levels, m + g * (a.levels - m), rtol=1e-9, atol=1e-12) and g > 1
+    elif method in LS_SCALED:
         assert slope == pytest.approx(r * r, rel=1e-9), f"{method}: slope {slope} vs rho^2 {r * r}"
         assert np.allclose(a.levels, b.levels * r * r, rtol=1e-9, atol=0)
     else:  # minmax: the range scale, neither rule

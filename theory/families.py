@@ -163,6 +163,9 @@ def optimal(recipe: Any, dist: Any = "gaussian") -> Quantizer:
     r = as_recipe(recipe)
     if r.method == "minmax":
         raise ValueError("recipe: 'minmax' is defined on data only (its range is the data's); use recipe.fit(x)")
+    if r.method == "affine":
+        raise ValueError("recipe: 'affine' is fitted to data (its origin and step are the data's); use recipe.fit(x) "
+                         "(for a symmetric density its optimum is the uniform one, Recipe('uniform', ...).optimal())")
     if r.method == "sign":
         return sign(dist, gain=r.gain)
     if r.method == "ternary":

@@ -37,6 +37,7 @@ import numpy as np
 from . import _search as S
 from ._quantizer import Quantizer
 from ._search import midpoints
+from .affine import affine_rows
 from .correlation import GAINS, gain_factor
 from .granularity import PerGroup, PerTensor, as_granularity
 from .recipe import METHODS, Recipe, as_recipe
@@ -128,6 +129,8 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         m = np.mean(rows, axis=1)
         t, lv = fit_rows(rows - m[:, None], _centred(recipe))
         return t + m[:, None], S.strictly_increasing(lv + m[:, None])
+    if method == "affine":  # the maximum-rho affine grid (theory.affine)
+        return affine_rows(rows, K, recipe.gain)
     if method == "minmax":
         lv = _minmax_rows(rows, K)
         t = midpoints(lv)

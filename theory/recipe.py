@@ -23,8 +23,9 @@ import numpy as np
 from ._quantizer import MAX_LEVELS, Quantizer
 from .correlation import GAINS
 
-#: Methods: the min-max round-to-nearest baseline, the rho-optimal families, Lloyd-Max.
-METHODS = ("minmax", "uniform", "exponential", "lloyd_max", "sign", "ternary")
+#: Methods: the min-max round-to-nearest baseline, the rho-optimal families, Lloyd-Max, and the
+#: maximum-rho affine grid (free origin and step per group, :mod:`theory.affine`).
+METHODS = ("minmax", "uniform", "exponential", "lloyd_max", "sign", "ternary", "affine")
 
 
 #: Methods whose number of levels is fixed.
@@ -69,7 +70,13 @@ class Recipe:
       recipe is fitted for maximum rho of the *centred* weights ``w - m``, and ``m`` is added
       back to every level and threshold (an affine grid per group for uniform levels, as the
       asymmetric peers use, but placed for maximum correlation instead of by min and max).
-      The gain applies to the centred levels.  Not for ``"minmax"`` (already affine).
+      The gain applies to the centred levels.  Not for ``"minmax"`` or ``"affine"`` (already affine).
+
+    ``"affine"`` is the maximum-rho affine grid ``a + b k`` of each group (:mod:`theory.affine`):
+    one origin and one step per group, as the asymmetric toolkits store, placed for maximum rho;
+    its ``gain="unbiased"`` scales about the group mean, like the offset recipes (the rule for a
+    layer followed by BatchNorm or a bias).  Its grids all have one shape, so `shared_shape`
+    changes nothing for it.
     """
 
     method: str
@@ -105,8 +112,8 @@ class Recipe:
             raise ValueError(f"shared_shape must be a bool or None, got {shared_shape!r}")
         if not isinstance(offset, bool):
             raise ValueError(f"offset must be a bool, got {offset!r}")
-        if offset and method == "minmax":
-            raise ValueError("offset: min-max levels are already an affine grid per group; use offset with a rho family")
+        if offset and method in ("minmax", "affine"):
+            raise ValueError(f"offset: {method} levels are already an affine grid per group; use offset with a rho family")
         object.__setattr__(self, "offset", offset)
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "K", int(K))

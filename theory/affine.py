@@ -1,0 +1,135 @@
+"""The affine grid of maximum rho: K equally spaced levels with a free origin and a free step per group.
+
+``Recipe("affine", bits)`` quantizes each group (tensor, channel or group of weights) to
+``q = a + b k``, k = 0..K-1, the grid that the asymmetric toolkits store (one scale and one
+zero point per group), but with ``a`` and ``b`` chosen for maximum correlation instead of by
+the group's minimum and maximum.
+
+Why it is rho's answer: for a fixed assignment of codes ``k_i``, the quantized weights lie in
+the plane spanned by ``1`` and ``k``; rho is a cosine and does not depend on scale, so the
+best point of that plane is the orthogonal projection of ``w`` on it, the least-squares line
+``w ~ a + b k`` (then ``E[w q] = E[q^2]`` and ``rho = |q| / |w|``).  For a fixed grid the
+nearest level gives each weight its smallest error, so ``|w - q|^2 = |w|^2 (1 - rho^2)`` can
+only fall and rho only rise when the two steps alternate (Lloyd's argument, S. Lloyd 1982,
+with the levels tied to a line).  The iteration starts from the toolkit min-max grid (the
+asymmetric round-to-nearest of PyTorch's MinMaxObserver, zero included) and from clipped
+ranges ``mean +- c sd``; the best end point is kept, so every group's rho is at least min-max's
+and outliers are clipped where that raises rho (the robust range, found by rho, not by a
+percentile).  For a symmetric density it tends to the rho-optimal uniform quantizer
+(Pushkareva & Karandashev, OMNN 29:179, 2020), which tests/test_deepnets_options.py checks
+by Monte Carlo against the closed form.
+
+The gain (:data:`theory.GAINS`): ``"mse"`` keeps the least-squares line.  ``"unbiased"``
+scales the levels about the group mean ``m`` so that ``E[(w - m)(q - m)] = E[(w - m)^2]``:
+the mean of the quantized group stays exactly ``m`` (a least-squares line with an intercept
+keeps the mean) and the fluctuation about it keeps unit regression slope.  That is the rule
+for a layer followed by BatchNorm or a bias: with inputs of mean ``E[x]`` (after a ReLU, not
+zero) the channel's output mean ``sum_i w_i E[x_i]`` is what BatchNorm's running mean
+subtracts, so a gain about 0 (``E[w q] = E[w^2]``) would move it by ``(g - 1) m sum E[x]``; a
+gain about the mean does not.  Thresholds (the midpoints of the least-squares levels) and
+codes are the same for both rules, as for the offset recipes (:class:`theory.Recipe`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._search import midpoints, strictly_increasing
+from .correlation import gain_factor
+
+#: Clipped starting ranges ``mean +- c * sd`` (besides the min-max grid and the full range).
+CLIP_STARTS = (1.0, 1.5, 2.0, 2.5, 3.0)
+#: Groups of at most this many weights (depthwise 3x3 convolutions have 9) also start from
+#: each clipped grid shifted by these fractions of its step: their rho has many local maxima.
+SMALL_GROUP = 64
+SMALL_SHIFTS = (0.0, -0.5, -0.25, 0.25, 0.5)
+#: At most this many alternations per start (each never lowers rho; most groups stop in < 20).
+MAX_ITER = 200
+
+
+def _assign(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> np.ndarray:
+    return np.clip(np.round((rows - a[:, None]) / b[:, None]), 0, K - 1)
+
+
+def _refine(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alternate nearest-level codes and the least-squares line until no code changes; (a, b, |q|^2 / |w|^2 = rho^2)."""
+    a, b = a.copy(), b.copy()
+    codes = _assign(rows, a, b, K)
+    wb = rows.mean(axis=1)
+    act = np.arange(rows.shape[0])  # rows whose codes still change
+    for _ in range(MAX_ITER):
+        c, w = codes[act], rows[act]
+        kb = c.mean(axis=1)
+        dk = c - kb[:, None]
+        vk = np.sum(dk * dk, axis=1)
+        ck = np.sum(dk * (w - wb[act, None]), axis=1)
+        ok = (vk > 0) & (ck > 0)  # a line needs two distinct codes and a positive slope; else keep the grid
+        b[act] = np.where(ok, ck / np.where(ok, vk, 1.0), b[act])
+        a[act] = np.where(ok, wb[act] - b[act] * kb, a[act])
+        new = _assign(w, a[act], b[act], K)
+        moved = np.any(new != c, axis=1)
+        codes[act] = new
+        act = act[moved]
+        if act.size == 0:
+            break
+    q = a[:, None] + b[:, None] * codes
+    e2 = np.sum(rows * rows, axis=1)
+    err = np.sum((rows - q) ** 2, axis=1)
+    r2 = np.where(e2 > 0, 1.0 - err / np.where(e2 > 0, e2, 1.0), 0.0)
+    return a, b, r2
+
+
+def _minmax_grid(rows: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and step of the toolkit min-max grid (zero included, integer zero point)."""
+    lo = np.minimum(rows.min(axis=1), 0.0)
+    hi = np.maximum(rows.max(axis=1), 0.0)
+    step = np.where(hi > lo, (hi - lo) / (K - 1), 1.0)
+    zp = np.clip(np.round(-lo / step), 0, K - 1)
+    return -zp * step, step
+
+
+def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds (G, K-1), levels (G, K)) of the maximum-rho affine grid of each row of ``rows`` (G, m).
+
+    A constant row ``c`` gets the grid ``c + s k`` with a tiny step ``s = 1e-6 max(|c|, 1e-14)``,
+    so ``q(c) = c`` exactly.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    const = ~(rows.max(axis=1) > rows.min(axis=1))
+    if np.any(const):
+        t, lv = np.empty((rows.shape[0], K - 1)), np.empty((rows.shape[0], K))
+        c = rows[const, 0]
+        lv[const] = c[:, None] + 1e-6 * np.maximum(np.abs(c), 1e-14)[:, None] * np.arange(K)
+        t[const] = midpoints(lv[const])
+        if not np.all(const):
+            t[~const], lv[~const] = affine_rows(rows[~const], K, gain)
+        return t, lv
+    G, m = rows.shape
+    lo, hi = rows.min(axis=1), rows.max(axis=1)
+    starts = [_minmax_grid(rows, K), (lo, (hi - lo) / (K - 1))]
+    mu, sd = rows.mean(axis=1), rows.std(axis=1)
+    shifts = SMALL_SHIFTS if m <= SMALL_GROUP else (0.0,)
+    for c in CLIP_STARTS:
+        half = np.minimum(c * sd, 0.5 * (hi - lo))
+        step = 2.0 * half / (K - 1)
+        starts += [(mu - half + s * step, step) for s in shifts]
+    S = len(starts)
+    a0 = np.concatenate([a for a, _ in starts])
+    b0 = np.concatenate([b for _, b in starts])
+    b0 = np.where(b0 > 0, b0, np.tile((hi - lo) / (K - 1), S))
+    a, b, r2 = _refine(np.tile(rows, (S, 1)), a0, b0, K)  # every start at once
+    pick = np.argmax(r2.reshape(S, G), axis=0) * G + np.arange(G)  # the first best start wins ties
+    a, b = a[pick], b[pick]
+    lv = a[:, None] + b[:, None] * np.arange(K)
+    t = midpoints(lv)
+    if gain != "mse":  # about the group mean (module docstring)
+        m = rows.mean(axis=1, keepdims=True)
+        codes = np.clip(np.round((rows - a[:, None]) / b[:, None]), 0, K - 1).astype(np.int64)
+        qc = np.take_along_axis(lv, codes, axis=1) - m
+        wc = rows - m
+        g = np.asarray(gain_factor(gain, np.sum(wc * wc, axis=1), np.sum(wc * qc, axis=1), np.sum(qc * qc, axis=1)))
+        lv = m + g[:, None] * (lv - m)
+    return t, strictly_increasing(lv)
+
+
+__all__ = ["affine_rows", "CLIP_STARTS", "SMALL_GROUP", "SMALL_SHIFTS", "MAX_ITER"]
