@@ -131,8 +131,7 @@ def test_predicted_agreement_rises_with_bits():
     y = torch.randint(0, 10, (200,), generator=g)
     stats = bridge.layer_stats(m, x_cal)
     cache = bridge.WeightCache(m)
-    zc = bridge.logits_of(m, x_cal)
-    recs = bridge.end_to_end(m, stats, x_test, y, np.mean(zc * zc, 0), [("uniform", b) for b in (1, 2, 4, 6)], cache)
+    recs = bridge.end_to_end(m, stats, x_cal, x_test, y, [("uniform", b) for b in (1, 2, 4, 6)], cache)
     assert all(isinstance(r, EndToEndRecord) and EndToEndRecord.from_dict(r.to_dict()) == r for r in recs)
     pa = [r.pred_agreement_calibrated for r in recs]
     ma = [r.measured_agreement for r in recs]
@@ -170,7 +169,9 @@ def test_analyse_model_returns_typed_records_and_keeps_what_is_done_when_interru
     # no global seeding: the global torch and numpy generators are untouched
     assert torch.equal(torch.random.get_rng_state(), state) and np.array_equal(np.random.get_state()[1], np_state[1])
     assert not res.interrupted and len(res.sign_changes) == 3 and len(res.end_to_end) == 1
-    assert {r.strategy for r in res.allocation} == {"uniform", "data_free", "calibrated"}
+    assert {r.strategy for r in res.allocation} == {"uniform", "params", "mean_rho", "weighted_rho", "data_free",
+                                                    "calibrated", "propagated"}
+    assert len(res.gains) == 3 and all(g > 0 for g in res.gains) and res.layer_ranking == ()  # no measured table
     assert all(isinstance(r, AllocationRecord) and 0 <= r.top1 <= 100 for r in res.allocation)
     assert [(layer.name, layer.kind) for layer in res.layers] == [("0", "conv"), ("1", "depthwise conv"), ("3", "linear")]
     assert BridgeAnalysis.from_dict(res.to_dict()) == res
