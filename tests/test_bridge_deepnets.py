@@ -140,6 +140,26 @@ def test_predicted_agreement_rises_with_bits():
     assert ma[-1] > ma[0] and all(0 <= v <= 100 for v in pa + ma) and max(pa + ma) > 1
 
 
+def test_propagation_gain_of_a_single_linear_layer_is_one():
+    """One linear layer: its outputs are the logits, so a relative noise eps2 reaches them unchanged (gain 1),
+    up to the sampling error of the calibration images; a ReLU network in front damps the first layer's noise."""
+    g = torch.Generator().manual_seed(0)
+    lin = nn.Sequential(nn.Linear(40, 10)).eval()
+    with torch.no_grad():
+        lin[0].weight.normal_(generator=g)
+        lin[0].bias.zero_()
+    x = torch.randn(2000, 40, generator=g)
+    gains = bridge.propagation_gains(lin, bridge.layer_stats(lin, x), x, draws=4)
+    assert gains.shape == (1,) and abs(gains[0] - 1) < 0.05, gains
+    deep = _gaussian_model(9)
+    xd = torch.randn(200, 3, 36, 36, generator=g)
+    state = torch.random.get_rng_state()
+    gd = bridge.propagation_gains(deep, bridge.layer_stats(deep, xd), xd)
+    assert torch.equal(torch.random.get_rng_state(), state)  # an explicit generator, no global seeding
+    # no ReLU in _gaussian_model: every layer is linear, so every gain is 1 up to sampling error
+    assert np.all(np.abs(gd - 1) < 0.15), gd
+
+
 def test_bad_inputs_raise_value_error():
     m = _gaussian_model(0)
     with pytest.raises(ValueError, match="bits"):
@@ -186,6 +206,33 @@ def test_analyse_model_returns_typed_records_and_keeps_what_is_done_when_interru
     assert BridgeAnalysis.from_dict(cut.to_dict()) == cut
 
 
+def _readme_renders(res):
+    import json
+
+    from report import readme as rr
+
+    record = json.loads(rr.RECORD.read_text())
+    record["environment"]["mode"] = "full"
+    record["results"]["bridge"] = json.loads(json.dumps({k: res[k] for k in bridge_stage.KEEP if k in res}))
+    text = rr.results_block(record)
+    sc = res["end_to_end_scores"]
+    best = next(v for v in sc["versus"] if v["metric"] == "cell_tau" and v["best"])
+    rows = {r["predictor"]: r for r in sc["rows"]}
+    flat = " ".join(text.split())
+    assert f"Best baseline: the {rr_name(best['baseline'])}, {rows[best['baseline']]['cell_tau']:.2f}" in flat
+    assert "| MLP | 2.5 | - |" in text and "weighted rho" in text
+    top = max((v for v in sc["versus"] if v["metric"] == "cell_tau" and v["best"]
+               and v["prediction"] in ("data_free", "calibrated", "propagated")), key=lambda v: v["diff"])
+    say = {"beats": "beats it", "no skill": "no skill over it", "worse": "worse than it"}[top["verdict"]]
+    assert f"differs by {top['diff']:.2f} [{top['lo']:.2f}, {top['hi']:.2f}] (positive is better): {say}" in flat
+
+
+def rr_name(k):
+    from report.readme_bridge import NAMES
+
+    return NAMES[k].removeprefix("the ")
+
+
 def test_report_section_quick(tmp_path):
     """The report's bridge stage on the committed digits MLP: records, figures, rendering, and quality floors."""
     from deepnets import models
@@ -206,6 +253,17 @@ def test_report_section_quick(tmp_path):
     assert all(r["float_top1"] > 90 for r in res["allocation"])
     table = next(b for b in bridge_stage.blocks(res) if b[0] == "table" and b[1][0] == "model")
     assert ["mlp", 2.5] == table[2][1][:2]
+    # the baselines are in the same tables as the predictions, computed from the same records
+    sc = res["end_to_end_scores"]
+    assert {r["predictor"] for r in sc["rows"]} == {"bits", "mean_rho", "weighted_rho", "data_free", "calibrated",
+                                                     "propagated", "measured"}
+    assert bridge.end_to_end_scores([EndToEndRecord.from_dict(r) for r in res["end_to_end"]], res["n_boot"], 0) == sc
+    assert bridge.allocation_scores([AllocationRecord.from_dict(r) for r in res["allocation"]], res["n_boot"], 0) \
+        == res["allocation_scores"]
+    e2e = next(b for b in bridge_stage.blocks(res) if b[0] == "table" and "Spearman over all points" in b[1])
+    assert [row[0] for row in e2e[2]][:3] == [bridge_stage.LABELS[k] for k in ("bits", "mean_rho", "weighted_rho")]
+    # the README renderer on this quick record patched to a full run (what the lead renders after the full report)
+    _readme_renders(res)
     for r in res["allocation"]:
         assert AllocationRecord.from_dict(r).to_dict() == r
         assert 8 * (r["codes_bytes"] + r["codebook_bytes"]) <= 8 * r["budget_bytes"] + 1e-9, r
