@@ -42,7 +42,12 @@ relative gain as the signal (exact for one linear layer, and for a
 positively homogeneous ReLU network when the perturbation is a small relative
 change that does not move the ReLU pattern), errors of different layers are
 independent (different weights), so their variances add:
-``eps_tot^2 = sum_l eps_l^2`` (:func:`total_noise`).
+``eps_tot^2 = sum_l eps_l^2`` (:func:`total_noise`).  A real network does not pass a
+layer's relative noise on with gain 1 (ReLUs cut part of it, pooling averages it, a residual
+branch adds the clean signal back); with ``g_l`` the measured gain of layer l (a known
+perturbation of that layer alone, :func:`scaled_noise`) the sum becomes
+``sum_l g_l eps_l^2`` (:func:`propagated_noise`), still first order and independent of the
+quantizer.
 
 **Output agreement.**  For a test image with float logits ``z`` (C classes)
 the quantized logits are modelled as ``z + e`` with independent Gaussian
