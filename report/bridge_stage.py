@@ -198,7 +198,7 @@ def end_to_end_blocks(res: dict) -> list:
     b.append(("table", ["predictor", *(_METRIC[m] for m in ("cell_tau", "spearman", "model_spearman", "mae"))],
               [[LABELS[r["predictor"]], *(_ci(r[m], r[f"{m}_lo"], r[f"{m}_hi"], 1 if m == "mae" else 2)
                                           for m in ("cell_tau", "spearman", "model_spearman", "mae"))] for r in sc["rows"]]))
-    b.append(("p", " ".join(versus_sentence(sc, m) for m in ("cell_tau", "spearman", "mae"))))
+    b.append(("p", " ".join(versus_sentence(sc, m) for m in ("cell_tau", "spearman", "model_spearman", "mae"))))
     b.append(("table", ["noise model", "median log10(predicted / measured logit noise)", "MAE agreement (points)"],
               [[LABELS[k].split(" (")[0], e[f"noise_{k}_log10_ratio_median"], e[f"agreement_{k}_mae"]]
                for k in ("data_free", "calibrated", "propagated")]

@@ -150,7 +150,7 @@ def _claim_line(sc: dict, metric: str, title: str, d: int = 2) -> str:
     text = (f"*{title}*: {preds}. Best baseline: {NAMES[base]}, {_ci(b[metric], b[f'{metric}_lo'], b[f'{metric}_hi'], d)}. "
             f"The best prediction, {NAMES[top['prediction']]}, differs by {_ci(top['diff'], top['lo'], top['hi'], d)} "
             f"(positive is better): {_SAY[top['verdict']]}")
-    if base != "bits" and metric != "cell_tau":
+    if base != "bits":
         bits = next(v for v in sc["versus"] if v["metric"] == metric and v["baseline"] == "bits"
                     and v["prediction"] == top["prediction"])
         text += f"; against {NAMES['bits']} {_ci(bits['diff'], bits['lo'], bits['hi'], d)}, {_SAY[bits['verdict']]}"
@@ -187,28 +187,43 @@ def _allocation(br: dict) -> str:
     table = _table(["model", "avg bits", *heads, "float"],
                    [[_model(r["model"]), f"{r['avg_bits']:g}", *(f"{r[s]:.1f}" if s in r else "-" for s in strats),
                      f"{r['float']:.1f}"] for r in rows])
-    best = []
-    for r in rows:
-        vs = [v for v in r["versus"] if v["strategy"] in PREDICTIONS]
-        if vs:
-            best.append((r, max(vs, key=lambda v: v["diff"])))
-    wins = [f"{_model(r['model'])} at {r['avg_bits']:g} bits ({NAMES[v['strategy']]} {_ci(v['diff'], v['lo'], v['hi'], 1)} "
-            f"points over {NAMES[v['baseline']]})" for r, v in best if v["verdict"] == "beats"]
-    worse = sum(v["verdict"] == "worse" for _, v in best)
-    text = (f"At equal packed size the best predicted allocation beats the best baseline of its row (the interval of "
-            f"the difference above 0) in {len(wins)} of {len(best)} rows" + (": " + _and(wins) if wins else "") + "; "
-            f"it is worse (interval below 0) in {worse}, and shows no skill in the other {len(best) - len(wins) - worse} "
-            f"(differences over all rows "
-            f"{_span(min(v['diff'] for _, v in best), max(v['diff'] for _, v in best), '+.1f', ' to ')} points).")
-    lr = [r for r in br.get("layer_ranking", []) if r["predictor"] in ("calibrated", "propagated", "params", "weighted_rho")]
-    if lr:
-        per = {}
-        for r in lr:
-            per.setdefault(r["model"], {})[r["predictor"]] = r
-        text += " Ranking the layers by measured one-layer sensitivity (Kendall tau, 2-4 bits): " + "; ".join(
-            f"{_model(m)} calibrated x gains {_ci(d['propagated']['tau'], d['propagated']['lo'], d['propagated']['hi'])}, "
-            f"calibrated {d['calibrated']['tau']:.2f}, parameter counts {d['params']['tau']:.2f}" for m, d in per.items()
-            if {"propagated", "calibrated", "params"} <= set(d)) + "."
+    parts = []
+    for p in PREDICTIONS:
+        got = [(r, v) for r in rows for v in r["versus"] if v["strategy"] == p]
+        if not got:
+            continue
+        say = lambda vv: _and([f"{_model(r['model'])} {r['avg_bits']:g} bits {_ci(v['diff'], v['lo'], v['hi'], 1)}"  # noqa: E731
+                               for r, v in vv])
+        wins = [(r, v) for r, v in got if v["verdict"] == "beats"]
+        bad = [(r, v) for r, v in got if v["verdict"] == "worse"]
+        parts.append(f"{NAMES[p]} beats it in {len(wins)} of {len(got)} rows" + (f" ({say(wins)})" if wins else "")
+                     + f", is worse in {len(bad)}" + (f" ({say(bad)})" if bad else "")
+                     + f" and shows no skill in {len(got) - len(wins) - len(bad)}")
+    text = ("Against the best baseline strategy of each row (top-1 points, interval of the paired difference): "
+            + "; ".join(parts) + ".")
+    uni = [r for r in rows if "uniform" in r and "calibrated" in r]
+    if uni:
+        r = max(uni, key=lambda r: r["calibrated"] - r["uniform"])
+        others = {k: r[k] for k in ("params", "mean_rho", "weighted_rho") if k in r}
+        k = max(others, key=others.get)
+        most = r[k] - r["uniform"] >= 0.5 * (r["calibrated"] - r["uniform"])
+        text += (f" The largest gain over one uniform width, {_model(r['model'])} at {r['avg_bits']:g} bits "
+                 f"({r['uniform']:.1f}% -> {r['calibrated']:.1f}% calibrated), "
+                 + ("needs no prediction for most of it" if most else "is mostly the prediction's")
+                 + f": {NAMES[k]} gives {r[k]:.1f}%.")
+    per: dict[str, dict] = {}
+    for r in br.get("layer_ranking", []):
+        per.setdefault(r["model"], {})[r["predictor"]] = r
+    parts = []
+    for m, d in per.items():
+        if {"propagated", "calibrated", "params", "mean_rho", "weighted_rho"} <= set(d):
+            b = max((d[k] for k in ("params", "mean_rho", "weighted_rho")), key=lambda r: r["tau"])
+            parts.append(f"{_model(m)} calibrated x gains {_ci(d['propagated']['tau'], d['propagated']['lo'], d['propagated']['hi'])}, "
+                         f"calibrated {_ci(d['calibrated']['tau'], d['calibrated']['lo'], d['calibrated']['hi'])}, best baseline "
+                         f"({NAMES[b['predictor']].removeprefix('the ')}) {_ci(b['tau'], b['lo'], b['hi'])}")
+    if parts:
+        text += (" Ranking the layers by their measured one-layer sensitivity (Kendall tau over layers, mean of 2, 3 "
+                 "and 4 bits, intervals over calibration images): " + "; ".join(parts) + ".")
     return "\n\n".join([table, _para(text)])
 
 
@@ -224,6 +239,8 @@ def bridge(br: dict) -> str:
     lines = "\n".join([_claim_line(sc, "cell_tau", f"Which quantizer at a given width (mean Kendall tau within {sc['n_cells']} "
                                                    "(model, bits) cells; the bit width alone scores 0 there)"),
                        _claim_line(sc, "spearman", "Ranking all points by accuracy drop (Spearman)"),
+                       _claim_line(sc, "model_spearman", "Ranking the points of one model (Spearman within each model, "
+                                                         "mean)"),
                        _claim_line(sc, "mae", "The drop in points (mean absolute error; the baselines get a monotone fit "
                                               "on the other models' points)", 1)])
     alloc = _para(f"Bit allocation by exact dynamic programming at equal packed size ({_method(br['alloc_method'])} "
