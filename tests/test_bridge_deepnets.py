@@ -267,3 +267,18 @@ def test_report_section_quick(tmp_path):
     for r in res["allocation"]:
         assert AllocationRecord.from_dict(r).to_dict() == r
         assert 8 * (r["codes_bytes"] + r["codebook_bytes"]) <= 8 * r["budget_bytes"] + 1e-9, r
+
+
+def test_end_to_end_reuses_measured_one_layer_noise_exactly():
+    m = _gaussian_model(10)
+    g = torch.Generator().manual_seed(5)
+    x_cal, x_test = torch.randn(60, 3, 36, 36, generator=g), torch.randn(80, 3, 36, 36, generator=g)
+    y = torch.randint(0, 10, (80,), generator=g)
+    stats, cache = bridge.layer_stats(m, x_cal), bridge.WeightCache(m)
+    gains = bridge.propagation_gains(m, stats, x_cal)
+    sens = bridge.measured_sensitivity(m, x_cal, "lloyd_max", (2, 3), cache)
+    fresh = bridge.end_to_end(m, stats, x_cal, x_test, y, [("lloyd_max", 2), ("lloyd_max", 3)], cache, gains=gains)
+    reused = list(bridge.iter_end_to_end(m, stats, x_cal, x_test, y, [("lloyd_max", 2), ("lloyd_max", 3)], cache,
+                                         gains=gains, one_layer={("lloyd_max", 2): sens[:, 0], ("lloyd_max", 3): sens[:, 1]}))
+    assert reused == fresh
+    assert [r.eps2_measured for r in fresh] == pytest.approx([sens[:, 0].sum(), sens[:, 1].sum()], rel=1e-12)

@@ -68,11 +68,25 @@ def analyse_model(model: nn.Module, name: str, x_cal: torch.Tensor, x_test: torc
     gains = propagation_gains(model, stats, x_cal, seed=seed)
     params = np.array([st.params for st in stats], dtype=np.int64)
 
+    measured_tables: dict[str, tuple] = {}
+
+    def sens_table() -> tuple:
+        """The measured one-layer sensitivities of the allocation's method (once; end to end reuses them)."""
+        if "sens" not in measured_tables:
+            measured_tables["sens"] = (measured_sensitivity(model, x_cal, alloc_method, BITS, cache, per_image=True)
+                                       if measured else (None, None))
+        return measured_tables["sens"]
+
+    def e2e_runs():
+        sens, _ = sens_table()
+        one = None if sens is None else {(alloc_method, method_bits(alloc_method, b)): sens[:, j] for j, b in enumerate(BITS)}
+        yield from (("end_to_end", r) for r in iter_end_to_end(model, stats, x_cal, x_test, y_test, e2e_configs, cache,
+                                                                name, gains=gains, one_layer=one))
+
     def allocation_runs():
         noise = layer_noise_tables(stats, alloc_method, BITS, cache)
-        sens = None
-        if measured:
-            sens, prods = measured_sensitivity(model, x_cal, alloc_method, BITS, cache, per_image=True)
+        sens, prods = sens_table()
+        if sens is not None:
             yield from (("layer_ranking", r) for r in layer_ranking(name, alloc_method, params, noise, gains, prods, BITS,
                                                                    seed=seed))
         yield from (("allocation", r) for r in iter_allocation(model, stats, x_cal, x_test, y_test, alloc_method,
@@ -81,9 +95,7 @@ def analyse_model(model: nn.Module, name: str, x_cal: torch.Tensor, x_test: torc
 
     runs = (lambda: (("sign_changes", r) for r in iter_sign_changes(model, stats, x_test if x_sign is None else x_sign,
                                                                      sign_configs, cache, name)),
-            lambda: (("end_to_end", r) for r in iter_end_to_end(model, stats, x_cal, x_test, y_test, e2e_configs, cache,
-                                                                 name, gains=gains)),
-            allocation_runs)
+            e2e_runs, allocation_runs)
     interrupted = False
     try:
         for run in runs:

@@ -141,11 +141,14 @@ def iter_allocation(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tens
     gains = propagation_gains(model, stats, x_cal) if gains is None else gains
     y = y_test.numpy()
     zf = logits_of(model, x_test)
+    done: dict[tuple[int, ...], tuple[np.ndarray, dict]] = {}  # strategies often agree: evaluate each allocation once
     for a in avg_bits_list:
         for strat, bvec in allocations(noise, sens if measured else None, params, a, bits_list, gains).items():
-            q = cache.mixed(method, dict(zip(names, map(int, bvec), strict=True)))
-            qz = logits_of(q, x_test)
-            size = packed_size(q)
+            key = tuple(int(v) for v in bvec)
+            if key not in done:
+                q = cache.mixed(method, dict(zip(names, key, strict=True)))
+                done[key] = (logits_of(q, x_test), packed_size(q))
+            qz, size = done[key]
             yield AllocationRecord(
                 model=model_name, method=method, avg_bits=float(a), strategy=strat, bits=tuple(int(v) for v in bvec),
                 top1=100.0 * float(np.mean(qz.argmax(1) == y)), float_top1=100.0 * float(np.mean(zf.argmax(1) == y)),

@@ -136,8 +136,10 @@ def end_to_end(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tensor, x
 
 def iter_end_to_end(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tensor, x_test: torch.Tensor,
                     y_test: torch.Tensor, configs: list[tuple[str, int]], cache: WeightCache, model_name: str = "model", *,
-                    gains: np.ndarray | None = None) -> Iterator[EndToEndRecord]:
-    """:func:`end_to_end` one record at a time."""
+                    gains: np.ndarray | None = None,
+                    one_layer: dict[tuple[str, int], np.ndarray] | None = None) -> Iterator[EndToEndRecord]:
+    """:func:`end_to_end` one record at a time; `one_layer`: (method, bits) -> (L,) measured one-layer logit
+    noises already measured on ``x_cal`` (:func:`deepnets.bridge.measured_sensitivity`), reused instead of remeasured."""
     gains = propagation_gains(model, stats, x_cal) if gains is None else np.asarray(gains, dtype=np.float64)
     if gains.shape != (len(stats),):
         raise ValueError(f"gains must have one entry per layer ({len(stats)}), got shape {gains.shape}")
@@ -156,8 +158,10 @@ def iter_end_to_end(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tens
         # the same decomposition as the theory: qz = a z + noise, noise/(a z) power = 1/r^2 - 1
         measured_noise = float(tb.noise_from_rho(theory.rho(z, qz)))
         # the expensive upper baseline: each layer's measured logit noise alone (calibration images), summed
-        one = [float(noise_of_products(logit_products(zc, swap.logits(x_cal, {st.name: cache.weight(st.name, method, bits)}))
-                                       .sum(0))) for st in stats]
+        key = (method, method_bits(method, bits))
+        one = list(one_layer[key]) if one_layer is not None and key in one_layer else [
+            float(noise_of_products(logit_products(zc, swap.logits(x_cal, {st.name: cache.weight(st.name, method, bits)}))
+                                    .sum(0))) for st in stats]
         rho = noise["rho"][:, 0]
         rec = {"model": model_name, "method": method, "bits": method_bits(method, bits), "float_top1": float_top1,
                "measured_agreement": 100.0 * float(np.mean(qz.argmax(1) == top)), "measured_top1": measured_top1,
