@@ -5,7 +5,10 @@ The stage sets the sizes (:data:`SIZES`), picks models and data, runs
 Test images: the first ``n_test`` of the test split (:func:`deepnets.data.test_subset`, the
 deepnets stage's definition); calibration images: a seeded draw from the training split
 (:func:`deepnets.data.calibration_subset`).
-Accuracies, drops and agreements in percent.
+Accuracies, drops and agreements in percent.  Every prediction is reported beside its baselines
+(the bit width alone, the mean and the parameter-weighted weight rho, parameter counts, and the
+measured one-layer sensitivities as the expensive upper baseline), scored from the same records
+with bootstrap intervals over the test images (:mod:`deepnets.bridge.scoring`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: The sizes of the stage, per mode.  Full mode is about 3 minutes on 2 shared CPU cores.
+#: The sizes of the stage, per mode.  Full mode is a few minutes on 2 shared CPU cores (the baselines and the
+#: bootstrap read the records; the one-layer measurements and propagation gains add forward passes on the
+#: calibration images only, and identical allocations are evaluated once).
 SIZES = {
     "quick": {"models": ("mlp",), "datasets": ("digits",), "n_cal": 256, "n_test": 360, "n_sign": 200,
               "sign": (("sign", 1), ("ternary", 2), ("uniform", 2), ("exponential", 3), ("lloyd_max", 4), ("minmax", 4)),

@@ -11,7 +11,7 @@ from torch import nn
 from deepnets import bridge, data
 from deepnets.bridge import scoring
 from deepnets.models import MobileNet
-from deepnets.records import EndToEndRecord, pack_bools, unpack_bools
+from deepnets.records import BridgeAnalysis, EndToEndRecord, pack_bools, unpack_bools
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -174,6 +174,7 @@ def test_allocation_on_an_architecture_the_project_did_not_train():
     m.eval()
     res = bridge.analyse_model(m, "dwnet", x[:256], xt, yt, [], [("lloyd_max", 2)], "lloyd_max", (2.0, 2.5, 3.0))
     assert res.allocation[0].float_top1 > 85
+    assert BridgeAnalysis.from_dict(res.to_dict()) == res and len(res.layer_ranking) == 6
     for r in res.allocation:  # equal packed size: codes + codebooks within the uniform model's budget
         assert 8 * (r.codes_bytes + r.codebook_bytes) <= 8 * r.budget_bytes + 1e-9, r
     rows = scoring.allocation_scores(list(res.allocation), n_boot=200, seed=0)
