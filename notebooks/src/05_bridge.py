@@ -98,9 +98,10 @@ for v in scores["versus"]:
 # %% [markdown]
 # A prediction is said to beat a baseline only when the interval of the difference lies above 0
 # (a positive difference is better: a higher $\tau$ or Spearman, a smaller MAE). On this small
-# model, read the table: the calibrated predictions get the drop in points much closer than any
-# baseline, while at one width the quantizers' drops differ by a few test images, too few for any
-# predictor to claim it ranks them. The report's bridge section shows the same table for every model.
+# model with the default parameters the calibrated predictions get the drop in points much closer
+# than any baseline (MAE), while at one width the weight $\rho$ alone already ranks the quantizers
+# and the noise models do not rank them better (read the `vs best baseline` lines: an interval
+# that contains 0 is no skill). The report's bridge section shows the same table for every model.
 #
 # ## 3. Bit allocation at equal packed size
 #
