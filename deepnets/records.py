@@ -8,6 +8,7 @@ with ``interrupted=True`` and only the finished rows.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -25,6 +26,31 @@ def _plain(v: Any) -> Any:
     if hasattr(v, "tolist"):  # numpy scalars and arrays
         return v.tolist()
     return v
+
+
+def pack_bools(a: Any) -> str:
+    """A 1-D bool array as ``"n:base64(packbits)"`` (8 images a byte; JSON-safe, :func:`unpack_bools` inverts)."""
+    import numpy as np
+
+    b = np.asarray(a)
+    if b.ndim != 1 or b.dtype != np.bool_:
+        raise ValueError(f"a must be a 1-D bool array, got dtype {b.dtype} and shape {b.shape}")
+    return f"{b.size}:{base64.b64encode(np.packbits(b).tobytes()).decode('ascii')}"
+
+
+def unpack_bools(s: str) -> Any:
+    """The (n,) bool array of :func:`pack_bools`."""
+    import numpy as np
+
+    if not isinstance(s, str) or ":" not in s:
+        raise ValueError(f"s must be a string 'n:base64' written by pack_bools, got {s!r:.40}")
+    n, data = s.split(":", 1)
+    if not n.isdigit():
+        raise ValueError(f"s must start with the number of entries, got {n!r:.20}")
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(data, validate=True), dtype=np.uint8))
+    if bits.size < int(n) or bits.size - int(n) >= 8:
+        raise ValueError(f"s holds {bits.size} bits, not the {n} it says")
+    return bits[: int(n)].astype(bool)
 
 
 class Record:
@@ -143,7 +169,12 @@ class EndToEndRecord(Record):
 
     Accuracies, drops and output agreements in percent (points); logit noises are ``1/r^2 - 1``;
     ``_calibrated`` predictions come from the layer-input second moments, ``_data_free`` ones from
-    the weight rho alone.
+    the weight rho alone, ``_propagated`` ones from the calibrated layer noises times each layer's
+    measured propagation gain (:func:`deepnets.bridge.propagation_gains`), ``_measured`` ones from
+    the measured one-layer logit noises on calibration images, summed (the expensive upper baseline).
+    Baseline inputs: ``rho_mean`` (mean layer weight rho), ``rho_weighted`` (weighted by parameter count).
+    ``correct`` / ``float_correct``: per test image, is the quantized / float top-1 right
+    (:func:`pack_bools`), so that every summary can be bootstrapped over test images.
     """
 
     model: str
@@ -164,6 +195,16 @@ class EndToEndRecord(Record):
     pred_agreement_data_free: float
     pred_top1_data_free: float
     pred_drop_data_free: float
+    eps2_propagated: float
+    pred_agreement_propagated: float
+    pred_top1_propagated: float
+    pred_drop_propagated: float
+    eps2_measured: float
+    pred_drop_measured: float
+    rho_mean: float
+    rho_weighted: float
+    correct: str
+    float_correct: str
 
 
 @dataclass(frozen=True)
@@ -171,7 +212,8 @@ class AllocationRecord(Record):
     """One (model, average bits, strategy) of :func:`deepnets.bridge.allocation_experiment`.
 
     ``bits``: the width of each layer; ``top1``, ``float_top1`` and ``agreement`` (with the float
-    model's top class) in percent; sizes in bytes of the packed file; ``budget_bytes`` the budget.
+    model's top class) in percent; sizes in bytes of the packed file; ``budget_bytes`` the budget;
+    ``correct`` / ``float_correct``: per test image, is the top-1 right (:func:`pack_bools`).
     """
 
     model: str
@@ -187,6 +229,27 @@ class AllocationRecord(Record):
     codes_bytes: int
     codebook_bytes: int
     budget_bytes: float
+    correct: str
+    float_correct: str
+
+
+@dataclass(frozen=True)
+class LayerRankRecord(Record):
+    """How well one predictor ranks a model's layers by measured one-layer sensitivity (bridge experiment 3).
+
+    ``tau``: Kendall tau-b between the predictor's per-layer score and the measured one-layer logit
+    noise (calibration images), averaged over the widths ``bits``; ``lo``, ``hi``: 95% bootstrap
+    interval over calibration images; ``n_layers`` layers.
+    """
+
+    model: str
+    method: str
+    predictor: str
+    bits: tuple[int, ...]
+    tau: float
+    lo: float
+    hi: float
+    n_layers: int
 
 
 @dataclass(frozen=True)
@@ -202,7 +265,8 @@ class LayerInfo(Record):
 class BridgeAnalysis(Record):
     """The three bridge experiments on one model (:func:`deepnets.bridge.analyse_model`).
 
-    ``interrupted``: stopped early; the experiments not reached are empty and ``seconds`` is the
+    ``gains``: the measured propagation gain of each layer (:func:`deepnets.bridge.propagation_gains`);
+    ``layer_ranking``: how each predictor ranks the layers.  ``interrupted``: stopped early; the experiments not reached are empty and ``seconds`` is the
     time spent.
     """
 
@@ -211,7 +275,10 @@ class BridgeAnalysis(Record):
     sign_changes: tuple[SignChangeRecord, ...] = field(default=())
     end_to_end: tuple[EndToEndRecord, ...] = field(default=())
     allocation: tuple[AllocationRecord, ...] = field(default=())
+    layer_ranking: tuple[LayerRankRecord, ...] = field(default=())
+    gains: tuple[float, ...] = field(default=())
     seconds: float = math.nan
     interrupted: bool = False
     _nested: ClassVar[dict[str, type]] = {"layers": LayerInfo, "sign_changes": SignChangeRecord,
-                                          "end_to_end": EndToEndRecord, "allocation": AllocationRecord}
+                                          "end_to_end": EndToEndRecord, "allocation": AllocationRecord,
+                                          "layer_ranking": LayerRankRecord}

@@ -283,75 +283,10 @@ def batchnorm(channel: list[dict], tensor: list[dict]) -> str:
 
 
 def bridge(br: dict) -> str:
-    s = {r["kind"]: r for r in br["sign_change_summary"]}
-    a = s["all"]
-    kinds = [k for k in s if k != "all"]
-    data_better = [k for k in kinds if s[k]["mae_data"] <= s[k]["mae_plain"]]
-    plain_better = [k for k in kinds if s[k]["mae_data"] > s[k]["mae_plain"]]
-    kind_name = lambda k: {"depthwise conv": "depthwise convs"}.get(k, k)  # noqa: E731
-    text = (f"**The bridge.** Quantizing one layer at a time, the fraction of pre-activations whose sign flips is "
-            f"predicted by the Hopfield law arccos(r)/pi. With the data-aware r (from the layer-input covariance of "
-            f"{br['n_cal']} training images) the mean absolute error is {a['mae_data']:.4f} over {a['n']} (layer, "
-            f"quantizer) points against {a['mae_plain']:.4f} with the plain weight rho")
-    if data_better:
-        text += " (" + ", ".join(f"{kind_name(k)} {s[k]['mae_data']:.4f} vs {s[k]['mae_plain']:.4f}" for k in data_better) + ")"
-    if plain_better:
-        text += "; on " + _and([f"{kind_name(k)}" for k in plain_better]) + " the plain rho is better (" + ", ".join(
-            f"{s[k]['mae_plain']:.4f} vs {s[k]['mae_data']:.4f}" for k in plain_better) + ")"
-    e = br["end_to_end_summary"]
-    err = sorted(100 * (r["pred_drop_calibrated"] - r["measured_drop"]) for r in br["end_to_end"])
-    over, median = sum(x > 0 for x in err), (err[(len(err) - 1) // 2] + err[len(err) // 2]) / 2
-    text += (f". End to end, the accumulated relative noise 1/r^2 - 1 ranks {e['n']} (model, method, bits) points by "
-             f"accuracy drop with Spearman {e['drop_calibrated_spearman']:.2f} (calibrated; "
-             f"{e['drop_data_free_spearman']:.2f} data-free); the calibrated prediction overestimates the drop on {over} "
-             f"of {len(err)} points (median error {median:+.1f} points, mean absolute error "
-             f"{100 * e['drop_calibrated_mae']:.1f} points). Bit allocation by exact dynamic programming on the "
-             f"predicted agreement, at equal packed size ({_method(br['alloc_method'])} levels, top-1 %, "
-             f"{br['n_test']:,} test images):")
-    return "\n\n".join([_para(text), allocation_table(br["headline"]), allocation_summary(br["headline"])])
+    """The bridge's claims, each beside its best baseline (:mod:`report.readme_bridge`, imported here lazily)."""
+    from .readme_bridge import bridge as render
 
-
-def allocation_table(rows: list[dict]) -> str:
-    pct = lambda r, k: f"{100 * r[k]:.1f}" if k in r else "-"  # noqa: E731
-    order = {m: i for i, m in enumerate(("vgg", "resnet", "mobilenet", "mlp"))}
-    rows = sorted(rows, key=lambda r: (order.get(r["model"], 99), r["avg_bits"]))
-    return _table(["model", "avg bits", "uniform width", "data-free allocation", "calibrated allocation",
-                   "measured sensitivity (expensive upper baseline)", "float"],
-                  [[_model(r["model"]), f"{r['avg_bits']:g}", pct(r, "uniform"), pct(r, "data_free"), pct(r, "calibrated"),
-                    pct(r, "measured"), pct(r, "float")] for r in rows])
-
-
-def allocation_summary(rows: list[dict]) -> str:
-    best = lambda r: max(r["data_free"], r["calibrated"])  # noqa: E731
-    same = [m for m in dict.fromkeys(r["model"] for r in rows)
-            if all(len({r[k] for k in ("uniform", "data_free", "calibrated", "measured") if k in r}) == 1
-                   for r in rows if r["model"] == m)]
-    rest = [r for r in rows if r["model"] not in same]
-    parts = []
-    gap = [r for r in rest if "uniform" not in r]
-    if gap:
-        lo, hi = min(100 * (r["float"] - best(r)) for r in gap), max(100 * (r["float"] - best(r)) for r in gap)
-        bits = _and(sorted({f"{r['avg_bits']:g}" for r in gap}))
-        parts.append(f"At {bits} average bits (no uniform width exists) the allocations keep "
-                     f"{_and([_model(m) for m in dict.fromkeys(r['model'] for r in gap)])} within {_span(lo, hi, '.1f')} points of float")
-    uni = [r for r in rest if "uniform" in r]
-    if uni:
-        wins = [m for m in dict.fromkeys(r["model"] for r in uni) if all(best(r) > r["uniform"] for r in uni if r["model"] == m)]
-        top = max(uni, key=lambda r: best(r) - r["uniform"])
-        widths = _and(sorted({f"{r['avg_bits']:g}" for r in uni}))
-        parts.append(f"at {widths} bits they beat the uniform width on {_and([_model(m) for m in wins])} ({_model(top['model'])} "
-                     f"at {top['avg_bits']:g} bits: {100 * top['uniform']:.0f}% -> {100 * best(top):.0f}%)" if wins else
-                     f"at {widths} bits they do not beat the uniform width on every row of any model")
-    meas = [r for r in rest if "measured" in r]
-    if meas:
-        d = min(100 * (best(r) - r["measured"]) for r in meas)
-        k = sum(best(r) >= r["measured"] for r in meas)
-        parts.append(f"the better rho-driven allocation matches or beats the measured-sensitivity baseline in {k} of "
-                     f"{len(meas)} rows" + (f" and is at most {-d:.1f} points below it in the others" if d < 0 else ""))
-    text = "; ".join(parts) + "."
-    if same:
-        text += f" {_and([_model(m) for m in same])} gains nothing (every strategy gives the same top-1)."
-    return _para(text[0].upper() + text[1:])
+    return render(br)
 
 
 def hopfield_vs_classifier(hop: dict, deep: dict) -> str:

@@ -131,14 +131,33 @@ def test_predicted_agreement_rises_with_bits():
     y = torch.randint(0, 10, (200,), generator=g)
     stats = bridge.layer_stats(m, x_cal)
     cache = bridge.WeightCache(m)
-    zc = bridge.logits_of(m, x_cal)
-    recs = bridge.end_to_end(m, stats, x_test, y, np.mean(zc * zc, 0), [("uniform", b) for b in (1, 2, 4, 6)], cache)
+    recs = bridge.end_to_end(m, stats, x_cal, x_test, y, [("uniform", b) for b in (1, 2, 4, 6)], cache)
     assert all(isinstance(r, EndToEndRecord) and EndToEndRecord.from_dict(r.to_dict()) == r for r in recs)
     pa = [r.pred_agreement_calibrated for r in recs]
     ma = [r.measured_agreement for r in recs]
     assert all(a < b for a, b in zip(pa, pa[1:], strict=False)), pa
     # percent: agreement with the float model's top class
     assert ma[-1] > ma[0] and all(0 <= v <= 100 for v in pa + ma) and max(pa + ma) > 1
+
+
+def test_propagation_gain_of_a_single_linear_layer_is_one():
+    """One linear layer: its outputs are the logits, so a relative noise eps2 reaches them unchanged (gain 1),
+    up to the sampling error of the calibration images; a ReLU network in front damps the first layer's noise."""
+    g = torch.Generator().manual_seed(0)
+    lin = nn.Sequential(nn.Linear(40, 10)).eval()
+    with torch.no_grad():
+        lin[0].weight.normal_(generator=g)
+        lin[0].bias.zero_()
+    x = torch.randn(2000, 40, generator=g)
+    gains = bridge.propagation_gains(lin, bridge.layer_stats(lin, x), x, draws=4)
+    assert gains.shape == (1,) and abs(gains[0] - 1) < 0.05, gains
+    deep = _gaussian_model(9)
+    xd = torch.randn(200, 3, 36, 36, generator=g)
+    state = torch.random.get_rng_state()
+    gd = bridge.propagation_gains(deep, bridge.layer_stats(deep, xd), xd)
+    assert torch.equal(torch.random.get_rng_state(), state)  # an explicit generator, no global seeding
+    # no ReLU in _gaussian_model: every layer is linear, so every gain is 1 up to sampling error
+    assert np.all(np.abs(gd - 1) < 0.15), gd
 
 
 def test_bad_inputs_raise_value_error():
@@ -170,7 +189,9 @@ def test_analyse_model_returns_typed_records_and_keeps_what_is_done_when_interru
     # no global seeding: the global torch and numpy generators are untouched
     assert torch.equal(torch.random.get_rng_state(), state) and np.array_equal(np.random.get_state()[1], np_state[1])
     assert not res.interrupted and len(res.sign_changes) == 3 and len(res.end_to_end) == 1
-    assert {r.strategy for r in res.allocation} == {"uniform", "data_free", "calibrated"}
+    assert {r.strategy for r in res.allocation} == {"uniform", "params", "mean_rho", "weighted_rho", "data_free",
+                                                    "calibrated", "propagated"}
+    assert len(res.gains) == 3 and all(g > 0 for g in res.gains) and res.layer_ranking == ()  # no measured table
     assert all(isinstance(r, AllocationRecord) and 0 <= r.top1 <= 100 for r in res.allocation)
     assert [(layer.name, layer.kind) for layer in res.layers] == [("0", "conv"), ("1", "depthwise conv"), ("3", "linear")]
     assert BridgeAnalysis.from_dict(res.to_dict()) == res
@@ -183,6 +204,33 @@ def test_analyse_model_returns_typed_records_and_keeps_what_is_done_when_interru
     cut = bridge.analyse_model(*args, measured=False)
     assert cut.interrupted and cut.sign_changes == res.sign_changes and cut.end_to_end == () and cut.allocation == ()
     assert BridgeAnalysis.from_dict(cut.to_dict()) == cut
+
+
+def _readme_renders(res):
+    import json
+
+    from report import readme as rr
+
+    record = json.loads(rr.RECORD.read_text())
+    record["environment"]["mode"] = "full"
+    record["results"]["bridge"] = json.loads(json.dumps({k: res[k] for k in bridge_stage.KEEP if k in res}))
+    text = rr.results_block(record)
+    sc = res["end_to_end_scores"]
+    best = next(v for v in sc["versus"] if v["metric"] == "cell_tau" and v["best"])
+    rows = {r["predictor"]: r for r in sc["rows"]}
+    flat = " ".join(text.split())
+    assert f"Best baseline: the {rr_name(best['baseline'])}, {rows[best['baseline']]['cell_tau']:.2f}" in flat
+    assert "| MLP | 2.5 | - |" in text and "weighted rho" in text
+    top = max((v for v in sc["versus"] if v["metric"] == "cell_tau" and v["best"]
+               and v["prediction"] in ("data_free", "calibrated", "propagated")), key=lambda v: v["diff"])
+    say = {"beats": "beats it", "no skill": "no skill over it", "worse": "worse than it"}[top["verdict"]]
+    assert f"differs by {top['diff']:.2f} [{top['lo']:.2f}, {top['hi']:.2f}] (positive is better): {say}" in flat
+
+
+def rr_name(k):
+    from report.readme_bridge import NAMES
+
+    return NAMES[k].removeprefix("the ")
 
 
 def test_report_section_quick(tmp_path):
@@ -205,6 +253,32 @@ def test_report_section_quick(tmp_path):
     assert all(r["float_top1"] > 90 for r in res["allocation"])
     table = next(b for b in bridge_stage.blocks(res) if b[0] == "table" and b[1][0] == "model")
     assert ["mlp", 2.5] == table[2][1][:2]
+    # the baselines are in the same tables as the predictions, computed from the same records
+    sc = res["end_to_end_scores"]
+    assert {r["predictor"] for r in sc["rows"]} == {"bits", "mean_rho", "weighted_rho", "data_free", "calibrated",
+                                                     "propagated", "measured"}
+    assert bridge.end_to_end_scores([EndToEndRecord.from_dict(r) for r in res["end_to_end"]], res["n_boot"], 0) == sc
+    assert bridge.allocation_scores([AllocationRecord.from_dict(r) for r in res["allocation"]], res["n_boot"], 0) \
+        == res["allocation_scores"]
+    e2e = next(b for b in bridge_stage.blocks(res) if b[0] == "table" and "Spearman over all points" in b[1])
+    assert [row[0] for row in e2e[2]][:3] == [bridge_stage.LABELS[k] for k in ("bits", "mean_rho", "weighted_rho")]
+    # the README renderer on this quick record patched to a full run (what the lead renders after the full report)
+    _readme_renders(res)
     for r in res["allocation"]:
         assert AllocationRecord.from_dict(r).to_dict() == r
         assert 8 * (r["codes_bytes"] + r["codebook_bytes"]) <= 8 * r["budget_bytes"] + 1e-9, r
+
+
+def test_end_to_end_reuses_measured_one_layer_noise_exactly():
+    m = _gaussian_model(10)
+    g = torch.Generator().manual_seed(5)
+    x_cal, x_test = torch.randn(60, 3, 36, 36, generator=g), torch.randn(80, 3, 36, 36, generator=g)
+    y = torch.randint(0, 10, (80,), generator=g)
+    stats, cache = bridge.layer_stats(m, x_cal), bridge.WeightCache(m)
+    gains = bridge.propagation_gains(m, stats, x_cal)
+    sens = bridge.measured_sensitivity(m, x_cal, "lloyd_max", (2, 3), cache)
+    fresh = bridge.end_to_end(m, stats, x_cal, x_test, y, [("lloyd_max", 2), ("lloyd_max", 3)], cache, gains=gains)
+    reused = list(bridge.iter_end_to_end(m, stats, x_cal, x_test, y, [("lloyd_max", 2), ("lloyd_max", 3)], cache,
+                                         gains=gains, one_layer={("lloyd_max", 2): sens[:, 0], ("lloyd_max", 3): sens[:, 1]}))
+    assert reused == fresh
+    assert [r.eps2_measured for r in fresh] == pytest.approx([sens[:, 0].sum(), sens[:, 1].sum()], rel=1e-12)

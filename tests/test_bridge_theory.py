@@ -141,3 +141,21 @@ def test_bad_inputs_raise_value_error_naming_argument():
         tb.total_noise([-1.0])
     with pytest.raises(ValueError, match="k must"):
         tb.win_probability(np.ones((2, 3)), np.array([0, 3]), np.ones(3))
+
+
+def test_scaled_noise_injects_the_asked_relative_power_and_propagated_noise_weights_layers():
+    W, S, X = _layer(5)
+    D = np.random.default_rng(2).standard_normal(W.shape)
+    Ds = tb.scaled_noise(W, D, S, 0.02)
+    assert np.allclose(np.einsum("id,de,ie->i", Ds, S, Ds), 0.02 * np.einsum("id,de,ie->i", W, S, W))
+    # Monte Carlo on the inputs: the noise-to-signal power of the fields is 0.02 up to sampling error
+    z, e = X @ W.T, X @ Ds.T
+    ratio = np.sum(e * e) / np.sum(z * z)
+    assert abs(ratio - 0.02) < 6 * 0.02 * np.sqrt(2 / N), ratio
+    # gains of 1 are the plain sum; the gains weight each layer's noise
+    assert tb.propagated_noise([0.1, 0.2], [1.0, 1.0]) == pytest.approx(tb.total_noise([0.1, 0.2]))
+    assert tb.propagated_noise([0.1, 0.2], [0.5, 2.0]) == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="gains"):
+        tb.propagated_noise([0.1, 0.2], [1.0])
+    with pytest.raises(ValueError, match="eps2"):
+        tb.scaled_noise(W, D, S, 0.0)

@@ -42,7 +42,12 @@ relative gain as the signal (exact for one linear layer, and for a
 positively homogeneous ReLU network when the perturbation is a small relative
 change that does not move the ReLU pattern), errors of different layers are
 independent (different weights), so their variances add:
-``eps_tot^2 = sum_l eps_l^2`` (:func:`total_noise`).
+``eps_tot^2 = sum_l eps_l^2`` (:func:`total_noise`).  A real network does not pass a
+layer's relative noise on with gain 1 (ReLUs cut part of it, pooling averages it, a residual
+branch adds the clean signal back); with ``g_l`` the measured gain of layer l (a known
+perturbation of that layer alone, :func:`scaled_noise`) the sum becomes
+``sum_l g_l eps_l^2`` (:func:`propagated_noise`), still first order and independent of the
+quantizer.
 
 **Output agreement.**  For a test image with float logits ``z`` (C classes)
 the quantized logits are modelled as ``z + e`` with independent Gaussian
@@ -236,6 +241,23 @@ def layer_noise(w: Any, q: Any, S: Any, r_floor: float = 0.05) -> float:
     return float(np.sum(power * (1.0 / r**2 - 1.0)) / tot)
 
 
+def scaled_noise(w: Any, d: Any, S: Any, eps2: float) -> np.ndarray:
+    """``d`` rescaled unit by unit so that ``d_i^T S d_i = eps2 * w_i^T S w_i`` (relative noise power ``eps2``).
+
+    Arguments as :func:`data_aware_rho` (``d`` a perturbation of the shape of ``w``); a unit with
+    no signal or no perturbation power gets zero.  Used to inject a known relative noise into a
+    layer and measure how it reaches the logits (the propagation gain of the layer).
+    """
+    W, D, Sa = _check_wqs(w, d, S)
+    e = float(eps2)
+    if not (np.isfinite(e) and e > 0):
+        raise ValueError(f"eps2 must be a finite positive number, got {eps2!r}")
+    _, wsw, dsd = _quadratic_forms(W, D, Sa)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.where((dsd > 0) & (wsw > 0), np.sqrt(e * np.maximum(wsw, 0) / dsd), 0.0)
+    return D * k[:, None]
+
+
 # -- accumulation and output agreement -------------------------------------------
 def total_noise(eps2: Any) -> float:
     """``eps_tot^2 = sum_l eps_l^2``: independent first-order relative noises add (see module docstring)."""
@@ -243,6 +265,24 @@ def total_noise(eps2: Any) -> float:
     if e.size == 0 or np.any(np.isnan(e)) or np.any(e < 0):
         raise ValueError(f"eps2 must be non-empty and >= 0, got {eps2!r}")
     return float(np.sum(e))
+
+
+def propagated_noise(eps2: Any, gains: Any) -> float:
+    """``sum_l g_l eps_l^2``: the first-order sum with each layer's relative noise scaled by its gain to the logits.
+
+    ``g_l = 1`` is :func:`total_noise` (the noise reaches the logits with the signal's relative
+    gain).  A real network amplifies or damps a layer's noise on its way to the logits (ReLUs cut
+    part of it, residual branches add the signal back); ``g_l`` is measured once per layer on the
+    float network by injecting a known relative noise (:func:`scaled_noise`), independent of the
+    quantizer, and the prediction stays first order in the noise.
+    """
+    e = np.asarray(eps2, dtype=np.float64)
+    g = np.asarray(gains, dtype=np.float64)
+    if e.ndim != 1 or e.size == 0 or np.any(np.isnan(e)) or np.any(e < 0):
+        raise ValueError(f"eps2 must be a non-empty 1-D array >= 0, got {eps2!r}")
+    if g.shape != e.shape or not np.all(np.isfinite(g)) or np.any(g < 0):
+        raise ValueError(f"gains must be finite, >= 0 and one per layer ({e.size}), got {gains!r}")
+    return float(np.sum(g * e))
 
 
 def noise_from_rho(rho: Any) -> np.ndarray:
@@ -328,5 +368,5 @@ def predict_outputs(logits: Any, eps2_total: float, logit_power: Any = None, lab
 
 __all__ = [
     "second_moment", "augment", "data_aware_rho", "sign_change_rate", "sign_change_rate_gaussian", "layer_noise",
-    "total_noise", "noise_from_rho", "win_probability", "predict_outputs",
+    "scaled_noise", "total_noise", "propagated_noise", "noise_from_rho", "win_probability", "predict_outputs",
 ]

@@ -185,3 +185,81 @@ class WeightCache:
                 state.layers[name] = self.get(name, method, b)
         q.corrquant = state
         return q
+
+
+class LayerSwap:
+    """A private copy of a model whose layer weights are swapped in for one forward pass and restored.
+
+    Cheaper than :meth:`WeightCache.mixed` (no copy per pass) for the many one-layer passes of
+    the sensitivity measurements; the model passed in is never touched.
+    """
+
+    def __init__(self, model: nn.Module):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = copy.deepcopy(model).eval()
+        self.layers = dict(weight_layers(self.model))
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> np.ndarray:
+        """float64 logits on ``x`` with ``weights[name]`` in place of layer ``name``'s weight."""
+        unknown = set(weights) - set(self.layers)
+        if unknown:
+            raise ValueError(f"weights names unknown layers {sorted(unknown)}")
+        old = {n: self.layers[n].weight.detach().clone() for n in weights}
+        try:
+            for n, w in weights.items():
+                self.layers[n].weight.copy_(w)
+            return logits_of(self.model, x)
+        finally:
+            for n, w in old.items():
+                self.layers[n].weight.copy_(w)
+
+
+def logit_products(z: np.ndarray, qz: np.ndarray) -> np.ndarray:
+    """(n, 3) per image: ``sum_c z qz``, ``sum_c z^2``, ``sum_c qz^2`` (summed over images they give the
+    uncentred correlation ``r`` of float and quantized logits, so ``1/r^2 - 1`` can be bootstrapped over images)."""
+    return np.stack([np.sum(z * qz, 1), np.sum(z * z, 1), np.sum(qz * qz, 1)], axis=1)
+
+
+def noise_of_products(p: np.ndarray) -> np.ndarray:
+    """``1/r^2 - 1`` from summed :func:`logit_products` (last axis of length 3), infinite where r <= 0."""
+    a, b, c = p[..., 0], p[..., 1], p[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where((b > 0) & (c > 0), a / np.sqrt(b * c), 1.0)
+    return tb.noise_from_rho(np.clip(r, -1.0, 1.0))
+
+
+@torch.no_grad()
+def propagation_gains(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tensor, *, seed: int = 0,
+                      eps2: float = 0.01, draws: int = 2) -> np.ndarray:
+    """(L,) measured gain of each layer's relative noise on its way to the logits (calibration images).
+
+    Layer l's weights get a random Gaussian perturbation scaled to the data-aware relative noise
+    ``eps2`` (:func:`theory.layer_noise.scaled_noise`; bias untouched); the gain is the measured
+    relative logit noise ``1/r^2 - 1`` divided by the layer's predicted noise
+    (:func:`theory.layer_noise.layer_noise` of the perturbed weights), averaged over ``draws``
+    perturbations (a ``torch.Generator`` seeded with ``seed``).  It depends on the float model and
+    the data only, never on a quantizer: :func:`theory.layer_noise.propagated_noise` then scales
+    each quantizer's calibrated layer noise by it.
+    """
+    if not (isinstance(draws, int) and draws >= 1):
+        raise ValueError(f"draws must be a positive int, got {draws!r}")
+    swap = LayerSwap(model)
+    z = logits_of(swap.model, x_cal)
+    g = torch.Generator().manual_seed(int(seed))
+    out = np.zeros(len(stats))
+    for i, st in enumerate(stats):
+        shape, dtype = swap.layers[st.name].weight.shape, swap.layers[st.name].weight.dtype
+        Wa, US = tb.augment(st.W, st.b), st.unit_S()
+        vals = []
+        for _ in range(draws):
+            D = torch.randn(st.W.shape, generator=g, dtype=torch.float64).numpy()
+            Da = tb.scaled_noise(Wa, tb.augment(D), US, eps2)
+            Q = st.W + Da[:, :-1]
+            pred = tb.layer_noise(Wa, tb.augment(Q, st.b), US)
+            qz = swap.logits(x_cal, {st.name: torch.from_numpy(Q.reshape(shape)).to(dtype)})
+            meas = float(noise_of_products(logit_products(z, qz).sum(0)))
+            vals.append(meas / pred if pred > 0 else 0.0)
+        out[i] = float(np.mean(vals))
+    return out

@@ -7,7 +7,9 @@
 2. :func:`end_to_end`: quantize every layer at one width; predict output agreement and top-1
    from ``sum_l eps_l^2`` (Sompolinsky's static synaptic noise ``1/rho^2 - 1``, Phys. Rev. A 34,
    2571, 1986, accumulated over layers) and the float logits
-   (:func:`theory.layer_noise.predict_outputs`).  The measured logit noise is defined exactly
+   (:func:`theory.layer_noise.predict_outputs`); the same with each layer's noise scaled by its
+   measured propagation gain (:func:`theory.layer_noise.propagated_noise`); and, as the
+   expensive upper baseline, the measured one-layer logit noises summed.  The measured logit noise is defined exactly
    like the theory's: ``1/r^2 - 1`` of float vs quantized logits (the gain ``a`` of
    ``qz = a z + noise`` removed; quantized networks shrink their logits, which does not change
    the argmax).
@@ -27,8 +29,11 @@ import theory
 from theory import layer_noise as tb
 
 from ..quantize import weight_layers
-from ..records import EndToEndRecord, SignChangeRecord
-from .calibration import LayerStats, WeightCache, layer_inputs, logits_of, method_bits, preactivations
+from ..records import EndToEndRecord, SignChangeRecord, pack_bools
+from .calibration import (
+    LayerStats, LayerSwap, WeightCache, layer_inputs, logit_products, logits_of, method_bits, noise_of_products, preactivations,
+    propagation_gains,
+)
 
 
 # -- 1. sign changes, layer by layer --------------------------------------------------
@@ -102,33 +107,46 @@ def _codebook_bits(cache: WeightCache, name: str, method: str, bits: int) -> int
 
 def layer_noise_tables(stats: list[LayerStats], method: str, bits_list: tuple[int, ...], cache: WeightCache) -> dict[str, np.ndarray]:
     """(L, J) predicted relative noise per layer and width: ``"calibrated"`` (data-aware, from S)
-    and ``"data_free"`` (``1/rho^2 - 1`` of the weights); plus ``"codebook_bits"`` (L, J) on disk."""
+    and ``"data_free"`` (``1/rho^2 - 1`` of the weights); ``"rho"`` (the weight rho); ``"codebook_bits"``
+    (L, J) on disk."""
     L, J = len(stats), len(bits_list)
-    cal, free, book = np.zeros((L, J)), np.zeros((L, J)), np.zeros((L, J), dtype=np.int64)
+    cal, free, rho, book = np.zeros((L, J)), np.zeros((L, J)), np.zeros((L, J)), np.zeros((L, J), dtype=np.int64)
     for i, st in enumerate(stats):
         Wa, US = tb.augment(st.W, st.b), st.unit_S()
         for j, b in enumerate(bits_list):
             Q = cache.weight(st.name, method, b).double().numpy().reshape(st.W.shape)
             cal[i, j] = tb.layer_noise(Wa, tb.augment(Q, st.b), US)
-            free[i, j] = float(tb.noise_from_rho(theory.rho(st.W, Q)))
+            rho[i, j] = float(theory.rho(st.W, Q))
+            free[i, j] = float(tb.noise_from_rho(rho[i, j]))
             book[i, j] = _codebook_bits(cache, st.name, method, b)
-    return {"calibrated": cal, "data_free": free, "codebook_bits": book}
+    return {"calibrated": cal, "data_free": free, "rho": rho, "codebook_bits": book}
 
 
-def end_to_end(model: nn.Module, stats: list[LayerStats], x_test: torch.Tensor, y_test: torch.Tensor, logit_power: np.ndarray,
-               configs: list[tuple[str, int]], cache: WeightCache, model_name: str = "model") -> list[EndToEndRecord]:
+def end_to_end(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+               configs: list[tuple[str, int]], cache: WeightCache, model_name: str = "model", *,
+               gains: np.ndarray | None = None) -> list[EndToEndRecord]:
     """Predicted vs measured output agreement and top-1 drop, every layer quantized at one width.
 
-    **Arguments:** `logit_power`: (classes,) mean squared float logits on calibration images
-    (the prediction's signal power); `configs`: (method, bits) pairs.
+    **Arguments:** `x_cal`: calibration images (the logits' signal power, the measured one-layer
+    sensitivities and, unless given, the propagation gains); `configs`: (method, bits) pairs;
+    `gains`: (L,) :func:`deepnets.bridge.propagation_gains` (computed here if None).
     """
-    return list(iter_end_to_end(model, stats, x_test, y_test, logit_power, configs, cache, model_name))
+    return list(iter_end_to_end(model, stats, x_cal, x_test, y_test, configs, cache, model_name, gains=gains))
 
 
-def iter_end_to_end(model: nn.Module, stats: list[LayerStats], x_test: torch.Tensor, y_test: torch.Tensor,
-                    logit_power: np.ndarray, configs: list[tuple[str, int]], cache: WeightCache,
-                    model_name: str = "model") -> Iterator[EndToEndRecord]:
-    """:func:`end_to_end` one record at a time."""
+def iter_end_to_end(model: nn.Module, stats: list[LayerStats], x_cal: torch.Tensor, x_test: torch.Tensor,
+                    y_test: torch.Tensor, configs: list[tuple[str, int]], cache: WeightCache, model_name: str = "model", *,
+                    gains: np.ndarray | None = None,
+                    one_layer: dict[tuple[str, int], np.ndarray] | None = None) -> Iterator[EndToEndRecord]:
+    """:func:`end_to_end` one record at a time; `one_layer`: (method, bits) -> (L,) measured one-layer logit
+    noises already measured on ``x_cal`` (:func:`deepnets.bridge.measured_sensitivity`), reused instead of remeasured."""
+    gains = propagation_gains(model, stats, x_cal) if gains is None else np.asarray(gains, dtype=np.float64)
+    if gains.shape != (len(stats),):
+        raise ValueError(f"gains must have one entry per layer ({len(stats)}), got shape {gains.shape}")
+    zc = logits_of(model, x_cal)
+    logit_power = np.mean(zc * zc, axis=0)
+    swap = LayerSwap(model)
+    params = np.array([st.params for st in stats], dtype=np.float64)
     z = logits_of(model, x_test)
     y = y_test.numpy()
     top = z.argmax(1)
@@ -139,17 +157,29 @@ def iter_end_to_end(model: nn.Module, stats: list[LayerStats], x_test: torch.Ten
         measured_top1 = 100.0 * float(np.mean(qz.argmax(1) == y))
         # the same decomposition as the theory: qz = a z + noise, noise/(a z) power = 1/r^2 - 1
         measured_noise = float(tb.noise_from_rho(theory.rho(z, qz)))
+        # the expensive upper baseline: each layer's measured logit noise alone (calibration images), summed
+        key = (method, method_bits(method, bits))
+        one = list(one_layer[key]) if one_layer is not None and key in one_layer else [
+            float(noise_of_products(logit_products(zc, swap.logits(x_cal, {st.name: cache.weight(st.name, method, bits)}))
+                                    .sum(0))) for st in stats]
+        rho = noise["rho"][:, 0]
         rec = {"model": model_name, "method": method, "bits": method_bits(method, bits), "float_top1": float_top1,
                "measured_agreement": 100.0 * float(np.mean(qz.argmax(1) == top)), "measured_top1": measured_top1,
                "measured_drop": float_top1 - measured_top1, "measured_logit_noise": measured_noise,
                "logit_gain": float(np.sum(z * qz) / np.sum(z * z)),
                # the agreement model alone, fed the measured logit noise (separates mapping from accumulation error)
                "pred_agreement_given_measured_noise": 100.0 * tb.predict_outputs(z, measured_noise, logit_power)["agreement"]}
-        for kind in ("calibrated", "data_free"):
-            e2 = tb.total_noise(noise[kind][:, 0])
+        e2s = {"calibrated": tb.total_noise(noise["calibrated"][:, 0]), "data_free": tb.total_noise(noise["data_free"][:, 0]),
+               "propagated": tb.propagated_noise(noise["calibrated"][:, 0], gains)}
+        for kind, e2 in e2s.items():
             p = tb.predict_outputs(z, e2, logit_power, y)
             rec |= {f"eps2_{kind}": float(e2), f"pred_agreement_{kind}": 100.0 * p["agreement"],
                     f"pred_top1_{kind}": 100.0 * p["accuracy"], f"pred_drop_{kind}": float_top1 - 100.0 * p["accuracy"]}
+        e2m = float(np.sum(one)) if np.all(np.isfinite(one)) else float("inf")
+        rec |= {"eps2_measured": e2m,
+                "pred_drop_measured": float_top1 - 100.0 * tb.predict_outputs(z, e2m, logit_power, y)["accuracy"],
+                "rho_mean": float(rho.mean()), "rho_weighted": float(np.sum(params * rho) / params.sum()),
+                "correct": pack_bools(qz.argmax(1) == y), "float_correct": pack_bools(top == y)}
         yield EndToEndRecord(**rec)
 
 
@@ -159,8 +189,9 @@ def end_to_end_summary(recs: list[EndToEndRecord]) -> dict:
     from scipy import stats as sst
 
     out = {"n": len(recs)}
-    e2 = {k: np.array([getattr(r, k) for r in recs]) for k in ("measured_logit_noise", "eps2_calibrated", "eps2_data_free")}
-    for kind in ("calibrated", "data_free"):
+    kinds = ("calibrated", "data_free", "propagated")
+    e2 = {k: np.array([getattr(r, k) for r in recs]) for k in ("measured_logit_noise", *(f"eps2_{k}" for k in kinds))}
+    for kind in kinds:
         ok = np.isfinite(e2[f"eps2_{kind}"]) & (e2["measured_logit_noise"] > 0)
         # accumulation: median log10 ratio of predicted to measured relative logit noise (0 = right on average)
         out[f"noise_{kind}_log10_ratio_median"] = float(np.median(np.log10(e2[f"eps2_{kind}"][ok] / e2["measured_logit_noise"][ok])))
@@ -168,7 +199,7 @@ def end_to_end_summary(recs: list[EndToEndRecord]) -> dict:
     ma = np.array([r.measured_agreement for r in recs])
     out["agreement_given_measured_noise_mae"] = float(np.mean(np.abs(pa - ma)))
     out["agreement_given_measured_noise_spearman"] = float(sst.spearmanr(pa, ma).statistic) if len(recs) > 2 else float("nan")
-    for kind in ("calibrated", "data_free"):
+    for kind in kinds:
         for what in ("agreement", "drop"):
             p = np.array([getattr(r, f"pred_{what}_{kind}") for r in recs])
             m = np.array([getattr(r, f"measured_{what}") for r in recs])

@@ -22,7 +22,7 @@ def plot_sign_changes(recs: list, ax: Any, predictor: str = "pred_data") -> Any:
         if rs:
             ax.scatter([getattr(r, predictor) for r in rs], [r.measured for r in rs], marker=mk, s=16, alpha=0.6, label=kind)
     hi = max(max(r.measured for r in recs), max(getattr(r, predictor) for r in recs)) * 1.05
-    ax.plot([0, hi], [0, hi], "k--", lw=1)
+    ax.plot([0, hi], [0, hi], "k--", lw=1, label="predicted = measured")
     ax.set_xlabel("predicted arccos(r)/pi")
     ax.set_ylabel("measured sign-change rate")
     ax.set_title(_PREDICTORS[predictor], fontsize=10)
@@ -31,13 +31,18 @@ def plot_sign_changes(recs: list, ax: Any, predictor: str = "pred_data") -> Any:
     return ax
 
 
+#: Drop predictions :func:`plot_end_to_end` draws, and their titles.
+DROP_KINDS = {"calibrated": "calibrated noise model (data-aware r)", "data_free": "data-free noise model (weight rho)",
+              "propagated": "calibrated x measured layer gains", "measured": "measured one-layer noise (upper baseline)"}
+
+
 def plot_end_to_end(recs: list, ax: Any, kind: str = "calibrated") -> Any:
     """Predicted against measured top-1 drop (points, symlog) of one noise model, one marker per model.
 
-    **Arguments:** `recs`: :class:`deepnets.records.EndToEndRecord` s; `kind`: ``"calibrated"`` or ``"data_free"``.
+    **Arguments:** `recs`: :class:`deepnets.records.EndToEndRecord` s; `kind`: one of :data:`DROP_KINDS`.
     """
-    if kind not in ("calibrated", "data_free"):
-        raise ValueError(f"kind must be 'calibrated' or 'data_free', got {kind!r}")
+    if kind not in DROP_KINDS:
+        raise ValueError(f"kind must be one of {list(DROP_KINDS)}, got {kind!r}")
     models = sorted({r.model for r in recs})
     for mi, m in enumerate(models):
         rs = [r for r in recs if r.model == m]
@@ -45,10 +50,10 @@ def plot_end_to_end(recs: list, ax: Any, kind: str = "calibrated") -> Any:
                    marker="os^Dv"[mi % 5], alpha=0.7, label=m)
     lo = min(0, *(r.measured_drop for r in recs))
     hi = max(max(getattr(r, f"pred_drop_{kind}") for r in recs), max(r.measured_drop for r in recs)) * 1.05
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="predicted = measured")
     ax.set_xlabel("predicted accuracy drop (points)")
     ax.set_ylabel("measured accuracy drop (points)")
-    ax.set_title(f"{kind.replace('_', '-')} noise model", fontsize=10)
+    ax.set_title(DROP_KINDS[kind], fontsize=10)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_yscale("symlog", linthresh=1)
     ax.grid(alpha=0.3)
@@ -59,7 +64,8 @@ def plot_end_to_end(recs: list, ax: Any, kind: str = "calibrated") -> Any:
 def plot_allocation(recs: list, ax: Any, model: str | None = None) -> Any:
     """Top-1 (%) against packed file size for each allocation strategy of one model (default: the first)."""
     model = recs[0].model if model is None else model
-    for strat, mk in (("uniform", "o-"), ("data_free", "s--"), ("calibrated", "^-"), ("measured", "D:")):
+    for strat, mk in (("uniform", "o-"), ("params", "x:"), ("weighted_rho", "v:"), ("data_free", "s--"), ("calibrated", "^-"),
+                      ("propagated", "P-"), ("measured", "D:")):
         rs = sorted((r for r in recs if r.model == model and r.strategy == strat), key=lambda r: r.file_bytes)
         if rs:
             ax.plot([r.file_bytes / 1024 for r in rs], [r.top1 for r in rs], mk, label=strat)
