@@ -197,13 +197,18 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
     def body(c):
         s, H, b = c["s"], c["H"], c["b"]
         unstable = s.astype(H.dtype) * H < -tol
-        if hashed:  # distinct keys; at the start of a sweep (last_i = -1) every neuron is later
-            later = (b > c["last_b"][:, None]) | (c["last_i"] < 0)[:, None]
+        if hashed:  # distinct keys in [0, 2^24); a sweep starts with last_b = -1 (every neuron is later).
+            # One pass: an unstable neuron earlier in the sweep counts 2^24 + key, so the smallest value says
+            # both whether a later unstable neuron exists (< 2^24, its key) and whether any does (< 2^25).
+            v = jnp.min(jnp.where(unstable, jnp.where(b > c["last_b"][:, None], b, b + 2.0**24), 2.0**25), axis=1)
+            has, anyu = v < 2.0**24, v < 2.0**25
+            mn = jnp.where(has, v, sentinel)
         else:
             later = (b > c["last_b"][:, None]) | ((b == c["last_b"][:, None]) & (idx > c["last_i"][:, None]))
-        m = jnp.where(unstable & later, b, sentinel)
-        mn = jnp.min(m, axis=1)
-        has = mn != sentinel
+            m = jnp.where(unstable & later, b, sentinel)
+            mn = jnp.min(m, axis=1)
+            has = mn != sentinel
+            anyu = jnp.any(unstable, axis=1)
         if hashed:  # distinct keys: the neuron is the inverse hash of the smallest key
             j = hash_neuron(jnp.minimum(mn, 2.0**24 - 1), c["seed"])
         else:  # keys may tie (bits): the smallest index among them, as the stable sort
@@ -212,7 +217,6 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
         live = c["slot"] < B
         flip = live & has
         end = live & ~has
-        anyu = jnp.any(unstable, axis=1)
         fixed = end & ~anyu
         limit = end & anyu & (c["t"] + 1 >= max_sweeps)
         wrap = end & anyu & ~limit
@@ -229,7 +233,8 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
         def start(c):
             nt = c["t"][w] + 1
             k = keys[c["slot"][w]]
-            upd = dict(t=c["t"].at[w].set(nt), last_b=c["last_b"].at[w].set(jnp.zeros((), kdt)), last_i=c["last_i"].at[w].set(-1),
+            first = jnp.asarray(-1.0 if hashed else 0, kdt)  # hash: below every key; permutation: with last_i = -1
+            upd = dict(t=c["t"].at[w].set(nt), last_b=c["last_b"].at[w].set(first), last_i=c["last_i"].at[w].set(-1),
                        flipped=c["flipped"].at[w].set(False))
             if order == "hash":
                 seed = hash_seed(jax.random.fold_in(k, nt))
