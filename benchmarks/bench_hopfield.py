@@ -318,12 +318,12 @@ def main(argv=None):
         "(tests/test_hopfield_capacity_scan.py). Each of our threads loops over flips, hopfieldkit over neurons.")
     say()
     say(f"Where one thread's time goes: the 200 trials of the timed work run {int(mine.sweeps.sum())} sweeps "
-        f"and {int(mine.flips.sum())} flips; after compilation each flip is a handful of small XLA:CPU kernels "
-        "(about 1 us, mostly dispatch, measured alone), each sweep draws N threefry bits for its order (about 6 us), "
-        "and drawing the 200 networks and starts takes a few ms. hopfieldkit pays about 10 us per visited neuron "
-        "(a Python-level loop with a 500-long dot product) and visits every neuron of every pass; event-driven "
-        "sweeps pay only per flip, which bounds the one-thread gain near that ratio. Vmapping trials to share "
-        "kernels was slower (a batch waits for its slowest trial, and batched indexing becomes gathers).")
+        f"and {int(mine.flips.sum())} flips. All trials of all p are the probes of one engine call: 8 slots advance "
+        "together, a slot takes the next trial when its trial ends (no waiting for the slowest of a batch), and each "
+        "slot's column comes from its own trial's packed bits, so a step (a few small XLA:CPU kernels) serves up "
+        "to 8 flips; a sweep draws N threefry bits for its order, one slot per step. hopfieldkit pays about 10 us "
+        "per visited neuron (a Python-level loop with a 500-long dot product) and visits every neuron of every "
+        "pass; event-driven sweeps pay only per flip.")
     say()
     say(f"Success rates (fraction of exact recalls +- binomial SE). hopfieldkit's `recall` draws its update order from "
         f"an unseeded generator, so its rates vary run to run even with `seed` fixed; its {PEER_RUNS} timed runs are "

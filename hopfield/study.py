@@ -176,16 +176,18 @@ def capacity(alpha: np.ndarray, ps: np.ndarray, m_mean: np.ndarray, retrieved: n
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
 
-    def est(idx):
+    def est(idx, start=None):
+        """(alpha_c, logistic width or None) of the networks ``idx``."""
         if criterion == "jump":
-            return _jump(alpha, m_mean[idx].mean(axis=0))
+            return _jump(alpha, m_mean[idx].mean(axis=0)), None
         k = np.round(retrieved[idx] * ps).sum(axis=0)
-        return _fit_logistic(alpha, k, np.full(alpha.size, len(idx)) * ps)[0]
+        return _fit_logistic(alpha, k, np.full(alpha.size, len(idx)) * ps, start=start)
 
     J = m_mean.shape[0]
-    ac = est(np.arange(J))
+    ac, width = est(np.arange(J))
+    warm = None if width is None else (ac, width)  # the resamples start from the full fit (one Nelder-Mead each)
     rng = np.random.default_rng(seed)
-    boot = [est(rng.integers(0, J, J)) for _ in range(n_boot)] if J > 1 else []
+    boot = [est(rng.integers(0, J, J), warm)[0] for _ in range(n_boot)] if J > 1 else []
     lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (math.nan, math.nan)
     if return_boot:
         return float(ac), float(lo), float(hi), np.asarray(boot, float)

@@ -217,7 +217,18 @@ def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
             rows.append(dict(criterion=crit, quantizer=q, alpha_inf=f["alpha_inf"], lo=f["alpha_inf_lo"],
                              hi=f["alpha_inf_hi"], nu=f["nu"], nu_lo=f["nu_lo"], nu_hi=f["nu_hi"], chi2=f["chi2"],
                              dof=f["dof"], alpha_inf_half=h.get("alpha_inf"), alpha_inf_two_thirds=t.get("alpha_inf")))
-    return dict(config=rec["config"], rows=rows, networks=len(rec.get("runs", {})),
+    ratios = []
+    for q, e in rec.get("analysis", {}).get("fraction", {}).items():
+        last = (e.get("sizes") or [{}])[-1]
+        if "ratio" not in last or "theory_ratio" not in e:
+            continue
+        free, half = e.get("ratio_inf") or {}, e.get("ratio_inf_nu_1/2") or {}
+        ratios.append(dict(quantizer=q, rho=e["rho"], theory_alpha_c=e["theory_alpha_c"], theory_ratio=e["theory_ratio"],
+                           N=last["N"], ratio=last["ratio"], ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"],
+                           half=half.get("ratio"), half_lo=half.get("lo"), half_hi=half.get("hi"),
+                           free=free.get("ratio"), free_lo=free.get("lo"), free_hi=free.get("hi")))
+    return dict(config=rec["config"], rows=rows, ratios=ratios, networks=len(rec.get("runs", {})),
+                interrupted=bool(rec.get("interrupted")),
                 seconds=float(sum(rec.get("seconds", {}).values())), path=str(Path(path).name))
 
 
@@ -292,4 +303,19 @@ def blocks(res: dict[str, Any]) -> list:
                   [[r["criterion"], r["quantizer"], r["alpha_inf"], f"[{r['lo']:.4f}, {r['hi']:.4f}]", r["nu"],
                     f"[{r['nu_lo']:.2f}, {r['nu_hi']:.2f}]", f"{r['chi2']:.2f} / {r['dof']}", r["alpha_inf_half"],
                     r["alpha_inf_two_thirds"]] for r in st["rows"]]))
+        if st.get("ratios"):
+            iv = lambda lo, hi: "-" if lo is None else f"[{lo:.3f}, {hi:.3f}]"  # noqa: E731
+            nz = lambda v: "-" if v is None else v  # noqa: E731
+            b.append(("p", "Quantized relative to float (fraction criterion), beside theory: rho of each quantizer's "
+                           "a-priori optimum for Gaussian weights (the large-p limit of the Hebbian entries) and "
+                           "`theory.predicted_capacity(rho)` (AGS with Sompolinsky's static synaptic noise). Measured: "
+                           "alpha_c / alpha_c(float) at the largest N, and alpha_inf / alpha_inf(float) with nu = 1/2 "
+                           "and with nu free per quantizer; 95% intervals from one bootstrap over networks shared by all "
+                           "quantizers (they run on the same networks, so the ratios are paired)."))
+            b.append(("table", ["quantizer", "rho", "theory alpha_c", "theory / float", "N", "alpha_c / float at N",
+                                "95% interval", "alpha_inf / float (nu=1/2)", "95% interval", "alpha_inf / float (nu free)",
+                                "95% interval"],
+                      [[r["quantizer"], r["rho"], r["theory_alpha_c"], r["theory_ratio"], r["N"], r["ratio"],
+                        iv(r["ratio_lo"], r["ratio_hi"]), nz(r["half"]), iv(r["half_lo"], r["half_hi"]), nz(r["free"]),
+                        iv(r["free_lo"], r["free_hi"])] for r in st["ratios"]]))
     return b
