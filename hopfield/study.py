@@ -291,15 +291,16 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                 bs.append(boot)
             entry: dict[str, Any] = dict(sizes=rows)
             ok = [i for i, r in enumerate(rows) if np.isfinite(r["lo"]) and r["hi"] > r["lo"]]
-            if len(ok) >= 3:
+            if ok:
                 Ns = np.array([rows[i]["N"] for i in ok], float)
                 ac = np.array([rows[i]["alpha_c"] for i in ok])
                 sig = np.array([(rows[i]["hi"] - rows[i]["lo"]) / (2 * 1.96) for i in ok])
+                reps = np.stack([bs[i] for i in ok], axis=1)  # (n_boot, sizes): replica b of every size
+                boots[qname] = dict(N=Ns, w=1 / sig**2, ac=ac, reps=reps, sizes=[rows[i]["N"] for i in ok])
+            if len(ok) >= 3:
                 entry["fit"] = fit_finite_size(Ns, ac, sig) if len(ok) >= 4 else None
                 entry["fit_nu_1/2"] = fit_finite_size(Ns, ac, sig, nu=0.5)
                 entry["fit_nu_2/3"] = fit_finite_size(Ns, ac, sig, nu=2 / 3)
-                reps = np.stack([bs[i] for i in ok], axis=1)  # (n_boot, sizes): replica b of every size
-                boots[qname] = dict(N=Ns, w=1 / sig**2, ac=ac, reps=reps, sizes=[rows[i]["N"] for i in ok])
             rho, th = theory_capacity(qname)
             entry.update(rho=rho, theory_alpha_c=th, theory_ratio=th / th_float)
             per_q[quantizer_label(parse_quantizer(qname))] = entry
@@ -314,7 +315,7 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                     lo, hi = _interval(bq["reps"][:, k] / bf["reps"][:, k])
                     row.update(ratio=row["alpha_c"] / bf["ac"][k], ratio_lo=lo, ratio_hi=hi)
                 for tag, nu in (("ratio_inf", None), ("ratio_inf_nu_1/2", 0.5)):
-                    if nu is None and len(bq["sizes"]) < 4:
+                    if len(bq["sizes"]) < (4 if nu is None else 3):
                         continue
                     point = _alpha_inf_points(bq["N"], bq["ac"][None], bq["w"], nu)[0] / \
                         _alpha_inf_points(bf["N"], bf["ac"][None], bf["w"], nu)[0]

@@ -1,5 +1,7 @@
 """The one asynchronous engine: numpy reference trajectories, exact incremental fields, cumulative counts, the study."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -201,3 +203,18 @@ def test_ratio_machinery_matches_the_profile_fit_and_theory():
     assert r == pytest.approx(np.sqrt(2 / np.pi), abs=1e-9) and 0.09 < ac < 0.11
     r3, _ = theory_capacity("uniform:3")
     assert theory.rho(unit_quantizer(theory.Recipe("uniform", bits=3), 1, dist="gaussian"), "gaussian") == r3 > r
+
+
+def test_report_quotes_the_committed_study_ratios_beside_theory():
+    from hopfield.study import theory_capacity
+    from report.hopfield_stage import STUDY_RECORD, study_rows
+
+    st = study_rows(STUDY_RECORD)
+    fr = json.loads(STUDY_RECORD.read_text())["analysis"]["fraction"]
+    by = {r["quantizer"]: r for r in st["ratios"]}
+    assert {"float", "sign", "ternary"} <= set(by)
+    for name, label in (("sign", "sign"), ("ternary", "ternary")):
+        r, e, f = by[label], fr[label], fr["float"]
+        assert r["ratio"] == pytest.approx(e["sizes"][-1]["alpha_c"] / f["sizes"][-1]["alpha_c"])
+        assert r["ratio_lo"] <= r["ratio"] <= r["ratio_hi"]
+        assert r["theory_ratio"] == pytest.approx(theory_capacity(name)[1] / theory_capacity("float")[1])
