@@ -267,6 +267,58 @@ def engine_section(say, key, sizes, peer_probes):
     say()
 
 
+def cpu_time_ratios(say, key, N=4096, alpha=0.14, peer_probes=12):
+    """Load-robust ratios: process CPU seconds (time.process_time, all threads) of hopfieldkit and ours, interleaved
+    in one process: per probe on one network (its W handed to hopfieldkit directly, the same matrix its ``fit``
+    builds), and the capacity scan of section 2 (one thread)."""
+    from hopfieldkit import HopfieldNetwork, empirical_capacity_scan
+
+    p = int(round(alpha * N))
+    k = jax.random.fold_in(key, N)
+    xi = jnp.where(jax.random.bernoulli(k, 0.5, (p, N)), 1.0, -1.0).astype(jnp.float32)
+    C, s0 = hebb_counts(xi), xi.astype(jnp.int8)
+    B = bucket(p)
+    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[:1], B - p, axis=0)]) if B > p else x  # noqa: E731
+    args = (C, pad(s0), pad(start_fields(C, s0, p)), pad(jax.random.split(jax.random.fold_in(k, 1), p)), 0,
+            jnp.int32(p), jnp.int32(100), "hash", 8)
+    jax.block_until_ready(_relax(*args))
+    net = HopfieldNetwork(N)
+    net.weights = np.asarray(C, float) / N
+    x = np.asarray(xi, float)
+    eng, peer, mmt = [], [], []
+    per = max(1, peer_probes // 3)
+    mm = jax.jit(lambda x: x.T @ x)
+    jax.block_until_ready(mm(xi))
+    for r in range(3):
+        t = time.process_time()
+        jax.block_until_ready(mm(xi))
+        mmt.append(time.process_time() - t)
+        t = time.process_time()
+        jax.block_until_ready(_relax(*args))
+        eng.append((time.process_time() - t) / p)
+        t = time.process_time()
+        for i in range(per * r, per * (r + 1)):
+            net.recall(x[i], order="random", seed=i)
+        peer.append((time.process_time() - t) / per)
+    ours(key)
+    sc, ps = [], []
+    for r in range(2):
+        t = time.process_time()
+        empirical_capacity_scan(n_units=N_UNITS, pattern_counts=COUNTS, n_trials=N_TRIALS, flip_fraction=FLIP, seed=r)
+        ps.append(time.process_time() - t)
+        for i in range(3):
+            t = time.process_time()
+            ours(jax.random.fold_in(key, 500 + 10 * r + i))
+            sc.append(time.process_time() - t)
+    med = statistics.median
+    say(f"CPU time (process_time, interleaved in one process): engine at N = {N}, alpha = {alpha}: "
+        f"{med(eng) * 1e3:.2f} ms per probe (all {p} stored patterns: {med(eng) * p:.2f} s, "
+        f"{med(eng) * p / med(mmt):.1f}x the float32 xi^T xi's {med(mmt):.2f} s), hopfieldkit `recall` "
+        f"{med(peer) * 1e3:.0f} ms per probe (its first {3 * per} stored patterns), **{med(peer) / med(eng):.0f}x**; "
+        f"capacity scan: hopfieldkit {med(ps):.2f} s, `capacity_scan` (1 thread) {med(sc) * 1e3:.0f} ms, "
+        f"**{med(ps) / med(sc):.0f}x**.")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller throughput sizes")
@@ -274,8 +326,12 @@ def main(argv=None):
     ap.add_argument("--write", metavar="PATH", help="replace the '## Hopfield' section of this Markdown file")
     ap.add_argument("--engine-sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     ap.add_argument("--peer-probes", type=int, default=12)
+    ap.add_argument("--cpu-only", action="store_true", help="only the CPU-time ratios (robust on a loaded machine)")
     args = ap.parse_args(argv)
     key = jax.random.key(args.seed)
+    if args.cpu_only:
+        cpu_time_ratios(print, key, peer_probes=args.peer_probes)
+        return
     lines = []
     say = lambda s="": (print(s), lines.append(s))  # noqa: E731
 
@@ -285,6 +341,8 @@ def main(argv=None):
         "The engine is plain JAX: the same code runs on a GPU (none was present for this run).")
     say()
     engine_section(say, key, args.engine_sizes, args.peer_probes)
+    cpu_time_ratios(say, key, peer_probes=args.peer_probes)
+    say()
     say("### The exact-recall capacity scan")
     say()
     peer_runs, t_peer, t_ours, comp = side_by_side(key, args.seed)
@@ -318,12 +376,12 @@ def main(argv=None):
         "(tests/test_hopfield_capacity_scan.py). Each of our threads loops over flips, hopfieldkit over neurons.")
     say()
     say(f"Where one thread's time goes: the 200 trials of the timed work run {int(mine.sweeps.sum())} sweeps "
-        f"and {int(mine.flips.sum())} flips; after compilation each flip is a handful of small XLA:CPU kernels "
-        "(about 1 us, mostly dispatch, measured alone), each sweep draws N threefry bits for its order (about 6 us), "
-        "and drawing the 200 networks and starts takes a few ms. hopfieldkit pays about 10 us per visited neuron "
-        "(a Python-level loop with a 500-long dot product) and visits every neuron of every pass; event-driven "
-        "sweeps pay only per flip, which bounds the one-thread gain near that ratio. Vmapping trials to share "
-        "kernels was slower (a batch waits for its slowest trial, and batched indexing becomes gathers).")
+        f"and {int(mine.flips.sum())} flips. All trials of all p are the probes of one engine call: 8 slots advance "
+        "together, a slot takes the next trial when its trial ends (no waiting for the slowest of a batch), and each "
+        "slot's column comes from its own trial's packed bits, so a step (a few small XLA:CPU kernels) serves up "
+        "to 8 flips; a sweep draws N threefry bits for its order, one slot per step. hopfieldkit pays about 10 us "
+        "per visited neuron (a Python-level loop with a 500-long dot product) and visits every neuron of every "
+        "pass; event-driven sweeps pay only per flip.")
     say()
     say(f"Success rates (fraction of exact recalls +- binomial SE). hopfieldkit's `recall` draws its update order from "
         f"an unseeded generator, so its rates vary run to run even with `seed` fixed; its {PEER_RUNS} timed runs are "

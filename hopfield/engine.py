@@ -23,9 +23,14 @@ end of a sweep that leaves no neuron unstable (a fixed point) or after
 ``bits(split(.)[1], (N,))`` in one round for N <= 1625, so there the order is
 read off those bits without sorting (checked once against
 ``jax.random.permutation``); otherwise the permutation is drawn and inverted,
-one probe per step, when a probe starts a new sweep.  The probes of a batch are
-cut into groups of ``group`` (``lax.map``: a group ends when its slowest probe
-does, and its (G, N) fields stay in cache); each group is a ``lax.while_loop``.
+one probe per step, when a probe starts a new sweep.  ``slots`` probes are
+advanced together in one ``lax.while_loop``; a slot whose probe has finished
+takes the next probe of the batch, so no slot waits for the slowest probe.  In
+``order="hash"`` one reduction per step over the slots' (G, N) fields finds
+both the next unstable neuron of the sweep and whether any neuron is unstable
+(an unstable neuron earlier in the sweep counts its key plus 2^24).  With
+``per_probe`` every probe has its own coupling (the trials of
+:mod:`hopfield.scan`: many networks in one call).
 
 The columns come from a ``column(operand, j) -> (G, N)`` function, so the same
 kernel runs on a dense matrix (:func:`dense_column`), on the patterns without
@@ -130,7 +135,8 @@ def hash_neuron(key: jax.Array, seed: jax.Array) -> jax.Array:
 
 
 def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array, *, max_sweeps: int, tol=0,
-          order: str = "permutation", slots: int = 32, from_bits: bool | None = None, count=None):
+          order: str = "permutation", slots: int = 32, from_bits: bool | None = None, count=None,
+          per_probe: bool = False):
     """Asynchronous dynamics of the B probes ``s: (B, N)`` (int8 or any dtype in {-1, +1}) with fields ``H = C s``.
 
     ``C`` is what ``column(operand, j) -> (G, N)`` gives columns of; ``H`` is int32 (integer couplings, exact)
@@ -145,6 +151,8 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
     permutation (False), the same order where :func:`keys_reproduce_permutation`; default: that check.
     ``count`` (may be traced): only the first ``count`` probes run, the others are returned as given
     (padding a batch to a few fixed sizes saves compilations).
+    ``per_probe``: every probe has its own coupling; ``column(operand, j, b)`` gets the (G,) probes ``b`` the
+    slots hold (so one call advances the probes of many networks, e.g. the trials of :mod:`hopfield.scan`).
 
     **Returns:** ``(s, H, sweeps, status, flips)``: final states (``s``'s dtype) and fields, (B,) int32 sweeps
     (each with at least one flip), status FIXED_POINT or LIMIT, and flips.
@@ -197,13 +205,18 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
     def body(c):
         s, H, b = c["s"], c["H"], c["b"]
         unstable = s.astype(H.dtype) * H < -tol
-        if hashed:  # distinct keys; at the start of a sweep (last_i = -1) every neuron is later
-            later = (b > c["last_b"][:, None]) | (c["last_i"] < 0)[:, None]
+        if hashed:  # distinct keys in [0, 2^24); a sweep starts with last_b = -1 (every neuron is later).
+            # One pass: an unstable neuron earlier in the sweep counts 2^24 + key, so the smallest value says
+            # both whether a later unstable neuron exists (< 2^24, its key) and whether any does (< 2^25).
+            v = jnp.min(jnp.where(unstable, jnp.where(b > c["last_b"][:, None], b, b + 2.0**24), 2.0**25), axis=1)
+            has, anyu = v < 2.0**24, v < 2.0**25
+            mn = jnp.where(has, v, sentinel)
         else:
             later = (b > c["last_b"][:, None]) | ((b == c["last_b"][:, None]) & (idx > c["last_i"][:, None]))
-        m = jnp.where(unstable & later, b, sentinel)
-        mn = jnp.min(m, axis=1)
-        has = mn != sentinel
+            m = jnp.where(unstable & later, b, sentinel)
+            mn = jnp.min(m, axis=1)
+            has = mn != sentinel
+            anyu = jnp.any(unstable, axis=1)
         if hashed:  # distinct keys: the neuron is the inverse hash of the smallest key
             j = hash_neuron(jnp.minimum(mn, 2.0**24 - 1), c["seed"])
         else:  # keys may tie (bits): the smallest index among them, as the stable sort
@@ -212,13 +225,13 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
         live = c["slot"] < B
         flip = live & has
         end = live & ~has
-        anyu = jnp.any(unstable, axis=1)
         fixed = end & ~anyu
         limit = end & anyu & (c["t"] + 1 >= max_sweeps)
         wrap = end & anyu & ~limit
         sj = s[rows, j]
         d = jnp.where(flip, -2 * sj, jnp.zeros_like(sj))
-        H = H + d.astype(H.dtype)[:, None] * column(operand, j).astype(H.dtype)
+        col = column(operand, j, jnp.minimum(c["slot"], B - 1)) if per_probe else column(operand, j)
+        H = H + d.astype(H.dtype)[:, None] * col.astype(H.dtype)
         s = s.at[rows, j].add(d)
         c = dict(c, s=s, H=H, last_b=jnp.where(flip, mn, c["last_b"]), last_i=jnp.where(flip, j, c["last_i"]),
                  sweeps=jnp.where(limit, max_sweeps, c["sweeps"] + (flip & ~c["flipped"])),
@@ -229,7 +242,8 @@ def relax(column: Callable, operand, s: jax.Array, H: jax.Array, keys: jax.Array
         def start(c):
             nt = c["t"][w] + 1
             k = keys[c["slot"][w]]
-            upd = dict(t=c["t"].at[w].set(nt), last_b=c["last_b"].at[w].set(jnp.zeros((), kdt)), last_i=c["last_i"].at[w].set(-1),
+            first = jnp.asarray(-1.0 if hashed else 0, kdt)  # hash: below every key; permutation: with last_i = -1
+            upd = dict(t=c["t"].at[w].set(nt), last_b=c["last_b"].at[w].set(first), last_i=c["last_i"].at[w].set(-1),
                        flipped=c["flipped"].at[w].set(False))
             if order == "hash":
                 seed = hash_seed(jax.random.fold_in(k, nt))

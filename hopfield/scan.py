@@ -17,8 +17,10 @@ Hebb matrix ``W = xi^T xi / N`` with a zero diagonal, computed differently:
 - Fields are exact integers ``H = N h`` (``H = xi^T (xi s) - p s`` at the
   start), so a tie is exactly ``H_i = 0`` (the state is kept, as in
   :func:`hopfield.dynamics.sign_keep`) and no drift accumulates.
-- The dynamics is the one asynchronous kernel, :func:`hopfield.engine.relax`
-  (a batch of one per trial, its columns from the packed bits): sweeps jump
+- The dynamics is the one asynchronous kernel, :func:`hopfield.engine.relax`:
+  every trial of every p is a probe of one call, its slots advanced together
+  (a slot takes the next trial when its trial ends), each trial's columns from
+  its own packed bits (``per_probe``): sweeps jump
   from one unstable neuron to the next in the order
   ``jax.random.permutation(fold_in(k, t), N)``, read off the bits without
   sorting where that is the same order (N <= 1625, checked once).
@@ -108,23 +110,42 @@ def _trial_inputs(key: jax.Array, N: int, p: int, n_flip: int):
     return packed, target.at[pos].multiply(-1.0), kd
 
 
-def _group(key, first, N: int, p: int, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
-    """All trials of one pattern count: starts side by side, then fields and recalls one trial after the other
-    (``lax.map``: a trial stops when it is done instead of waiting for the slowest of a vmapped batch)."""
+def _trial_column(operand: tuple, j: jax.Array, b: jax.Array) -> jax.Array:
+    """Columns ``N W[:, j]`` of the trials ``b`` (G,) for ``operand = (packed: (T, w, N), ps: (T,))`` (zero words
+    pad the trials with fewer patterns) -> (G, N) int32, zero at j: the engine's per-probe column source."""
+    packed, ps = operand
+    pk = packed[b]  # (G, w, N)
+    cj = jnp.take_along_axis(pk, j[:, None, None], axis=2)  # (G, w, 1)
+    pc = sum(jax.lax.population_count(pk[:, k] ^ cj[:, k]).astype(jnp.int32) for k in range(pk.shape[1]))
+    N = pk.shape[2]
+    return jnp.where(jnp.arange(N)[None, :] == j[:, None], 0, ps[b][:, None] - 2 * pc)
+
+
+def _inputs(key, first, N: int, p: int, trials: int, n_flip: int, w: int):
+    """All trials of one pattern count: packed patterns padded to ``w`` words, int8 starts, exact int32 fields,
+    dynamics keys and targets."""
     keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(first + jnp.arange(trials))
     packed, s0, kd = jax.vmap(lambda k: _trial_inputs(k, N, p, n_flip))(keys)
-    s, sweeps, status, flips = jax.lax.map(lambda a: _recall(a[0], p, a[1].astype(jnp.int32), _fields(a[0], p, a[1]), a[2], max_sweeps, from_bits),
-                                    (packed, s0, kd))
-    target = 1 - 2 * (packed[:, 0] & 1).astype(jnp.int32)
-    return jnp.mean(s * target, axis=1, dtype=jnp.float32), sweeps, status, flips
+    H0 = jax.vmap(lambda a, s: _fields(a, p, s))(packed, s0)
+    target = 1 - 2 * (packed[:, 0] & 1).astype(jnp.int8)
+    packed = jnp.pad(packed, ((0, 0), (0, w - packed.shape[1]), (0, 0)))
+    return packed, s0.astype(jnp.int8), H0, kd, target
 
 
-@partial(jax.jit, static_argnames=("N", "ps", "trials", "n_flip", "max_sweeps", "from_bits"))
-def _scan(key, first, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: int, from_bits: bool):
+@partial(jax.jit, static_argnames=("N", "ps", "trials", "n_flip", "max_sweeps", "from_bits", "slots"))
+def _scan(key, first, N: int, ps: tuple, trials: int, n_flip: int, max_sweeps: int, from_bits: bool, slots: int = 8):
     """Jitted core of :func:`capacity_scan` for trials ``first .. first + trials - 1``: final overlaps, sweeps,
-    status, flips, each ``(P, trials)``. Trusts its inputs."""
-    out = [_group(jax.random.fold_in(key, g), first, N, p, trials, n_flip, max_sweeps, from_bits) for g, p in enumerate(ps)]
-    return tuple(jnp.stack(x) for x in zip(*out, strict=True))
+    status, flips, each ``(P, trials)``.  Every trial of every p is a probe of one engine call (its slots take
+    the next trial when one finishes; each trial's columns come from its own packed patterns). Trusts its inputs."""
+    w = -(-max(ps) // 32)
+    parts = [_inputs(jax.random.fold_in(key, g), first, N, p, trials, n_flip, w) for g, p in enumerate(ps)]
+    packed, s0, H0, kd, target = (jnp.concatenate(x) for x in zip(*parts, strict=True))
+    pvec = jnp.repeat(jnp.asarray(ps, jnp.int32), trials)
+    s, _, sweeps, status, flips = relax(_trial_column, (packed, pvec), s0, H0, kd, max_sweeps=max_sweeps,
+                                        order="permutation", slots=slots, from_bits=from_bits, per_probe=True)
+    m = jnp.mean(s.astype(jnp.float32) * target, axis=1)
+    P = len(ps)
+    return tuple(x.reshape(P, trials) for x in (m, sweeps, status, flips))
 
 
 def capacity_scan(N: int, pattern_counts: Sequence[int], *, key: Any, trials: int = 20, noise: float = 0.1,

@@ -168,22 +168,29 @@ def _jump(alpha: np.ndarray, m: np.ndarray) -> float:
 
 
 def capacity(alpha: np.ndarray, ps: np.ndarray, m_mean: np.ndarray, retrieved: np.ndarray, criterion: str,
-             *, n_boot: int = 200, seed: int = 0) -> tuple[float, float, float]:
-    """alpha_c and its 95% bootstrap interval over networks from per-network arrays ``(networks, L)``."""
+             *, n_boot: int = 200, seed: int = 0, return_boot: bool = False) -> tuple:
+    """alpha_c and its 95% bootstrap interval over networks from per-network arrays ``(networks, L)``.
+
+    The resampled networks depend only on ``seed`` and the number of networks, so calls with the same seed
+    (every quantizer of one size) draw the same networks: their replicas (``return_boot``) are paired."""
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
 
-    def est(idx):
+    def est(idx, start=None):
+        """(alpha_c, logistic width or None) of the networks ``idx``."""
         if criterion == "jump":
-            return _jump(alpha, m_mean[idx].mean(axis=0))
+            return _jump(alpha, m_mean[idx].mean(axis=0)), None
         k = np.round(retrieved[idx] * ps).sum(axis=0)
-        return _fit_logistic(alpha, k, np.full(alpha.size, len(idx)) * ps)[0]
+        return _fit_logistic(alpha, k, np.full(alpha.size, len(idx)) * ps, start=start)
 
     J = m_mean.shape[0]
-    ac = est(np.arange(J))
+    ac, width = est(np.arange(J))
+    warm = None if width is None else (ac, width)  # the resamples start from the full fit (one Nelder-Mead each)
     rng = np.random.default_rng(seed)
-    boot = [est(rng.integers(0, J, J)) for _ in range(n_boot)] if J > 1 else []
+    boot = [est(rng.integers(0, J, J), warm)[0] for _ in range(n_boot)] if J > 1 else []
     lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (math.nan, math.nan)
+    if return_boot:
+        return float(ac), float(lo), float(hi), np.asarray(boot, float)
     return float(ac), float(lo), float(hi)
 
 
@@ -227,16 +234,51 @@ def fit_finite_size(N: np.ndarray, ac: np.ndarray, sigma: np.ndarray, nu: float 
                 chi2=chi2, dof=int(N.size - (2 if nu is not None else 3)), nu_free=nu is None)
 
 
-def analyze(rec: dict, *, n_boot: int = 200) -> dict:
-    """alpha_c per (criterion, quantizer, size) with intervals, and the finite-size fits (nu free, 1/2, 2/3)."""
+def _alpha_inf_points(N: np.ndarray, y: np.ndarray, w: np.ndarray, nu: float | None) -> np.ndarray:
+    """alpha_inf of the weighted fit (nu free on NU_GRID, or fixed) for replicas ``y: (R, S)``: closed-form
+    two-parameter least squares at every nu at once, the best nu per replica."""
+    grid = NU_GRID if nu is None else np.array([nu])
+    X = N[None, :] ** -grid[:, None]  # (V, S)
+    Sw, Sx, Sxx = w.sum(), X @ w, (X * X) @ w
+    Sy, Sxy = y @ w, (y * w) @ X.T  # (R,), (R, V)
+    det = Sw * Sxx - Sx**2
+    a1 = (Sw * Sxy - Sx[None, :] * Sy[:, None]) / det[None, :]
+    a0 = (Sy[:, None] - a1 * Sx[None, :]) / Sw
+    chi = np.sum(w * (y[:, None, :] - a0[..., None] - a1[..., None] * X[None]) ** 2, axis=2)
+    return a0[np.arange(y.shape[0]), np.argmin(chi, axis=1)]
+
+
+def theory_capacity(qname: str) -> tuple[float, float]:
+    """``(rho, theory.predicted_capacity(rho))`` for a study quantizer at N -> infinity: rho of its a-priori
+    optimum for the Gaussian limit of the Hebbian entries (float: rho = 1)."""
     import theory
 
+    q = parse_quantizer(qname)
+    if q is None:
+        return 1.0, float(theory.predicted_capacity(1.0))
+    r = float(theory.rho(unit_quantizer(q, 1, dist="gaussian"), "gaussian"))
+    return r, float(theory.predicted_capacity(r))
+
+
+def _interval(x: np.ndarray) -> tuple[float, float]:
+    x = x[np.isfinite(x)]
+    return tuple(float(v) for v in np.percentile(x, [2.5, 97.5])) if x.size > 1 else (math.nan, math.nan)
+
+
+def analyze(rec: dict, *, n_boot: int = 200) -> dict:
+    """Per (criterion, quantizer): alpha_c per size with intervals, the finite-size fits (nu free, 1/2, 2/3),
+    and beside theory: rho, ``theory.predicted_capacity(rho)`` and its ratio to float, the measured ratio
+    alpha_c / alpha_c(float) per size and of alpha_inf (nu free and nu = 1/2), each with a 95% interval from
+    the same bootstrap over networks for every quantizer (paired: the quantizers share their networks)."""
     cfg = rec["config"]
     out: dict[str, Any] = {}
+    names = list(cfg["quantizers"])
+    fi = names.index("float") if "float" in names else None
+    _, th_float = theory_capacity("float")
     for crit in CRITERIA:
-        per_q = {}
-        for qi, qname in enumerate(cfg["quantizers"]):
-            rows = []
+        per_q, boots = {}, {}
+        for qi, qname in enumerate(names):
+            rows, bs = [], []
             for N in cfg["sizes"]:
                 nets = [rec["runs"][k] for k in sorted(rec["runs"]) if k.split("/")[0] == str(N)]
                 if len(nets) < 2:
@@ -244,21 +286,42 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                 ps = np.array(sorted({max(1, int(round(a * N))) for a in cfg["alphas"]}))
                 m = np.array([n["m_mean"][qi] for n in nets])
                 f = np.array([n["retrieved"][qi] for n in nets])
-                ac, lo, hi = capacity(ps / N, ps, m, f, crit, n_boot=n_boot, seed=N)
+                ac, lo, hi, boot = capacity(ps / N, ps, m, f, crit, n_boot=n_boot, seed=N, return_boot=True)
                 rows.append(dict(N=N, networks=len(nets), alpha_c=ac, lo=lo, hi=hi))
+                bs.append(boot)
             entry: dict[str, Any] = dict(sizes=rows)
-            ok = [r for r in rows if np.isfinite(r["lo"]) and r["hi"] > r["lo"]]
+            ok = [i for i, r in enumerate(rows) if np.isfinite(r["lo"]) and r["hi"] > r["lo"]]
+            if ok:
+                Ns = np.array([rows[i]["N"] for i in ok], float)
+                ac = np.array([rows[i]["alpha_c"] for i in ok])
+                sig = np.array([(rows[i]["hi"] - rows[i]["lo"]) / (2 * 1.96) for i in ok])
+                reps = np.stack([bs[i] for i in ok], axis=1)  # (n_boot, sizes): replica b of every size
+                boots[qname] = dict(N=Ns, w=1 / sig**2, ac=ac, reps=reps, sizes=[rows[i]["N"] for i in ok])
             if len(ok) >= 3:
-                Ns = np.array([r["N"] for r in ok])
-                ac = np.array([r["alpha_c"] for r in ok])
-                sig = np.array([(r["hi"] - r["lo"]) / (2 * 1.96) for r in ok])
                 entry["fit"] = fit_finite_size(Ns, ac, sig) if len(ok) >= 4 else None
                 entry["fit_nu_1/2"] = fit_finite_size(Ns, ac, sig, nu=0.5)
                 entry["fit_nu_2/3"] = fit_finite_size(Ns, ac, sig, nu=2 / 3)
-            q = parse_quantizer(qname)
-            if q is None:
-                entry["theory_alpha_c"] = float(theory.predicted_capacity(1.0))
-            per_q[quantizer_label(q)] = entry
+            rho, th = theory_capacity(qname)
+            entry.update(rho=rho, theory_alpha_c=th, theory_ratio=th / th_float)
+            per_q[quantizer_label(parse_quantizer(qname))] = entry
+        if fi is not None and "float" in boots:
+            bf = boots["float"]
+            for qname in names:
+                bq = boots.get(qname)
+                e = per_q[quantizer_label(parse_quantizer(qname))]
+                if bq is None or bq["sizes"] != bf["sizes"] or bq["reps"].shape != bf["reps"].shape:
+                    continue
+                for k, row in enumerate(r for r in e["sizes"] if r["N"] in bq["sizes"]):
+                    lo, hi = _interval(bq["reps"][:, k] / bf["reps"][:, k])
+                    row.update(ratio=row["alpha_c"] / bf["ac"][k], ratio_lo=lo, ratio_hi=hi)
+                for tag, nu in (("ratio_inf", None), ("ratio_inf_nu_1/2", 0.5)):
+                    if len(bq["sizes"]) < (4 if nu is None else 3):
+                        continue
+                    point = _alpha_inf_points(bq["N"], bq["ac"][None], bq["w"], nu)[0] / \
+                        _alpha_inf_points(bf["N"], bf["ac"][None], bf["w"], nu)[0]
+                    rat = _alpha_inf_points(bq["N"], bq["reps"], bq["w"], nu) / _alpha_inf_points(bf["N"], bf["reps"], bf["w"], nu)
+                    lo, hi = _interval(rat)
+                    e[tag] = dict(ratio=float(point), lo=lo, hi=hi, theory_inside=bool(lo <= e["theory_ratio"] <= hi))
         out[crit] = per_q
     return out
 
@@ -291,6 +354,13 @@ def main(argv=None) -> dict:
                 print(f"{crit:8s} {q:18s} alpha_inf = {fit['alpha_inf']:.4f} [{fit['alpha_inf_lo']:.4f}, "
                       f"{fit['alpha_inf_hi']:.4f}], nu = {fit['nu']:.2f} [{fit['nu_lo']:.2f}, {fit['nu_hi']:.2f}], "
                       f"chi2 = {fit['chi2']:.2f} / {fit['dof']}")
+            last = (e.get("sizes") or [{}])[-1]
+            if "ratio" in last:
+                r2 = e.get("ratio_inf_nu_1/2", {})
+                print(f"{'':8s} {'':18s} / float: at N = {last['N']} {last['ratio']:.3f} [{last['ratio_lo']:.3f}, "
+                      f"{last['ratio_hi']:.3f}]; alpha_inf (nu = 1/2) {r2.get('ratio', math.nan):.3f} "
+                      f"[{r2.get('lo', math.nan):.3f}, {r2.get('hi', math.nan):.3f}]; theory {e['theory_ratio']:.3f} "
+                      f"(rho = {e['rho']:.4f}, alpha_c = {e['theory_alpha_c']:.4f})")
     return rec
 
 

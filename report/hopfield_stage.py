@@ -198,6 +198,8 @@ def finite_size_rows(fss: list) -> list[dict[str, Any]]:
 
 #: The committed record of ``python -m hopfield.study`` (stability protocol, nu fitted); the report quotes it.
 STUDY_RECORD = Path(__file__).resolve().parent.parent / "docs" / "hopfield_study.json"
+#: Smaller records of the same command that add quantizers (their ratios to float are quoted beside the main record's).
+STUDY_EXTRA = [STUDY_RECORD.with_name(n) for n in ("hopfield_study_quantizers.json", "hopfield_study_3bit.json")]
 
 
 def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
@@ -217,8 +219,30 @@ def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
             rows.append(dict(criterion=crit, quantizer=q, alpha_inf=f["alpha_inf"], lo=f["alpha_inf_lo"],
                              hi=f["alpha_inf_hi"], nu=f["nu"], nu_lo=f["nu_lo"], nu_hi=f["nu_hi"], chi2=f["chi2"],
                              dof=f["dof"], alpha_inf_half=h.get("alpha_inf"), alpha_inf_two_thirds=t.get("alpha_inf")))
-    return dict(config=rec["config"], rows=rows, networks=len(rec.get("runs", {})),
+    ratios = []
+    for q, e in rec.get("analysis", {}).get("fraction", {}).items():
+        last = (e.get("sizes") or [{}])[-1]
+        if "ratio" not in last or "theory_ratio" not in e:
+            continue
+        free, half = e.get("ratio_inf") or {}, e.get("ratio_inf_nu_1/2") or {}
+        ratios.append(dict(quantizer=q, rho=e["rho"], theory_alpha_c=e["theory_alpha_c"], theory_ratio=e["theory_ratio"],
+                           N=last["N"], ratio=last["ratio"], ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"],
+                           half=half.get("ratio"), half_lo=half.get("lo"), half_hi=half.get("hi"),
+                           free=free.get("ratio"), free_lo=free.get("lo"), free_hi=free.get("hi")))
+    return dict(config=rec["config"], rows=rows, ratios=ratios, networks=len(rec.get("runs", {})),
+                done_sizes=sorted({int(k.split("/")[0]) for k in rec.get("runs", {})}),
+                interrupted=bool(rec.get("interrupted")),
                 seconds=float(sum(rec.get("seconds", {}).values())), path=str(Path(path).name))
+
+
+def _ratio_table(ratios: list) -> tuple:
+    iv = lambda lo, hi: "-" if lo is None else f"[{lo:.3f}, {hi:.3f}]"  # noqa: E731
+    nz = lambda v: "-" if v is None else v  # noqa: E731
+    return ("table", ["quantizer", "rho", "theory alpha_c", "theory / float", "N", "alpha_c / float at N", "95% interval",
+                      "alpha_inf / float (nu=1/2)", "95% interval", "alpha_inf / float (nu free)", "95% interval"],
+            [[r["quantizer"], r["rho"], r["theory_alpha_c"], r["theory_ratio"], r["N"], r["ratio"],
+              iv(r["ratio_lo"], r["ratio_hi"]), nz(r["half"]), iv(r["half_lo"], r["half_hi"]), nz(r["free"]),
+              iv(r["free_lo"], r["free_hi"])] for r in ratios])
 
 
 def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> dict[str, Any]:
@@ -231,7 +255,7 @@ def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> d
     return {"section": section, "capacity": capacity_rows(caps), "figure": str(fig),
             "finite_size": finite_size_rows(fss), "finite_size_figure": str(fs_fig),
             "capacity_config": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cfg.items()},
-            "study": study_rows()}
+            "study": study_rows(), "study_extra": [r for r in map(study_rows, STUDY_EXTRA) if r]}
 
 
 def blocks(res: dict[str, Any]) -> list:
@@ -292,4 +316,19 @@ def blocks(res: dict[str, Any]) -> list:
                   [[r["criterion"], r["quantizer"], r["alpha_inf"], f"[{r['lo']:.4f}, {r['hi']:.4f}]", r["nu"],
                     f"[{r['nu_lo']:.2f}, {r['nu_hi']:.2f}]", f"{r['chi2']:.2f} / {r['dof']}", r["alpha_inf_half"],
                     r["alpha_inf_two_thirds"]] for r in st["rows"]]))
+        if st.get("ratios"):
+            b.append(("p", "Quantized relative to float (fraction criterion), beside theory: rho of each quantizer's "
+                           "a-priori optimum for Gaussian weights (the large-p limit of the Hebbian entries) and "
+                           "`theory.predicted_capacity(rho)` (AGS with Sompolinsky's static synaptic noise). Measured: "
+                           "alpha_c / alpha_c(float) at the largest N, and alpha_inf / alpha_inf(float) with nu = 1/2 "
+                           "and with nu free per quantizer; 95% intervals from one bootstrap over networks shared by all "
+                           "quantizers (they run on the same networks, so the ratios are paired)."))
+            b.append(_ratio_table(st["ratios"]))
+    for ex in res.get("study_extra") or []:
+        c = ex["config"]
+        b.append(("p", f"Ratios from docs/{ex['path']} (the same command, {', '.join(c['quantizers'])}; N = "
+                       f"{', '.join(map(str, ex['done_sizes']))}; {ex['networks']} networks in {ex['seconds']:.0f} s"
+                       f"{', interrupted' if ex['interrupted'] else ''}; loads {c['alphas'][0]:g}-{c['alphas'][-1]:g}):"))
+        if ex.get("ratios"):
+            b.append(_ratio_table(ex["ratios"]))
     return b

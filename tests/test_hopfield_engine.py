@@ -1,5 +1,7 @@
 """The one asynchronous engine: numpy reference trajectories, exact incremental fields, cumulative counts, the study."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -183,3 +185,36 @@ def test_study_interrupted_resumes_to_the_same_record(tmp_path, monkeypatch):
     assert not done["interrupted"] and done["runs"] == full["runs"]
     with pytest.raises(ValueError, match="^out="):
         run_study(**dict(args, networks=3), out=str(tmp_path / "b.json"))
+
+
+def test_ratio_machinery_matches_the_profile_fit_and_theory():
+    from hopfield.study import _alpha_inf_points, theory_capacity
+
+    rng = np.random.default_rng(1)
+    N = 1000 * 2.0 ** np.arange(6)
+    sig = np.full(N.size, 0.001)
+    y = 0.138 + 2.0 * N ** -0.7 + rng.normal(0, sig, (5, N.size))
+    for nu in (None, 0.5):
+        pts = _alpha_inf_points(N, y, 1 / sig**2, nu)
+        want = [fit_finite_size(N, row, sig, nu=nu)["alpha_inf"] for row in y]
+        assert np.allclose(pts, want, atol=1e-9), nu
+    assert theory_capacity("float") == (1.0, pytest.approx(theory.predicted_capacity(1.0)))
+    r, ac = theory_capacity("sign")  # clipped synapses: rho = sqrt(2 / pi), alpha_c about 0.10 (Sompolinsky 1986)
+    assert r == pytest.approx(np.sqrt(2 / np.pi), abs=1e-9) and 0.09 < ac < 0.11
+    r3, _ = theory_capacity("uniform:3")
+    assert theory.rho(unit_quantizer(theory.Recipe("uniform", bits=3), 1, dist="gaussian"), "gaussian") == r3 > r
+
+
+def test_report_quotes_the_committed_study_ratios_beside_theory():
+    from hopfield.study import theory_capacity
+    from report.hopfield_stage import STUDY_RECORD, study_rows
+
+    st = study_rows(STUDY_RECORD)
+    fr = json.loads(STUDY_RECORD.read_text())["analysis"]["fraction"]
+    by = {r["quantizer"]: r for r in st["ratios"]}
+    assert {"float", "sign", "ternary"} <= set(by)
+    for name, label in (("sign", "sign"), ("ternary", "ternary")):
+        r, e, f = by[label], fr[label], fr["float"]
+        assert r["ratio"] == pytest.approx(e["sizes"][-1]["alpha_c"] / f["sizes"][-1]["alpha_c"])
+        assert r["ratio_lo"] <= r["ratio"] <= r["ratio_hi"]
+        assert r["theory_ratio"] == pytest.approx(theory_capacity(name)[1] / theory_capacity("float")[1])
