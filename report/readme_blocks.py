@@ -303,6 +303,7 @@ def hopfield_vs_classifier(hop: dict, deep: dict) -> str:
 # -- the benchmark table ---------------------------------------------------------------------
 def benchmarks_block(bench: dict) -> str:
     hs, dyn, qa, qf, dn = (bench[k] for k in ("hopfield_scan", "hopfield_dynamics", "quantizer_apply", "quantizer_fit", "deepnets"))
+    he = bench.get("hopfield_engine")
     sync = [r for r in dyn["rows"] if r["dynamics"] == "sync"]
     asyn = [r["ratio_to_matmul"] for r in dyn["rows"] if r["dynamics"] != "sync"]
     d4 = {r["method"]: r for r in dn["rows"]}
@@ -315,6 +316,11 @@ def benchmarks_block(bench: dict) -> str:
          "`hopfield.capacity_scan`, 1 thread / 2 threads", f"{hs['baseline']} (1 thread)",
          f"**{hs['speedup_1_thread']:g}x / {hs['speedup_2_threads']:g}x** faster; success rates "
          f"{'agree' if hs['chi_square_p'] > 0.05 else 'differ'} (chi-square p = {hs['chi_square_p']:g})", hs],
+        *([[f"Hopfield asynchronous recall from the stored patterns, N={he['N']}, alpha={he['alpha']:g} "
+            f"(every stored pattern a probe), {he['measure']}", "`hopfield.run` (the engine)", he["baseline"],
+            f"**{he['speedup_per_probe']:g}x** per probe ({he['ms_per_probe']:g} vs {he['baseline_ms_per_probe']:g} ms; "
+            f"target {he['target_speedup']:g}x); the dynamics of all p probes take {he['dynamics_over_matmul']:g}x the "
+            f"float32 product xi^T xi (target {he['target_dynamics_over_matmul']:g}x)", he]] if he else []),
         [f"Hopfield dynamics throughput, N={' / '.join(str(r['N']) for r in sync)}, batched", "sync updates",
          "float32 matmul on the same W and batch",
          " / ".join(f"{r['ratio_to_matmul']:.2f}" for r in sync) + f" of matmul GFLOP/s (async: {rng(asyn, '.2f')})", dyn],
