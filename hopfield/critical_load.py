@@ -32,7 +32,7 @@ from scipy import optimize
 
 import theory
 
-from ._checks import check_int, check_key
+from ._checks import check_int, check_key, check_network_size
 from .experiments import retrieval
 from .hebbian import QuantizerSpec, as_spec, quantizer_label, spec_recipe
 from .records import CapacityRecord, FiniteSizeRecord
@@ -134,6 +134,21 @@ def measure_capacity(N: int, quantizer: QuantizerSpec = None, *, key: Any, alpha
                           theory_alpha_c=theory.predicted_capacity(min(rho, 1.0)))
 
 
+def _check_sizes(Ns: Sequence[int], quantizer: QuantizerSpec, kwargs: dict) -> None:
+    """The memory and work checks of :func:`hopfield.retrieval` for every size of a finite-size scan, up front."""
+    alphas = kwargs.get("alphas")
+    a = np.asarray(np.linspace(0.06, 0.26, 11) if alphas is None else alphas, dtype=np.float64).ravel()
+    if a.size == 0 or np.any(~np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"alphas must be positive loads, got {alphas!r}")
+    networks = check_int("networks", kwargs.get("networks", 16), 1)
+    stability = kwargs.get("protocol", "basin") == "stability"
+    noise = 0.0 if stability else float(kwargs.get("noise", 0.1))
+    for N in sorted(set(Ns), reverse=True):
+        ps = [max(1, int(round(x * N))) for x in a]
+        probes = max(ps) if stability else check_int("probes", kwargs.get("probes", 4), 1)
+        check_network_size(N, ps, networks, probes, int(round(noise * N)), 1, quantizer is not None, "finite_size")
+
+
 def finite_size(Ns: Sequence[int], quantizer: QuantizerSpec = None, *, key: Any, nu: float = 0.5,
                 **kwargs) -> FiniteSizeRecord:
     """alpha_c at several N and the fit ``alpha_c(N) = alpha_inf + a N^(-nu)`` (weighted least squares).
@@ -152,6 +167,7 @@ def finite_size(Ns: Sequence[int], quantizer: QuantizerSpec = None, *, key: Any,
         raise ValueError(f"Ns must hold at least 2 distinct sizes, got {Ns!r}")
     quantizer = as_spec(quantizer)
     label = quantizer_label(quantizer)
+    _check_sizes(Ns, quantizer, kwargs)  # every size before the first runs: a size that cannot fit is refused now
     runs: list[CapacityRecord] = []
     interrupted = False
     try:

@@ -167,6 +167,16 @@ def _jump(alpha: np.ndarray, m: np.ndarray) -> float:
         return float(alpha[i])
 
 
+def _bracketed(ps: np.ndarray, m_mean: np.ndarray, retrieved: np.ndarray, criterion: str) -> bool:
+    """Whether the grid holds loads on both sides of the criterion: the pooled retrieved fraction reaches 1/2 and
+    falls below it ('fraction'), or the mean overlap falls by at least 0.2 across the grid ('jump')."""
+    if criterion == "jump":
+        m = m_mean.mean(axis=0)
+        return bool(np.nanmax(m) - np.nanmin(m) >= 0.2)
+    frac = np.round(retrieved * ps).sum(axis=0) / (retrieved.shape[0] * ps)
+    return bool(np.nanmax(frac) >= 0.5 > np.nanmin(frac))
+
+
 def capacity(alpha: np.ndarray, ps: np.ndarray, m_mean: np.ndarray, retrieved: np.ndarray, criterion: str,
              *, n_boot: int = 200, seed: int = 0, return_boot: bool = False) -> tuple:
     """alpha_c and its 95% bootstrap interval over networks from per-network arrays ``(networks, L)``.
@@ -184,6 +194,12 @@ def capacity(alpha: np.ndarray, ps: np.ndarray, m_mean: np.ndarray, retrieved: n
         return _fit_logistic(alpha, k, np.full(alpha.size, len(idx)) * ps, start=start)
 
     J = m_mean.shape[0]
+    if not _bracketed(ps, m_mean, retrieved, criterion):
+        warnings.warn(f"alpha: the load grid alpha = {float(alpha.min()):g}..{float(alpha.max()):g} does not bracket "
+                      f"the {criterion!r} criterion (retrieval never falls through it): alpha_c is NaN, extend the grid",
+                      RuntimeWarning, stacklevel=2)
+        nan = (math.nan, math.nan, math.nan)
+        return (*nan, np.empty(0)) if return_boot else nan
     ac, width = est(np.arange(J))
     warm = None if width is None else (ac, width)  # the resamples start from the full fit (one Nelder-Mead each)
     rng = np.random.default_rng(seed)

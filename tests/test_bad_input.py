@@ -87,6 +87,9 @@ RAISES = [
      r"^N=1000000 .*retrieval needs about .* of memory, more than the limit"),
     ("measure_capacity with N=10**6", lambda: hopfield.measure_capacity(10**6, key=KEY, progress=False),
      r"^N=1000000 .*needs about .* of memory, more than the limit"),
+    ("finite_size with a last size of 10**6 (refused before the small sizes run)",
+     lambda: hopfield.finite_size([64, 10**6], key=KEY, progress=False),
+     r"^N=1000000 .*finite_size needs about .* of memory, more than the limit"),
     ("basins with N=10**6", lambda: hopfield.basins(10**6, 0.1, key=KEY, progress=False),
      r"^N=1000000 .*basins needs about .* of memory, more than the limit"),
     ("hebbian of 10**6 neurons", lambda: hopfield.hebbian(np.ones((1, 10**6))),
@@ -254,6 +257,19 @@ def test_capacity_on_a_grid_that_crosses_is_bracketed():
         warnings.filterwarnings("error", message="alphas:")  # the grid warning of measure_capacity
         rec = hopfield.measure_capacity(16, alphas=[0.06, 2.0], **CAP)
     assert rec.bracketed is True and 0.06 <= rec.alpha_c <= 2.0 and np.isfinite(rec.alpha_c_lo)
+
+
+def test_study_capacity_on_a_grid_that_never_crosses_is_nan_with_a_warning():
+    from hopfield.study import capacity
+
+    ps = np.array([8, 9, 10]); alpha = ps / 128.0
+    m = np.ones((4, 3)); retrieved = np.ones((4, 3))  # every network retrieves at every load: above the criterion
+    for crit in ("fraction", "jump"):
+        with pytest.warns(RuntimeWarning, match=rf"^alpha: the load grid .* does not bracket the '{crit}' criterion"):
+            out = capacity(alpha, ps, m, retrieved, crit, n_boot=5, return_boot=True)
+        assert np.isnan(out[:3]).all() and out[3].size == 0
+    m[:, 2], retrieved[:, 2] = 0.2, 0.0  # the last load falls through: bracketed, a finite estimate
+    assert np.isfinite(capacity(alpha, ps, m, retrieved, "fraction", n_boot=5)[0])
 
 
 # -- deepnets.sweep leaves the caller's model as it was ------------------------------------------------
