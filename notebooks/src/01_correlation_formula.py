@@ -123,7 +123,8 @@ for j, name in enumerate(DISTS):
         for fam, K in (("sign", 2), ("ternary", 3)):
             ax.plot(np.log2(K), transform(points[name, fam]), "s", mfc="none", color=colors[fam], label=fam)
         ax.grid(alpha=0.3)
-    axes[0, j].set_title(f"{name} weights")
+    axes[0, j].set_title(f"{name} weights: rho")
+    axes[1, j].set_title(f"{name} weights: 1 - rho")
     axes[1, j].set_yscale("log")
     axes[1, j].set_xlabel("bits per weight, log2 K")
 axes[0, 0].set_ylabel("rho (dimensionless)")
@@ -250,8 +251,8 @@ for fam, K in (("sign", 2), ("ternary", 3), ("lloyd_max", 4)):
 ax.set_xlabel("number of stored patterns p")
 ax.set_ylabel("rho (dimensionless)")
 ax.set_title("Quantized Hebbian weights")
-ax.legend(fontsize=7, loc="upper right", ncol=2)
-ax.set_ylim(0.75, 1.04)
+ax.legend(fontsize=8, loc="upper right", ncol=2)
+ax.set_ylim(0.75, 1.06)
 plt.show()
 
 # %% [markdown]
