@@ -1,6 +1,9 @@
-"""The HTML report in a real browser: Debian's chromium, headless, no network.
+"""The HTML report's formulas as MathML, and the report in a real browser: Debian's chromium, headless, no network.
 
-A quick run of the theory stage writes ``report.html`` (its formulas, table and figure).
+The formula tests need no browser: every formula of report/formulas.py is well-formed
+presentation MathML, printed from the same sympy expression as its LaTeX, with a caption.
+
+The report's code writes its theory section (formulas, table, figure; a small sample) to ``report.html``.
 A copy of the page gets a strict Content-Security-Policy (nothing but inline styles,
 ``data:`` images and the probe script below may load) and a probe script that runs
 after the page has loaded and writes what it finds into the DOM, which
@@ -12,7 +15,7 @@ plain text the two would sit on one line. Chromium's own console log (stderr) mu
 show no error either. A screenshot of the original page is left in the test's output
 folder (``report.png``).
 
-The test skips, saying why, where chromium is missing (``apt-get install chromium``,
+The browser tests skip, saying why, where chromium is missing (``apt-get install chromium``,
 done by .ci/run where apt works as root).
 """
 
@@ -26,12 +29,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sympy as sp
 
-from report import __main__ as cli
+from report import document, formulas, theory_stage
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium; "
-                                                           ".ci/run does it where apt works as root)")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y "
+                                                               "chromium; .ci/run does it where apt works as root)")
 
 CSP = ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
        "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">")
@@ -84,10 +88,19 @@ def _console_messages(stderr: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory) -> Path:
+def report_formulas() -> list[dict]:
+    return formulas.formulas()
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, report_formulas) -> Path:
+    """The report's first section, written by the report's own code at a small sample size (fast)."""
     out = tmp_path_factory.mktemp("report_browser")
-    assert cli.main(["--quick", "--stages", "theory", "--out", str(out), "--seed", "1"]) == 0
-    return out / "report.html"
+    rows = theory_stage.rho_table(("gaussian", "laplace"), [1, 2, 3, 4], 20_000, seed=1)
+    res = {"rows": rows, "n": 20_000, "figure": theory_stage.plot_rho_vs_bits(rows, out / "rho_vs_bits.png"),
+           "formulas": report_formulas}
+    _, html = document.write(theory_stage.blocks(res), out, "corrquant study report")
+    return html
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +118,56 @@ def probed(page, tmp_path_factory) -> tuple[dict, str]:
     return data, res.stderr
 
 
+def test_formulas_are_mathml_of_the_same_expression_as_their_latex(report_formulas):
+    from xml.dom import minidom
+
+    from theory import derivation
+
+    exprs = formulas.expressions()
+    assert [f["name"] for f in report_formulas] == list(exprs)
+    assert set(exprs) == set(derivation.latex_formulas())  # every derived formula is shown, under the same name
+    for f in report_formulas:
+        expr, caption = exprs[f["name"]]
+        assert f["latex"] == sp.latex(expr) and f["caption"] == caption and len(caption) > 30
+        root = minidom.parseString(f["mathml"]).documentElement  # well-formed XML: no raw '<', no HTML-only entity
+        assert root.tagName == "math" and root.getAttribute("xmlns") == formulas.MATHML_NS
+        assert root.getAttribute("display") == "block"
+        text = "".join(n.data for n in root.getElementsByTagName("*") for n in n.childNodes if n.nodeType == n.TEXT_NODE)
+        assert "\\" not in text and "piecewise" not in text and "True" not in text, (f["name"], text)
+    laplace = next(f for f in report_formulas if f["name"] == "laplace_F0")["mathml"]
+    assert "<mtable" in laplace and "otherwise" in laplace and "&lt;" in laplace  # cases, not "piecewise(...)"
+
+
+def test_formula_blocks_render_in_html_and_markdown(tmp_path):
+    block = ("math", r"\rho = 1", formulas.to_mathml(sp.Eq(sp.Symbol("rho"), 1)), "rho is one here.")
+    page = document.to_html([block], "t")
+    assert "<math xmlns=" in page and "<figcaption>rho is one here.</figcaption>" in page
+    assert "<details><summary>LaTeX</summary><pre class='math'>\\rho = 1</pre></details>" in page
+    md = document.to_markdown([block], tmp_path)
+    assert "*rho is one here.*" in md and "$$\n\\rho = 1\n$$" in md
+    assert "<pre class='math'>x</pre>" in document.to_html([("math", "x")], "t")  # LaTeX alone: shown as source
+    with pytest.raises(ValueError, match="mathml"):
+        document.to_html([("math", "x", "<div>x</div>", "c")], "t")
+    with pytest.raises(TypeError, match="expr"):
+        formulas.to_mathml("x")
+
+
+def test_report_page_shows_math_not_identifiers(page):
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<math ") == len(formulas.expressions())
+    assert "<b>E_wq</b>" not in html and "<b>hebbian_F0</b>" not in html  # no bare identifiers as headings
+    md = page.with_name("report.md").read_text(encoding="utf-8")
+    assert md.count("$$") == 2 * len(formulas.expressions())
+
+
+@needs_chromium
 def test_page_loads_without_errors(probed):
     data, stderr = probed
     assert data["errors"] == [], data["errors"]
     assert _console_messages(stderr) == [], _console_messages(stderr)
 
 
+@needs_chromium
 def test_every_figure_loads(probed, page):
     data, _ = probed
     assert len(data["imgs"]) == page.read_text().count("<img") >= 1
@@ -118,6 +175,7 @@ def test_every_figure_loads(probed, page):
     assert not bad, f"images that did not load: {bad} of {data['imgs']}"
 
 
+@needs_chromium
 def test_formulas_render_as_math(probed, page):
     data, _ = probed
     maths = data["maths"]
@@ -130,6 +188,7 @@ def test_formulas_render_as_math(probed, page):
     assert all(f["stacked"] for f in fracs), [f for f in fracs if not f["stacked"]]
 
 
+@needs_chromium
 def test_screenshot(page, tmp_path_factory):
     shot = page.with_name("report.png")
     res = _chromium("--virtual-time-budget=10000", "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri(),
