@@ -236,20 +236,22 @@ display(Markdown("**Smallest bit width within 1 point of float32:**\n\n" +
                  md_table(deepnets.smallest_bits_within(rows, 1.0), ["method", "bits", "top1", "drop", "ratio", "mean_rho"])))
 
 # %% [markdown]
-# **Reading the results** (checked on the default run; rerun to check them for other settings).
+# **Reading the results** (checked on the default run: VGG, the first 2,000 Fashion-MNIST test images;
+# rerun to check them for other settings).
 # - Per tensor (section 1) the min-max grid loses much more $\rho$ than the fitted grids, because outliers
-#   set its range. Per channel (sections 2-3) each channel's own range tames the outliers and min-max is
-#   competitive from 3 bits on: its $\rho$ is then within about 0.005 of the others. At 2 bits every
-#   $\rho$-fitted grid is clearly ahead of min-max in $\rho$.
+#   set its range. Per channel (sections 2-3) each channel's own range tames most outliers, but at 2 and 3
+#   bits min-max still has the lowest mean $\rho$, mostly through the large `classifier.1` layer.
 # - Per channel, uniform and exponential fit each channel's own shape (step; base and smallest level) and
-#   min-max each channel's own range; on this network's near-Gaussian weights, at 3 bits and more,
-#   exponential ends up with about the same $\rho$ as min-max (slightly higher at 3 bits, slightly lower at
-#   4), so the 1-2 bit advantage reported for ImageNet networks (Malsagov et al. 2019) does **not** show here.
-# - Accuracy: sign (1 bit) and ternary lose many points; the per-channel 2-8 bit methods all stay within
-#   about one point of float32 on this small network. With 359 test images one image is 0.28 points, so
-#   differences of a point or less between methods are not significant — use Fashion-MNIST (10,000 test
-#   images) or a larger network to separate the methods.
+#   min-max each channel's own range. Exponential levels reach 1 point of float32 at the same width as
+#   min-max (3 bits), so the 1-2 bit advantage reported for ImageNet networks (Malsagov et al. 2019)
+#   does **not** show here.
+# - Accuracy, with the intervals printed under section 3: sign (1 bit) is near chance; at 2 bits every
+#   method loses accuracy, the $\rho$-fitted grids a few points and min-max per channel far more, and
+#   both the loss against float32 and the fitted grids' lead over min-max are beyond the sampling error
+#   (their 95% intervals exclude 0). From 3 bits on every method is within about one point of float32,
+#   and the differences between methods there are smaller than the interval (about $\pm 1.7$ points at
+#   2,000 images): set LIMIT = None (10,000 images, about $\pm 0.8$) to separate them.
 # - Higher mean $\rho$ does not always mean higher accuracy at the same width (compare the 2-bit rows of
-#   the table): $\rho$ averages over all weights, while the accuracy depends on which weights and layers
-#   carry the decision, and at this test-set size on a handful of images. Notebook 04 puts $\rho$ and
+#   the table, and test a difference with `difference_interval`): $\rho$ averages over all weights, while
+#   the accuracy depends on which weights and layers carry the decision. Notebook 04 puts $\rho$ and
 #   accuracy side by side with the Hopfield network.
