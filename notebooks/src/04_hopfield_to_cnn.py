@@ -76,7 +76,7 @@ for r, rel in zip(cls, cls_rel, strict=True):
 
 # %%
 rho_grid = np.linspace(0.75, 1.0, 200)
-fig, (ax_h, ax_c) = plt.subplots(1, 2, figsize=(13, 5), sharex=True)
+fig, (ax_h, ax_c) = plt.subplots(1, 2, figsize=(15, 5), sharex=True)
 for j, (a, fill) in enumerate(zip(ALPHAS, ("C0", "none"), strict=False)):  # at most two loads
     ax_h.plot(rho_grid, [theory.overlap(a, r) for r in rho_grid], "-" if j == 0 else "--", color="k", lw=1,
               label=f"theory m(alpha={a:g}, rho), N -> inf")
@@ -105,7 +105,7 @@ ax_c.set_xlabel("rho, mean per-layer correlation (dimensionless)")
 ax_c.set_ylabel("relative accuracy (top-1 - chance) / (float - chance)")
 ax_c.set_title(f"Classifier {MODEL} on {DATASET}, {', '.join(map(str, BITS))} bit: accuracy against rho")
 ax_c.margins(y=0.25)  # the points sit near 1; chance (0) is off the scale
-ax_c.legend(fontsize=8, loc="lower right", ncol=2)
+ax_c.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, off the points
 fig.tight_layout()
 plt.show()
 
