@@ -115,14 +115,15 @@ def plot_field_agreement(comparison: Any, ax: Any = None) -> Any:
 def plot_capacity_vs_theory(capacities: Sequence[Any], ax: Any = None) -> Any:
     """Measured alpha_c (95% CI) versus theory.predicted_capacity(rho) for capacity records, one point per quantizer."""
     ax = _ax(ax)
-    for i, c in enumerate(capacities):
+    sizes = {c.N for c in capacities}
+    for i, c in enumerate(capacities):  # N in the label only when the records differ in N (else in the title)
         ax.errorbar(c.theory_alpha_c, c.alpha_c, yerr=[[c.alpha_c - c.alpha_c_lo], [c.alpha_c_hi - c.alpha_c]],
-                    fmt="o", color=f"C{i % 10}", label=f"{c.quantizer} N={c.N}")
+                    fmt="o", color=f"C{i % 10}", label=c.quantizer if len(sizes) == 1 else f"{c.quantizer} N={c.N}")
     lim = [0.0, 0.2]
     ax.plot(lim, lim, "k:", lw=1, label="equality: measured = theory")
     ax.set_xlabel("theory alpha_c(rho) (patterns per neuron)")
     ax.set_ylabel("measured alpha_c(N) (patterns per neuron)")
-    ax.set_title("Capacity: measured against theory")
+    ax.set_title("Capacity: measured against theory" + (f", N = {next(iter(sizes))}" if len(sizes) == 1 else ""))
     legend(ax, ncol=2 if len(capacities) > 6 else 1)
     return ax
 
