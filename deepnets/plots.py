@@ -43,7 +43,7 @@ def plot_accuracy_vs_rho(rows: Iterable, ax: Any, model: str | None = None) -> A
                 color=f"C{i}", label=method)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.axhline(1.0, ls=":", c="k", lw=0.8)
+    ax.axhline(1.0, ls=":", c="k", lw=0.8, label="1-point drop")
     ax.set_title(model)
     ax.set_xlabel("1 - mean per-layer rho")
     ax.set_ylabel("top-1 drop (points; <=0.01 shown at 0.01)")
@@ -52,28 +52,34 @@ def plot_accuracy_vs_rho(rows: Iterable, ax: Any, model: str | None = None) -> A
 
 
 def save_figure(fig: Any, path: str | os.PathLike) -> str:
-    """Lay out, write as PNG (110 dpi) and close ``fig``; returns the path."""
+    """Lay out (unless the figure has its own layout engine), write as PNG (110 dpi) and close ``fig``; returns the path."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
 
 
 def per_model_figure(rows: Iterable, plot: Callable, path: str | os.PathLike) -> str:
-    """One panel per model (up to 4 a row) drawn by ``plot(rows, ax, model)``, legend on the first; saved to ``path``."""
+    """One panel per model (up to 4 a row) drawn by ``plot(rows, ax, model)``; one legend for all panels, outside
+    them on the right at 8 pt (one entry per label); saved to ``path``."""
     import matplotlib.pyplot as plt
 
     rows = _as_rows(rows)
     models = list(dict.fromkeys(r.model for r in rows))
     cols = min(len(models), 4) or 1
     nrows = -(-max(len(models), 1) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols + 2.0, 3.8 * nrows), squeeze=False, layout="constrained")
     axes = axes.ravel()
     for ax in axes[len(models):]:
         ax.set_visible(False)
     for ax, model in zip(axes, models, strict=False):  # axes: at least one per model
         plot(rows, ax, model)
-    axes[0].legend(fontsize=7)
+    entries: dict[str, Any] = {}
+    for ax in axes[: len(models)]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(lab, h)
+    fig.legend(list(entries.values()), list(entries), loc="outside right upper", fontsize=8)
     return save_figure(fig, path)

@@ -3,6 +3,9 @@
 They only draw what the records hold (theory curves included); nothing here
 recomputes science.  Each takes records and an ``ax`` (a new figure's when None)
 and returns the ``ax``.  Entries a run did not reach are NaN and draw nothing.
+Each sets axis labels with units, a default title (callers may replace it) and a
+legend of at least ``LEGEND_PT`` points with one entry per label, so that every
+reference line (theory, equality) is named once.
 """
 
 from __future__ import annotations
@@ -13,6 +16,17 @@ import numpy as np
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
+LEGEND_PT = 8  # readable from the back of a lecture room
+
+
+def legend(ax: Any, **kwargs: Any) -> Any:
+    """``ax.legend`` with one entry per distinct label (the first artist of each) at ``LEGEND_PT`` points or more."""
+    handles, labels = ax.get_legend_handles_labels()
+    seen: dict[str, Any] = {}
+    for h, lab in zip(handles, labels, strict=True):
+        seen.setdefault(lab, h)
+    kwargs["fontsize"] = max(kwargs.get("fontsize", LEGEND_PT), LEGEND_PT)
+    return ax.legend(list(seen.values()), list(seen), **kwargs)
 
 
 def _ax(ax):
@@ -31,15 +45,18 @@ def _mean_rho(r: Any) -> float:
 def plot_overlap(records: Sequence[Any], ax: Any = None, theory: bool = True) -> Any:
     """Final overlap m versus load alpha (mean +- SE) for retrieval (or capacity) records, with the AGS curve at each measured rho."""
     ax = _ax(ax)
+    if theory and records:
+        ax.plot([], [], "-", color="0.4", lw=1, label="lines: AGS theory at that rho")  # the legend's grey entry
     for i, r in enumerate(records):
         color = f"C{i}"
         ax.errorbar(r.alpha, r.m_mean, yerr=r.m_se, fmt=MARKERS[i % len(MARKERS)], ms=4, color=color, mfc="none",
-                    label=f"{r.quantizer} (N={r.N})")
-        if theory:
-            ax.plot(r.theory_alpha_grid, r.theory_m_grid, "-", color=color, lw=1, label=f"theory rho={_mean_rho(r):.3f}")
-    ax.set_xlabel("load alpha = p/N")
-    ax.set_ylabel("final overlap m")
-    ax.legend(fontsize=7)
+                    label=f"{r.quantizer}, rho={_mean_rho(r):.3f}")
+        if theory:  # one legend entry says what all the lines are; each line has its points' colour
+            ax.plot(r.theory_alpha_grid, r.theory_m_grid, "-", color=color, lw=1, label="lines: AGS theory at that rho")
+    ax.set_xlabel("load alpha = p/N (patterns per neuron)")
+    ax.set_ylabel("final overlap m (1 = perfect recall)")
+    ax.set_title(f"Final overlap against load, N = {records[0].N}" if records else "Final overlap against load")
+    legend(ax)
     return ax
 
 
@@ -48,6 +65,8 @@ def plot_retrieved(records: Sequence[Any], ax: Any = None) -> Any:
     from .records import CapacityRecord
 
     ax = _ax(ax)
+    if any(isinstance(r, CapacityRecord) and np.isfinite(r.alpha_c) for r in records):
+        ax.plot([], [], ":", color="0.4", lw=1, label="dotted: theory alpha_c(rho)")  # the legend's grey entry
     for i, r in enumerate(records):
         color = f"C{i}"
         ax.errorbar(r.alpha, r.retrieved, yerr=r.retrieved_se, fmt=MARKERS[i % len(MARKERS)], ms=4, color=color,
@@ -55,10 +74,11 @@ def plot_retrieved(records: Sequence[Any], ax: Any = None) -> Any:
         if isinstance(r, CapacityRecord) and np.isfinite(r.alpha_c):
             ax.plot(r.fit_alpha, r.fit_retrieved, "-", color=color, lw=1)
             ax.axvspan(r.alpha_c_lo, r.alpha_c_hi, color=color, alpha=0.15)
-            ax.axvline(r.theory_alpha_c, color=color, ls=":", lw=1)
-    ax.set_xlabel("load alpha = p/N")
-    ax.set_ylabel("fraction retrieved")
-    ax.legend(fontsize=7)
+            ax.axvline(r.theory_alpha_c, color=color, ls=":", lw=1, label="dotted: theory alpha_c(rho)")
+    ax.set_xlabel("load alpha = p/N (patterns per neuron)")
+    ax.set_ylabel("fraction of probes retrieved")
+    ax.set_title("Retrieval against load")
+    legend(ax)
     return ax
 
 
@@ -68,9 +88,10 @@ def plot_basins(records: Sequence[Any], ax: Any = None) -> Any:
     for i, r in enumerate(records):
         ax.errorbar(r.m0, r.retrieved, yerr=r.retrieved_se, fmt="o-", ms=4, color=f"C{i}",
                     label=f"{r.quantizer} alpha={r.alpha:g}")
-    ax.set_xlabel("initial overlap m0")
-    ax.set_ylabel("fraction retrieved")
-    ax.legend(fontsize=7)
+    ax.set_xlabel("initial overlap m0 with the stored pattern")
+    ax.set_ylabel("fraction of probes retrieved")
+    ax.set_title("Basins of attraction")
+    legend(ax)
     return ax
 
 
@@ -84,23 +105,26 @@ def plot_field_agreement(comparison: Any, ax: Any = None) -> Any:
     lo = min(0.6, float(np.min(finite)) - 0.05) if finite.size else 0.6
     ax.set_xlim(lo, 1.01)
     ax.set_ylim(1 - np.arccos(lo) / np.pi - 0.02, 1.01)
-    ax.set_xlabel("measured rho")
-    ax.set_ylabel("field sign agreement")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set_xlabel("measured rho (dimensionless)")
+    ax.set_ylabel("field sign agreement (fraction of fields)")
+    ax.set_title("Field sign agreement against rho")
+    legend(ax, ncol=2 if len(comparison.labels) > 5 else 1)
     return ax
 
 
 def plot_capacity_vs_theory(capacities: Sequence[Any], ax: Any = None) -> Any:
     """Measured alpha_c (95% CI) versus theory.predicted_capacity(rho) for capacity records, one point per quantizer."""
     ax = _ax(ax)
-    for i, c in enumerate(capacities):
+    sizes = {c.N for c in capacities}
+    for i, c in enumerate(capacities):  # N in the label only when the records differ in N (else in the title)
         ax.errorbar(c.theory_alpha_c, c.alpha_c, yerr=[[c.alpha_c - c.alpha_c_lo], [c.alpha_c_hi - c.alpha_c]],
-                    fmt="o", color=f"C{i % 10}", label=f"{c.quantizer} N={c.N}")
+                    fmt="o", color=f"C{i % 10}", label=c.quantizer if len(sizes) == 1 else f"{c.quantizer} N={c.N}")
     lim = [0.0, 0.2]
-    ax.plot(lim, lim, "k:", lw=1)
-    ax.set_xlabel("theory alpha_c(rho)")
-    ax.set_ylabel("measured alpha_c(N)")
-    ax.legend(fontsize=6)
+    ax.plot(lim, lim, "k:", lw=1, label="equality: measured = theory")
+    ax.set_xlabel("theory alpha_c(rho) (patterns per neuron)")
+    ax.set_ylabel("measured alpha_c(N) (patterns per neuron)")
+    ax.set_title("Capacity: measured against theory" + (f", N = {next(iter(sizes))}" if len(sizes) == 1 else ""))
+    legend(ax, ncol=2 if len(capacities) > 6 else 1)
     return ax
 
 
@@ -112,9 +136,10 @@ def plot_finite_size(fs: Any, ax: Any = None) -> Any:
     xs = np.linspace(0, x.max() * 1.05, 50)
     ax.plot(xs, fs.alpha_inf + fs.a * xs, "-", lw=1, label=f"alpha_inf={fs.alpha_inf:.3f}+-{fs.alpha_inf_se:.3f}")
     ax.axhline(fs.theory_alpha_c, color="k", ls=":", lw=1, label=f"theory {fs.theory_alpha_c:.3f}")
-    ax.set_xlabel(f"N^-{fs.nu:g}")
-    ax.set_ylabel("alpha_c(N)")
-    ax.legend(fontsize=7)
+    ax.set_xlabel(f"N^-{fs.nu:g} (N neurons)")
+    ax.set_ylabel("alpha_c(N) (patterns per neuron)")
+    ax.set_title(f"{fs.quantizer}: alpha_c(N) and its N -> infinity limit")
+    legend(ax)
     return ax
 
 

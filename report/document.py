@@ -6,7 +6,10 @@ Blocks are plain tuples so stages can build them without any framework:
 - ``("p", text)``               a paragraph (inline ``code`` and **bold** kept as Markdown)
 - ``("table", headers, rows)``  rows are lists of cells (numbers are formatted)
 - ``("img", path, caption)``    a PNG in the output folder (embedded as base64 in HTML)
-- ``("math", latex)``           a display formula
+- ``("math", latex)``           a display formula (LaTeX only: shown as source in HTML)
+- ``("math", latex, mathml, caption)``  a display formula with its presentation MathML (a ``<math>``
+  element, drawn by the browser without scripts or network) and a plain-words caption; the HTML keeps
+  the LaTeX in a collapsed ``<details>``, the Markdown shows the caption and the LaTeX
 - ``("code", text)``            preformatted text
 """
 
@@ -54,6 +57,8 @@ def to_markdown(blocks: list[Block], out_dir: Path) -> str:
             rel = Path(b[1]).resolve().relative_to(out_dir.resolve())
             lines += [f"![{b[2]}]({rel.as_posix()})", "", f"*{b[2]}*", ""]
         elif kind == "math":
+            if len(b) > 3 and b[3]:
+                lines += [f"*{b[3]}*", ""]
             lines += ["$$", b[1], "$$", ""]
         elif kind == "code":
             lines += ["```", b[1].rstrip("\n"), "```", ""]
@@ -78,7 +83,21 @@ th{background:#f3f3f3}
 pre{background:#f6f6f6;padding:0.8em;overflow-x:auto}
 figure{margin:1em 0} figcaption{font-style:italic;color:#555}
 img{max-width:100%}
+figure.formula{margin:1.2em 0;padding:0.4em 0.8em;border-left:3px solid #ddd;overflow-x:auto}
+math[display=block]{font-size:1.15em;margin:0.3em 0}
+details summary{cursor:pointer;color:#555;font-size:0.85em}
 """
+
+
+def _formula(latex: str, mathml: str | None = None, caption: str | None = None) -> str:
+    """A display formula: the browser's MathML when given (LaTeX in a collapsed block), else the LaTeX source."""
+    if mathml is None:
+        return f"<pre class='math'>{html.escape(latex)}</pre>"
+    if not mathml.startswith("<math") or not mathml.endswith("</math>"):
+        raise ValueError(f"mathml: expected one <math> element, got {mathml[:40]!r}...")
+    cap = f"<figcaption>{_inline(caption)}</figcaption>" if caption else ""
+    return (f"<figure class='formula'>{mathml}{cap}<details><summary>LaTeX</summary>"
+            f"<pre class='math'>{html.escape(latex)}</pre></details></figure>")
 
 
 def to_html(blocks: list[Block], title: str) -> str:
@@ -97,7 +116,7 @@ def to_html(blocks: list[Block], title: str) -> str:
             data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
             parts.append(f"<figure><img alt='{html.escape(b[2])}' src='data:image/png;base64,{data}'><figcaption>{_inline(b[2])}</figcaption></figure>")
         elif kind == "math":
-            parts.append(f"<pre class='math'>{html.escape(b[1])}</pre>")
+            parts.append(_formula(*b[1:]))
         elif kind == "code":
             parts.append(f"<pre>{html.escape(b[1])}</pre>")
         else:

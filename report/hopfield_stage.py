@@ -156,7 +156,7 @@ def _plot_comparison(caps: list, path: Path) -> Path:
     plot_overlap(other, ax=axes[1])
     axes[1].set_title("exponential, Lloyd-Max (lines: theory at measured rho)", fontsize=9)
     plot_capacity_vs_theory(caps, ax=axes[2])
-    axes[2].set_title("capacity: measured alpha_c (95% CI) vs theory", fontsize=9)
+    axes[2].set_title(f"capacity at N = {caps[0].N}: measured alpha_c (95% CI) vs theory", fontsize=9)
     from hopfield.records import ComparisonRecord
 
     plot_field_agreement(ComparisonRecord.from_runs(caps), ax=axes[3])

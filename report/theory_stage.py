@@ -83,14 +83,13 @@ def plot_rho_vs_bits(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> dict[str, Any]:
-    from theory import derivation
+    from .formulas import formulas
 
     n = 200_000 if quick else 1_000_000
     bits_list = list(range(1, 9))
     rows = rho_table(("gaussian", "laplace"), bits_list, n, seed)
     fig = plot_rho_vs_bits(rows, out_dir / "rho_vs_bits.png")
-    formulas = derivation.latex_formulas()
-    return {"rows": rows, "n": n, "figure": fig, "formulas": formulas}
+    return {"rows": rows, "n": n, "figure": fig, "formulas": formulas()}
 
 
 def blocks(res: dict[str, Any]) -> list:
@@ -101,9 +100,8 @@ def blocks(res: dict[str, Any]) -> list:
                    "the lambdified sympy expressions; the test suite ties the two together: the lambdified F0 and F1 "
                    "of every density equal the hand-written ones to 1e-13 (`tests/test_theory_derivation.py`), and "
                    "the lambdified rho of each family equals `theory.rho` to 1e-12."))
-    for name, tex in res["formulas"].items():
-        b.append(("p", f"**{name}**"))
-        b.append(("math", tex))
+    for f in res["formulas"]:  # MathML drawn by the browser, LaTeX kept beside it (report/formulas.py)
+        b.append(("math", f["latex"], f["mathml"], f["caption"]))
     rows = res["rows"]
     worst = max(abs(r["z"]) for r in rows if r["z"] == r["z"])
     b.append(("p", f"rho of each family at its rho-optimal parameters, closed form vs measured on {res['n']:,} sampled "

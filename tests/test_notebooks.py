@@ -2,9 +2,10 @@
 
 Each notebook in notebooks/ is executed with nbclient in the ``python3`` kernel
 of this interpreter (the venv's ipykernel) with its small default parameters.
-A cell injected before the notebook's first cell records every figure that is
-drawn, and one injected after the last cell fails if any axes with data (pictures
-exempt) lacks an x or y label, or a plot with several labelled lines lacks a legend.
+A cell injected before the notebook's first cell checks every figure that is
+drawn with tests/_figures.py (labels, titles, legends of at least 8 pt, labelled
+reference lines, no overlapping texts), and one injected after the last cell fails
+on any problem found.
 (The assignments are graded with nbgrader in tests/test_course.py.)
 """
 
@@ -26,40 +27,17 @@ spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "tools" 
 bn = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bn)
 
-FIGURE_CHECK = r'''
-import matplotlib.backend_bases as _mbb
-_FIGURE_PROBLEMS, _FIGURES_DRAWN = [], [0]
-_print_figure = _mbb.FigureCanvasBase.print_figure
-
-def _check_figure(fig):
-    def same(a, b, attr):
-        sa, sb = a.get_subplotspec(), b.get_subplotspec()
-        return a is b or (sa is not None and sb is not None and getattr(sa, attr) == getattr(sb, attr))
-
-    axes = fig.get_axes()
-    for ax in axes:
-        if not ax.axison or not (ax.lines or ax.collections or ax.patches or ax.containers):
-            continue  # empty, or a picture (images only, e.g. hopfield.show_patterns)
-        name = ax.get_title() or (fig._suptitle.get_text() if fig._suptitle else "untitled")
-        if not any(a.get_xlabel() for a in axes if same(a, ax, "colspan")):
-            _FIGURE_PROBLEMS.append(f"axes {name!r}: no x label")
-        if not any(a.get_ylabel() for a in axes if same(a, ax, "rowspan")):
-            _FIGURE_PROBLEMS.append(f"axes {name!r}: no y label")
-        labelled = [l for l in ax.lines if not l.get_label().startswith("_")]
-        if len(labelled) > 1 and not fig.legends and not any(a.get_legend() for a in axes):
-            _FIGURE_PROBLEMS.append(f"axes {name!r}: {len(labelled)} labelled lines, no legend")
-
-def _checked_print_figure(self, *args, **kwargs):
-    _FIGURES_DRAWN[0] += 1
-    _check_figure(self.figure)
-    return _print_figure(self, *args, **kwargs)
-
-_mbb.FigureCanvasBase.print_figure = _checked_print_figure
-'''
+# The kernel imports the one figure checker of the test suite (tests/_figures.py), shared with tests/test_report.py.
+FIGURE_CHECK = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "tests")!r})
+import _figures
+_FIGURE_LOG = _figures.install()
+"""
 
 FIGURE_ASSERT = r'''
-assert not _FIGURE_PROBLEMS, "figures without labels or legend: " + "; ".join(sorted(set(_FIGURE_PROBLEMS)))
-print(f"{_FIGURES_DRAWN[0]} figures checked")
+assert not _FIGURE_LOG.problems, "figures hard to read: " + "; ".join(sorted(set(_FIGURE_LOG.problems)))
+print(f"{_FIGURE_LOG.count} figures checked")
 '''
 
 
@@ -103,3 +81,35 @@ def test_readme_lists_every_notebook_and_assignment():
     readme = (NB_DIR / "README.md").read_text()
     missing = [p.name for p in STUDY + sorted(COURSE_SOURCE.glob("*/*.ipynb")) if p.name not in readme]
     assert not missing, f"notebooks/README.md does not mention {missing}"
+
+
+def test_figure_checker_finds_each_problem_and_passes_a_readable_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from _figures import figure_problems
+
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([0, 1], [0, 1], label="one")
+    a.plot([0, 1], [1, 0], label="two")
+    a.legend(fontsize=5)
+    a.axhline(0.5)                       # an unlabelled reference line
+    a.text(0.2, 0.2, "first note", fontsize=9)
+    a.text(0.2, 0.2, "second note", fontsize=9)  # on top of the first
+    b.plot([0, 2], [0, 2], "k:")         # an unlabelled diagonal y = x
+    b.set_title("titled")
+    problems = " | ".join(figure_problems(fig))
+    plt.close(fig)
+    for want in ("font 5 pt", "reference line '_child2'", "no x label", "no y label", "no title", "overlap",
+                 "reference line '_child0'"):
+        assert want in problems, (want, problems)
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="data")
+    ax.plot([0, 1], [0, 1], "k:", label="y = x")
+    ax.axhline(0.5, label="half")
+    ax.set(xlabel="x (units)", ylabel="y (units)", title="a readable figure")
+    ax.legend(fontsize=8)
+    assert figure_problems(fig) == []
+    plt.close(fig)

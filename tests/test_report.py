@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _figures import checking
 
 import theory
 from report import __main__ as cli
@@ -15,13 +16,22 @@ from report import anchors_stage, document, theory_stage
 from theory.densities import get_density
 
 SEED = 3
+FIGURES: dict = {}  # what tests/_figures.py found in the figures the quick report wrote
 
 
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    assert cli.main(["--quick", "--out", str(out), "--seed", str(SEED)]) == 0
+    with checking() as log:  # every savefig of the run goes through the lecture-readability checker
+        assert cli.main(["--quick", "--out", str(out), "--seed", str(SEED)]) == 0
+    FIGURES["log"] = log
     return out
+
+
+def test_report_figures_are_readable(quick_report):
+    log = FIGURES["log"]
+    assert log.count >= 7
+    assert not log.problems, "report figures hard to read: " + "; ".join(log.problems)
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,8 @@ for j, name in enumerate(DISTS):
         for fam, K in (("sign", 2), ("ternary", 3)):
             ax.plot(np.log2(K), transform(points[name, fam]), "s", mfc="none", color=colors[fam], label=fam)
         ax.grid(alpha=0.3)
-    axes[0, j].set_title(f"{name} weights")
+    axes[0, j].set_title(f"{name} weights: rho")
+    axes[1, j].set_title(f"{name} weights: 1 - rho")
     axes[1, j].set_yscale("log")
     axes[1, j].set_xlabel("bits per weight, log2 K")
 axes[0, 0].set_ylabel("rho (dimensionless)")
@@ -152,7 +153,7 @@ plt.show()
 # **Scale.** Multiplying all levels by $\lambda > 0$ leaves $\rho$ unchanged (sympy: the difference simplifies to):
 
 # %%
-print("rho(lambda c) - rho(c) =", derivation.scale_invariance(K_OPT))
+display(Math(r"\rho(\lambda c) - \rho(c) = " + sp.latex(derivation.scale_invariance(K_OPT))))
 
 # %% [markdown]
 # **Levels.** With the cell probabilities $P_k$ and first moments $M_k = E[w;\, \text{cell } k]$,
@@ -162,7 +163,8 @@ print("rho(lambda c) - rho(c) =", derivation.scale_invariance(K_OPT))
 stat = derivation.centroid_stationarity(K_OPT)
 for k, sol in enumerate(stat["solutions"], start=1):
     display(Math(rf"c_{k} = {sp.latex(sol)}"))
-print("gradient of rho at c_k = lambda M_k/P_k:", stat["gradient_at_centroids"])
+display(Math(r"\frac{\partial \rho}{\partial c_k}\Big|_{c_k = \lambda M_k / P_k} = "
+             + sp.latex(sp.Matrix(stat["gradient_at_centroids"]).T)))
 
 # %% [markdown]
 # Every optimal level is the cell centroid $M_k/P_k = E[w \mid \text{cell } k]$ times the same factor
@@ -170,7 +172,8 @@ print("gradient of rho at c_k = lambda M_k/P_k:", stat["gradient_at_centroids"])
 # $\rho^2 = 1 - D/E[w^2]$ with $D$ the mean squared error (sympy: the difference simplifies to):
 
 # %%
-print("rho^2 - (1 - D/E[w^2]) at the centroids =", derivation.centroid_identity(K_OPT))
+display(Math(r"\rho^2 - \left(1 - \frac{D}{E[w^2]}\right)\Big|_{\text{centroids}} = "
+             + sp.latex(derivation.centroid_identity(K_OPT))))
 
 # %% [markdown]
 # **Thresholds.** With centroid levels, maximizing $\rho$ over the thresholds is minimizing $D$, whose
@@ -243,15 +246,16 @@ plt.show()
 
 # %%
 ps = np.arange(1, 61)
-fig, ax = plt.subplots(figsize=(6.5, 3.5))
+fig, ax = plt.subplots(figsize=(9, 3.8))
 for fam, K in (("sign", 2), ("ternary", 3), ("lloyd_max", 4)):
     ax.plot(ps, [theory.rho(theory.make(fam, K, ("hebbian", int(p))), ("hebbian", int(p))) for p in ps], ".-", ms=3, label=f"{fam} (exact, binomial)")
     ax.axhline(theory.rho(theory.make(fam, K, "gaussian"), "gaussian"), ls=":", color=ax.lines[-1].get_color(), label=f"{fam}, Gaussian limit")
 ax.set_xlabel("number of stored patterns p")
 ax.set_ylabel("rho (dimensionless)")
 ax.set_title("Quantized Hebbian weights")
-ax.legend(fontsize=7, loc="upper right", ncol=2)
-ax.set_ylim(0.75, 1.04)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, off the curves
+ax.set_ylim(0.75, 1.02)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

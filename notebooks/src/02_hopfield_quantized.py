@@ -146,31 +146,32 @@ for c in caps:
           f" {c.theory_alpha_c:7.3f} {c.alpha_c / base.alpha_c:11.2f} {c.theory_alpha_c / base.theory_alpha_c:12.2f}")
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
 hplots.plot_retrieved(caps, ax=axes[0])
-axes[0].set_title("Retrieved (m >= 0.9), logistic fits; dotted: theory")
-axes[0].set_xlabel("load alpha = p/N (patterns per neuron)")
-axes[0].set_ylabel("fraction of probes retrieved")
+axes[0].set_title(f"Retrieved (m >= 0.9), N = {N}: logistic fits")
 hplots.plot_capacity_vs_theory(caps, ax=axes[1])
-axes[1].set_title(f"Measured alpha_c (N = {N}) vs theory; dotted: equality")
-axes[1].set_xlabel("theory alpha_c(rho) (patterns per neuron)")
-axes[1].set_ylabel("measured alpha_c(N) (patterns per neuron)")
-axes = axes[1:]
+axes[1].set_title(f"Measured alpha_c (N = {N}) against theory")
+# Right: the capacity relative to float weights, measured (alpha_c / float alpha_c at this N, which cancels most
+# of the finite-size excess) beside the theory's alpha_c(rho) / alpha_c(1): one quantity on the y axis.
 rhos = np.linspace(0.6, 1.0, 41)
-axes[1].plot(rhos, [theory.predicted_capacity(r) for r in rhos], "k-", label="theory alpha_c(rho)")
+c_one = theory.predicted_capacity(1.0)
+axes[2].plot(rhos, [theory.predicted_capacity(r) / c_one for r in rhos], "k-", label="theory alpha_c(rho) / alpha_c(1)")
 for i, c in enumerate(caps):
-    axes[1].errorbar(np.mean(c.rho), c.alpha_c * base.theory_alpha_c / base.alpha_c,
-                     yerr=[[(c.alpha_c - c.alpha_c_lo) * base.theory_alpha_c / base.alpha_c],
-                           [(c.alpha_c_hi - c.alpha_c) * base.theory_alpha_c / base.alpha_c]],
-                     fmt="o", color=f"C{i}", label=c.quantizer)
-axes[1].set_xlabel("rho (dimensionless)")
-axes[1].set_ylabel("alpha_c, measured x (0.138 / float alpha_c)")
-axes[1].set_title("Capacity against rho, finite-size offset removed")
-axes[1].legend(fontsize=7)
+    rel = c.alpha_c / base.alpha_c
+    axes[2].errorbar(np.mean(c.rho), rel, yerr=[[(c.alpha_c - c.alpha_c_lo) / base.alpha_c], [(c.alpha_c_hi - c.alpha_c) / base.alpha_c]],
+                     fmt="o", color=f"C{i}", label=f"{c.quantizer} (measured)")
+axes[2].set_xlabel("rho (dimensionless)")
+axes[2].set_ylabel("capacity relative to float weights")
+axes[2].set_title("Relative capacity against rho")
+hplots.legend(axes[2], loc="lower right")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Right panel: dividing by the float network's own $\alpha_c$ at the same $N$ removes most of the finite-size
+# excess, so the measured ratios can be set beside $\alpha_c(\rho)/\alpha_c(1)$ (the error bars are the
+# quantizer's own bootstrap interval only; the float value's uncertainty is not included).
+#
 # ## 4 — Field agreement: Sheppard's formula
 #
 # For random states, the fraction of local fields whose sign the quantized matrix keeps, against the

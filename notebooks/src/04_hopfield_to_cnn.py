@@ -9,8 +9,8 @@
 # number (Pushkareva & Karandashev, OMNN 29(3):179-186, 2020). Does $\rho$ predict a classifier's accuracy
 # the way it predicts a Hopfield network's recall?
 #
-# One figure: the Hopfield overlap at a fixed load, and the classifier's relative accuracy, both against
-# $\rho$, for the same quantizer families. Then what it shows, and where the analogy holds and where it fails.
+# One figure, two panels on the same $\rho$ axis: the Hopfield overlap at fixed loads (left) and the
+# classifier's relative accuracy (right), for the same quantizer families. Then what it shows, and where the analogy holds and where it fails.
 
 # %% parameters
 # Small defaults (the test suite runs this notebook in under a minute). For a sharper picture use
@@ -76,27 +76,37 @@ for r, rel in zip(cls, cls_rel, strict=True):
 
 # %%
 rho_grid = np.linspace(0.75, 1.0, 200)
-fig, ax = plt.subplots(figsize=(8, 5))
+fig, (ax_h, ax_c) = plt.subplots(1, 2, figsize=(15, 5), sharex=True)
 for j, (a, fill) in enumerate(zip(ALPHAS, ("C0", "none"), strict=False)):  # at most two loads
-    ax.plot(rho_grid, [theory.overlap(a, r) for r in rho_grid], "-" if j == 0 else "--", color="C0", lw=1,
-            label=f"Hopfield theory m(alpha={a:g}, rho), N -> inf")
-    ax.errorbar(hop_rho[:, j], hop_m[:, j], yerr=hop_se[:, j], fmt="o", color="C0", mfc=fill, ms=6,
-                label=f"Hopfield measured, N={N}, alpha={a:g}")
-    for lab, r, m in zip(hop.labels, hop_rho[:, j], hop_m[:, j], strict=True):
-        if r < 0.93:  # label the low-rho points; the rest crowd near (1, 1)
-            ax.annotate(lab, (r, m), textcoords="offset points", xytext=(5, -3), fontsize=7, color="C0")
+    ax_h.plot(rho_grid, [theory.overlap(a, r) for r in rho_grid], "-" if j == 0 else "--", color="k", lw=1,
+              label=f"theory m(alpha={a:g}, rho), N -> inf")
+    ax_h.errorbar(hop_rho[:, j], hop_m[:, j], yerr=hop_se[:, j], fmt="o", color="C0", mfc=fill, ms=6,
+                  label=f"measured, N={N}, alpha={a:g}")
+for lab, r, m in zip(hop.labels, hop_rho[:, 0], hop_m[:, 0], strict=True):
+    if r < 0.93:  # name the low-rho points once (first load); the rest crowd near rho = 1
+        ax_h.annotate(lab, (r, m), textcoords="offset points", xytext=(6, -12), fontsize=9, color="C0")
+ax_h.set_xlabel("rho, correlation of weights and quantized weights (dimensionless)")
+ax_h.set_ylabel("final overlap m (1 = perfect recall)")
+ax_h.set_title(f"Hopfield network, N = {N}: recall against rho")
+ax_h.set_ylim(-0.05, 1.08)
+ax_h.legend(fontsize=8, loc="lower right")
+
 markers = {"minmax": "v", "uniform": "s", "exponential": "^", "lloyd_max": "D", "sign": "P", "ternary": "X"}
-for g, fill in zip(GRANULARITIES, ("none", "C3"), strict=False):  # at most two granularities
+for g, fill in zip(GRANULARITIES, ("C3", "none"), strict=False):  # at most two granularities: filled, open
     for method in METHODS:
         sel = [i for i, r in enumerate(cls) if r["method"] == method and r["granularity"] == g]
         if sel:
-            ax.plot(cls_rho[sel], cls_rel[sel], markers[method], color="C3", mfc=fill, ms=8,
-                    label=f"classifier {method}, per {g} ({', '.join(str(cls[i]['bits']) for i in sel)} bit)")
-ax.set_xlabel("rho, correlation of weights and quantized weights (dimensionless)")
-ax.set_ylabel("Hopfield overlap m  /  classifier relative accuracy (fraction of float)")
-ax.set_title("Recall and accuracy against rho")
-ax.set_ylim(-0.05, 1.08)
-ax.legend(fontsize=6, loc="lower right", ncol=2)
+            ax_c.plot(cls_rho[sel], cls_rel[sel], markers[method], color="C3", mfc=fill, ms=8, ls="none",
+                      label=f"{method}" if g == GRANULARITIES[0] else f"_{method} per {g}")
+for g, fill in zip(GRANULARITIES, ("C3", "none"), strict=False):  # the fill says the granularity: one entry each
+    ax_c.plot([], [], "o", color="C3", mfc=fill, ms=8, label=f"{'filled' if fill != 'none' else 'open'}: per {g}")
+ax_c.axhline(1.0, color="k", ls="--", lw=1, label="float32 (no loss; 0 = chance)")
+ax_c.set_xlabel("rho, mean per-layer correlation (dimensionless)")
+ax_c.set_ylabel("relative accuracy (top-1 - chance) / (float - chance)")
+ax_c.set_title(f"Classifier {MODEL} on {DATASET}, {', '.join(map(str, BITS))} bit: accuracy against rho")
+ax_c.margins(y=0.25)  # the points sit near 1; chance (0) is off the scale
+ax_c.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, off the points
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
