@@ -132,14 +132,16 @@ def hopfield(hop: dict) -> str:
                    [[_hopfield_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['field_agreement']:.4f} / {r['theory_field_agreement']:.4f}",
                      f"{r['alpha_c']:.3f} [{r['alpha_c_lo']:.3f}, {r['alpha_c_hi']:.3f}]", f"{r['theory_alpha_c']:.3f}",
                      f"{r['relative_alpha_c']:.3f} / {r['theory_relative_alpha_c']:.3f}"] for r in caps])
-    return "\n\n".join([lead, table, finite_size(hop["finite_size"])])
+    from .readme_study import study_block
+
+    return "\n\n".join([lead, table, study_block(hop.get("study"), hop.get("study_extra"), finite_size(hop["finite_size"]))])
 
 
 def finite_size(fss: list[dict]) -> str:
     fs = {r["quantizer"]: r for r in fss}
     f, s = fs["float"], fs.get("sign")
     nu = "1/2" if f["nu"] == 0.5 else f"{f['nu']:g}"
-    text = (f"Finite-size scaling (N = {min(f['N'])}..{max(f['N'])}, fit alpha_inf + a N^-{nu}): float weights "
+    text = (f"Finite-size scaling in the report's own small run (N = {min(f['N'])}..{max(f['N'])}, fit alpha_inf + a N^-{nu}): float weights "
             f"extrapolate to alpha_inf = {f['alpha_inf']:.3f} +- {f['alpha_inf_se']:.3f} against AGS's {f['theory_alpha_c']:.3f}")
     if s:
         text += (f", sign weights to {s['alpha_inf']:.3f} +- {s['alpha_inf_se']:.3f} against the static-noise theory's "
