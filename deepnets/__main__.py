@@ -146,15 +146,10 @@ def _load_float(a: argparse.Namespace):
 
 
 def _check_out_file(flag: str, path: str | None) -> None:
-    if path is None:
-        return
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ValueError(f"{flag}: {path!r} is a directory; give a file path")
-    if not os.path.isdir(parent):
-        raise ValueError(f"{flag}: the directory {parent!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"{flag}: cannot write into {parent!r}")
+    if path is not None:
+        from .storage import _check_writable
+
+        _check_writable(flag, path)
 
 
 def _check_out_dir(flag: str, path: str | None) -> None:

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import partial
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from .dynamics import tie_tolerance
 from .engine import dense_column, relax
+from ._checks import available_bytes
 from .hebbian import apply_quantizer, hebbian_scale
 
 PROTOCOLS = ("stability", "basin")
@@ -39,22 +39,6 @@ _EXACT = 2**24  # float32 represents every integer below this
 
 
 # -- memory ---------------------------------------------------------------------------
-def available_bytes() -> int:
-    """Free memory of the default device: its allocator's limit minus what is in use, else the host's MemAvailable."""
-    dev = jax.devices()[0]
-    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
-    if stats and "bytes_limit" in stats:
-        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-
-
 def network_bytes(N: int, p: int, quantized: bool) -> int:
     """Peak bytes of one network at ``p`` patterns: counts, a float32 temporary of W (for quantizing),
     the quantized coupling, patterns, and the probes' states and fields (in, out)."""

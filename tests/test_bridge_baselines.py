@@ -14,17 +14,7 @@ from deepnets.models import MobileNet
 from deepnets.records import BridgeAnalysis, EndToEndRecord, pack_bools, unpack_bools
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small matrices on a shared 2-core machine: BLAS threads only contend (restored afterwards)."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _sensitive_net(seed=0, d=32, h=48, classes=10):

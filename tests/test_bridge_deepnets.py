@@ -12,17 +12,7 @@ from deepnets.quantize import weight_layers
 from deepnets.records import AllocationRecord, BridgeAnalysis, EndToEndRecord, SignChangeRecord
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small matrices on a shared 2-core machine: BLAS threads only contend (restored afterwards)."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _gaussian_model(seed):
