@@ -22,6 +22,10 @@ import numpy as np
 #: least: 1e12 is about an hour of one loaded CPU core (capacity_scan ran 1e9 of them in about
 #: 20 s on 2 shared cores).  Raise it (``hopfield._checks.WORK_LIMIT = ...``) to run more.
 WORK_LIMIT = 1e12
+#: Most floating-point operations of the dense experiments (:func:`hopfield.retrieval`, :func:`hopfield.basins`,
+#: capacity, finite-size), which are matrix products at tens of GFLOP/s on 2 cores: 1e14 is about an hour there
+#: (N = 6400 with the default 16 networks and 11 loads needs about 1.5e13, a few minutes).
+DENSE_WORK_LIMIT = 1e14
 #: Most 32-bit pattern words that :func:`hopfield.capacity_scan` unrolls into its compiled
 #: column code, summed over the pattern counts (``ceil(p / 32)`` each): 1024 words compiled
 #: in about 40 s on 2 shared cores; beyond that the compilation, not the run, takes the time.
@@ -165,12 +169,14 @@ def check_memory(what: str, need: float, *, available: int | None = None) -> flo
     return need
 
 
-def check_work(what: str, ops: float, *, limit: float | None = None) -> float:
-    """Raise a ValueError when at least ``ops`` operations exceed ``limit`` (default :data:`WORK_LIMIT`)."""
-    limit = WORK_LIMIT if limit is None else float(limit)
+def check_work(what: str, ops: float, *, dense: bool = False) -> float:
+    """Raise a ValueError when at least ``ops`` operations exceed :data:`WORK_LIMIT` (:data:`DENSE_WORK_LIMIT` for
+    the matrix-product work of the dense experiments, ``dense=True``); the limits are read at call time."""
+    name = "DENSE_WORK_LIMIT" if dense else "WORK_LIMIT"
+    limit = DENSE_WORK_LIMIT if dense else WORK_LIMIT
     if ops > limit:
         raise ValueError(f"{what} needs at least {ops:.2g} operations, more than the limit {limit:.2g} "
-                         "(hopfield._checks.WORK_LIMIT): use smaller sizes")
+                         f"(hopfield._checks.{name}): use smaller sizes")
     return ops
 
 
@@ -193,7 +199,7 @@ def check_patterns_size(p: int, N: int, correlated: bool = False) -> None:
 def check_hebbian_size(p: int, N: int) -> None:
     """Entry check of :func:`hopfield.hebbian`: the (N, N) float32 matrix and its product."""
     check_memory(f"patterns with N={N} neurons: hebbian's {N}x{N} weight matrix", 8.0 * N * N + 4.0 * p * N)
-    check_work(f"patterns with p={p}, N={N}: hebbian", 2.0 * p * N * N)
+    check_work(f"patterns with p={p}, N={N}: hebbian", 2.0 * p * N * N, dense=True)
 
 
 def check_network_size(N: int, ps: Sequence[int], networks: int, probes: int, flips: int, n_starts: int,
@@ -210,7 +216,8 @@ def check_network_size(N: int, ps: Sequence[int], networks: int, probes: int, fl
     per_net = N * N * (4 * 2 + (4 * 3 + 8 * 2 if quantized else 0)) + 9.0 * p * N + 16.0 * B * N
     check_memory(f"N={N} (p up to {p}, {B} probes per network): {what}", per_net)
     ops = networks * sum(2.0 * q * N * N + n_starts * min(probes, q) * (2.0 * N * N + N + flips * N) for q in ps)
-    check_work(f"N={N}, {len(ps)} load(s) (p up to {p}), networks={networks}, probes={probes}: {what}", ops)
+    check_work(f"N={N}, {len(ps)} load(s) (p up to {p}), networks={networks}, probes={probes}: {what}", ops,
+               dense=True)
 
 
 def check_scan_size(N: int, ps: Sequence[int], trials: int, n_flip: int, threads: int) -> None:

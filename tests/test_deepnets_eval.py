@@ -165,7 +165,10 @@ def test_report_section_plumbing(tmp_path, monkeypatch):
             torch.manual_seed(len(name))
             return nn.Sequential(nn.Flatten(), nn.Linear({"fashion_mnist": 784, "digits": 64}[dataset], 10)).eval()
 
-    fake = types.SimpleNamespace(MODELS={"lin_a": None, "lin_b": None, "lin_c": None}, load_pretrained=load_pretrained)
+    from deepnets import models as real  # the stand-in keeps the real helpers storage imports (rebuild records)
+
+    fake = types.SimpleNamespace(MODELS={"lin_a": None, "lin_b": None, "lin_c": None}, load_pretrained=load_pretrained,
+                                 rebuild_record=real.rebuild_record)
     monkeypatch.setitem(sys.modules, "deepnets.models", fake)
     monkeypatch.setattr(deepnets, "models", fake, raising=False)
     out = deepnets_stage.section(quick=True, out_dir=tmp_path)
