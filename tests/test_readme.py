@@ -140,3 +140,10 @@ def test_missing_peers_markers_are_an_error(readme, record, bench, peers):
     begin, _ = rr._markers("peers")
     with pytest.raises(ValueError, match="peers:begin"):
         rr.render(readme.replace(begin, ""), record, bench, peers)
+
+
+def test_a_bridge_record_without_the_baselines_is_refused(readme, record, bench, peers):
+    old = copy.deepcopy(record)
+    del old["results"]["bridge"]["end_to_end_scores"]
+    with pytest.raises(ValueError, match=r"^docs/results.json: the bridge record predates the baselines"):
+        rr.render(readme, old, bench, peers)
