@@ -36,3 +36,83 @@ def _moments(w: np.ndarray, q: np.ndarray) -> tuple[float, float, float, float]:
         np.subtract(xj, yj, out=xj)
         ee += dot(xj, xj)
     return float(ww), float(wq), float(qq), float(ee)
+
+
+def _cell_margin(thresholds: np.ndarray, levels32: np.ndarray) -> np.ndarray:
+    """(G,) float64 ``d`` with ``|x - L[g, c]| < d  =>  t[g, c-1] <= x < t[g, c]`` for every code ``c`` of row ``g``.
+
+    ``thresholds`` (G, K-1) float64 define the codes (``#{j : t[g, j] <= x}``), ``levels32`` (G, K) are the
+    decoded float32 levels.  ``d`` is the smallest distance from a level to the edges of its own cell,
+    shrunk by 1e-12 for the rounding of the float64 differences; 0 where a level is not inside its cell.
+    """
+    t, L = thresholds, levels32.astype(np.float64)
+    d = np.minimum(np.min(L[:, 1:] - t, axis=1), np.min(t - L[:, :-1], axis=1)) * (1 - 1e-12)
+    return np.where(d > 0, d, 0.0)
+
+
+def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """float32 ``(inv, off)`` (G,) with ``floor(x * inv + off)`` (clipped to 0..K-1) the code of ``x`` away from the
+    thresholds, when every row's thresholds (G, K-1) are equally spaced to 1e-3 of a step (min-max), else None."""
+    G, k = thresholds.shape
+    if k < 2:
+        return None
+    t0 = thresholds[:, 0]
+    s = (thresholds[:, -1] - t0) / (k - 1)
+    with np.errstate(all="ignore"):
+        dev = np.max(np.abs(thresholds - (t0[:, None] + s[:, None] * np.arange(k))), axis=1)
+        inv = (1.0 / s).astype(np.float32)
+        off = (1.0 - t0 / s).astype(np.float32)
+    if not (np.all(s > 0) and np.all(np.isfinite(inv)) and np.all(inv > 0) and np.all(np.isfinite(off))
+            and np.all(dev <= 1e-3 * s) and np.all(np.abs(off) < 2.0**20)):
+        return None
+    return inv, off
+
+
+def guess_and_check(rows: np.ndarray, guess: tuple, K: int, factors: tuple, margin: np.ndarray, exact,
+                    codes: np.ndarray, deq: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Codes, decoded weights and :func:`_moments` of float32 rows (G, m), block by block of rows.
+
+    Each block's codes are guessed by ``floor(x * inv + off)`` (:func:`uniform_guess`) and decoded by the affine
+    float32 arithmetic of ``factors`` (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`);
+    a block where some ``|x - q| >= margin`` of its row (:func:`_cell_margin`: the guess may be off near a
+    threshold) is redone by ``exact(g0, g1)``, which writes the exact codes and decoded weights of its rows.
+    So codes and weights are always the exact ones; the guess only saves the table lookups.  None (nothing
+    written) for rows longer than 8192.
+    """
+    inv, off = guess
+    u0, shift, scale = factors
+    f = np.float32
+    lo, hi, top = f(0), f(K - 1), f(K)
+    G, m = rows.shape
+    if m > 8192:  # row sums by BLAS dot on one thread (OpenBLAS threads from 10,000 entries thrash a shared machine)
+        return None
+    step = max(1, (1 << 16) // m)  # blocks of ~64k entries, in cache
+    n = min(step, G) * m
+    y, x64, q64 = np.empty(n, f), np.empty(n), np.empty(n)
+    acc = np.zeros(4)
+    vecdot, maximum, minimum, add = np.vecdot, np.maximum, np.minimum, np.add
+    for g0 in range(0, G, step):
+        g1 = min(G, g0 + step)
+        R, j = g1 - g0, (g1 - g0) * m
+        x, yb, q = rows[g0:g1], y[:j].reshape(R, m), deq[g0:g1]
+        np.multiply(x, inv[g0:g1, None], out=yb)
+        yb += off[g0:g1, None]
+        if minimum.reduce(yb, axis=None) < lo or maximum.reduce(yb, axis=None) >= top:  # rare: rounding at the ends
+            np.clip(yb, lo, hi, out=yb)
+        np.floor(yb, out=yb)
+        np.copyto(codes[g0:g1], yb, casting="unsafe")
+        add(yb, u0, out=q)  # the decoder's float32 arithmetic on the same integer values
+        q += shift[g0:g1, None]
+        q *= scale[g0:g1, None]
+        xd, qd = x64[:j].reshape(R, m), q64[:j].reshape(R, m)
+        np.copyto(xd, x)
+        np.copyto(qd, q)
+        sums = (vecdot(xd, xd), vecdot(xd, qd), vecdot(qd, qd))  # per row, each row one BLAS dot
+        np.subtract(xd, qd, out=xd)
+        mg = margin[g0:g1]
+        if (maximum.reduce(xd, axis=1) >= mg).any() or (minimum.reduce(xd, axis=1) <= -mg).any():
+            exact(g0, g1)
+            acc += _moments(x, q)
+            continue
+        acc += [add.reduce(v) for v in sums] + [add.reduce(vecdot(xd, xd))]
+    return tuple(float(v) for v in acc)

@@ -86,20 +86,18 @@ class Table:
         float32 arithmetic as :meth:`values`, ``scale * ((u0 + code) + shift)``, without a table lookup.
         """
         f = np.float32
-        if self.unit is not None:
-            unit = self.unit.astype(f)
-            u0 = unit[0]
-            if unit.size <= 2**24 and np.array_equal(unit, u0 + np.arange(unit.size, dtype=f)):
-                shift, scale = self.shift.astype(f), self.scale.astype(f)
+        factors = self.affine_factors()
+        if factors is not None:
+            u0, shift, scale = factors
 
-                def affine(codes, g0, out):
-                    R = codes.shape[0]
-                    np.add(codes, u0, out=out, dtype=f)  # exact: small integers
-                    out += shift[g0 : g0 + R, None]
-                    out *= scale[g0 : g0 + R, None]
-                    return out
+            def affine(codes, g0, out):
+                R = codes.shape[0]
+                np.add(codes, u0, out=out, dtype=f)  # exact: small integers
+                out += shift[g0 : g0 + R, None]
+                out *= scale[g0 : g0 + R, None]
+                return out
 
-                return affine
+            return affine
         vals = np.ascontiguousarray(self.values())
         K, flat = vals.shape[1], vals.ravel()
 
@@ -109,6 +107,18 @@ class Table:
             return np.take(flat, idx, out=out)
 
         return table
+
+    def affine_factors(self) -> tuple[np.float32, np.ndarray, np.ndarray] | None:
+        """``(u0, shift, scale)`` (float32) when the unit row is the consecutive integers ``u0 + k`` (min-max), else None:
+        row ``g``'s level ``k`` is then ``((k + u0) + shift[g]) * scale[g]`` in float32, bit for bit :meth:`values`."""
+        if self.unit is None:
+            return None
+        f = np.float32
+        unit = self.unit.astype(f)
+        u0 = unit[0]
+        if unit.size > 2**24 or not np.array_equal(unit, u0 + np.arange(unit.size, dtype=f)):
+            return None
+        return u0, self.shift.astype(f), self.scale.astype(f)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -164,14 +174,13 @@ class Table:
             if h is not None:
                 return h
         C, n = M.shape
-        full = cls(full=M.astype(np.float32))
         if C * n <= n + 2 * C or n < 2:
-            return full
+            return cls(full=M.astype(np.float32))
         for form in (cls._affine, cls._geometric):
             t = form(M)
             if t is not None and _reproduces(t.values(), M):
                 return t
-        return full
+        return cls(full=M.astype(np.float32))
 
     @classmethod
     def _fit_half(cls, M: np.ndarray) -> Table | None:
@@ -308,15 +317,17 @@ class Codebook(NamedTuple):
     centre: np.ndarray | None = None  # (G,) float32: the ratio scales about it (offset levels); None: about 0
     about_mean: bool = False  # the ratio scales about the mean of each decoded level row (nothing stored for it)
 
-    def threshold_values(self) -> np.ndarray:
+    def threshold_values(self, levels32: np.ndarray | None = None) -> np.ndarray:
+        """The float32 thresholds (``levels32``: ``self.levels.values()`` if already computed)."""
         if self.thresholds is not None:
             return self.thresholds.values()
-        mids = _midpoints32(self.levels.values()).astype(np.float64)
+        lv32 = self.levels.values() if levels32 is None else levels32
         if self.ratio is None:
-            return mids.astype(np.float32)
+            return _midpoints32(lv32)
+        mids = _midpoints32(lv32).astype(np.float64)
         r = self.ratio.astype(np.float64)[:, None]
         if self.about_mean:
-            c = np.mean(self.levels.values().astype(np.float64), axis=1, keepdims=True)
+            c = np.mean(lv32.astype(np.float64), axis=1, keepdims=True)
             return (c + r * (mids - c)).astype(np.float32)
         if self.centre is None:
             return (mids * r).astype(np.float32)
@@ -368,18 +379,32 @@ def codebook(q: theory.Quantizer, half: bool = False, offset: bool = False) -> C
     ``offset``: the fit had mean-aware levels; thresholds are then also tried as a ratio about
     the level mean or a stored centre (other fits keep the forms they always had).
     """
+    return _book(q, half, offset)[0]
+
+
+def _book(q: theory.Quantizer, half: bool, offset: bool) -> tuple[Codebook, np.ndarray, np.ndarray]:
+    """(:func:`codebook`, its float32 levels, its float32 thresholds): each table computed once."""
     G = q.G
     levels = Table.fit(q.levels.reshape(G, -1), half)
+    lv32 = levels.values()
     if half:  # the lean file: only what decoding needs; a loaded quantizer encodes new weights to the nearest level
-        return Codebook(levels, None, None)
+        book = Codebook(levels, None, None)
+        return book, lv32, book.threshold_values(lv32)
     t64 = q.thresholds.reshape(G, -1)
-    mids = _midpoints32(levels.values()).astype(np.float64)
-    scaled = np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300)
-    lv_mean = np.mean(levels.values().astype(np.float64), axis=1)
-    about = np.sum((t64 - lv_mean[:, None]) * (mids - lv_mean[:, None]), axis=1) / np.maximum(
-        np.sum((mids - lv_mean[:, None]) ** 2, axis=1), 1e-300)
-    cands = [(None, None), (scaled, None)] + ([(about, "mean"), _about_centre(t64, mids)] if offset else [])
-    for ratio, centre in cands:
+    mids32 = _midpoints32(lv32)
+    mids = mids32.astype(np.float64)
+
+    def cands():
+        yield None, None
+        yield np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300), None
+        if offset:
+            lv_mean = np.mean(lv32.astype(np.float64), axis=1)
+            about = np.sum((t64 - lv_mean[:, None]) * (mids - lv_mean[:, None]), axis=1) / np.maximum(
+                np.sum((mids - lv_mean[:, None]) ** 2, axis=1), 1e-300)
+            yield about, "mean"
+            yield _about_centre(t64, mids)
+
+    for ratio, centre in cands():
         about_mean = isinstance(centre, str)
         centre = None if about_mean else centre
         if ratio is not None:
@@ -392,11 +417,18 @@ def codebook(q: theory.Quantizer, half: bool = False, offset: bool = False) -> C
             if not np.all(np.isfinite(ratio) & (ratio > 0)) or (centre is not None and not np.all(np.isfinite(centre))):
                 continue
         book = Codebook(levels, None, ratio, centre, about_mean)
-        derived = book.threshold_values()
+        derived = mids32 if ratio is None else book.threshold_values(lv32)
         close = within_half(derived, t64) if half else _reproduces(derived, t64)
         if close and np.all(np.diff(derived, axis=1) > 0):
-            return book
-    return Codebook(levels, Table.fit(t64, half))
+            return book, lv32, derived
+    book = Codebook(levels, Table.fit(t64, half))
+    return book, lv32, book.threshold_values(lv32)
+
+
+def fitted_quantizer(q: theory.Quantizer, half: bool = False, offset: bool = False) -> tuple[Codebook, theory.Quantizer]:
+    """``(codebook(q, half, offset), quantizer(that book, q.granularity, q.name))``, each float32 table computed once."""
+    book, lv32, th32 = _book(q, half, offset)
+    return book, _quantizer(lv32, th32, q.granularity, q.name)
 
 
 def _about_centre(t64: np.ndarray, mids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -416,10 +448,15 @@ def quantizer(book: Codebook, granularity, name: str) -> theory.Quantizer:
 
     Raises ValueError if float32 rounding tied two levels or thresholds of a group.
     """
-    lv, th = book.levels.values().astype(np.float64), book.threshold_values().astype(np.float64)
+    lv32 = book.levels.values()
+    return _quantizer(lv32, book.threshold_values(lv32), granularity, name)
+
+
+def _quantizer(lv32: np.ndarray, th32: np.ndarray, granularity, name: str) -> theory.Quantizer:
+    lv, th = lv32.astype(np.float64), th32.astype(np.float64)
     if isinstance(granularity, theory.PerTensor):
         return theory.Quantizer(th[0], lv[0], name)
     return theory.Quantizer(th, lv, name, granularity)
 
 
-__all__ = ["Table", "Codebook", "codebook", "quantizer"]
+__all__ = ["Table", "Codebook", "codebook", "quantizer", "fitted_quantizer"]

@@ -32,8 +32,8 @@ from theory._encode import RowEncoder, block_rows, encode_rows
 from theory.fitting import fit_checked
 from theory.granularity import as_granularity
 
-from ._blocked import _finite_array, _moments
-from .codebook import Codebook, codebook, quantizer
+from ._blocked import _cell_margin, _finite_array, _moments, guess_and_check, uniform_guess
+from .codebook import Codebook, fitted_quantizer
 
 METHODS = theory.METHODS
 #: Gain rules for the fitted levels: least squares (default) or unbiased (theory.correlation.gain_factor).
@@ -181,9 +181,9 @@ class LayerQuant:
 
     @classmethod
     def from_fit(cls, codes: np.ndarray, fitted: theory.Quantizer, bits: int, config: QuantConfig | None = None) -> LayerQuant:
-        book = codebook(fitted, half=config is not None and config.codebook == "float16",
-                        offset=config is not None and config.recipe.offset)
-        return cls(codes, quantizer(book, fitted.granularity, fitted.name), bits, book, fitted, config)
+        book, q = fitted_quantizer(fitted, half=config is not None and config.codebook == "float16",
+                                   offset=config is not None and config.recipe.offset)
+        return cls(codes, q, bits, book, fitted, config)
 
     @property
     def K(self) -> int:
@@ -297,8 +297,20 @@ def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False) -
     codes = np.empty(rows.shape, np.uint8)
     deq = np.empty(rows.shape, np.float32)
     lq = LayerQuant.from_fit(codes.reshape(arr.shape), q, config.bits, config)  # codes are filled in below
-    enc = RowEncoder(q.thresholds.reshape(q.G, -1), rows.dtype)
+    t64 = q.thresholds.reshape(q.G, -1)
     dec = lq.book.levels.decoder()
+    factors = lq.book.levels.affine_factors() if rows.dtype == np.float32 else None
+    guess = uniform_guess(t64) if factors is not None else None
+    if guess is not None:  # min-max: arithmetic codes, checked against the cells (exact rows where the check fails)
+
+        def exact(g0, g1):  # the lookup-table encoder on these rows only
+            dec(RowEncoder(t64[g0:g1], rows.dtype).encode(rows[g0:g1], 0, codes[g0:g1]), g0, deq[g0:g1])
+
+        margin = _cell_margin(t64, lq.book.levels.values())
+        acc = guess_and_check(rows, guess, q.K, factors, margin, exact, codes, deq)
+        if acc is not None:
+            return lq, deq.reshape(arr.shape), acc
+    enc = RowEncoder(t64, rows.dtype)
     step = block_rows(rows.shape[1])
     buf = np.empty((min(step, rows.shape[0]), rows.shape[1]), rows.dtype)
     acc = np.zeros(4)
