@@ -1,4 +1,5 @@
-"""Array helpers of :func:`deepnets.quantize.quantize` that only need numpy (checked weights, float64 layer sums)."""
+"""Array helpers of :func:`deepnets.quantize.quantize` that only need numpy (checked weights, float64 layer sums,
+the min-max codes by arithmetic checked against the cells)."""
 
 from __future__ import annotations
 
@@ -68,27 +69,43 @@ def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return inv, off
 
 
-def guess_and_check(rows: np.ndarray, guess: tuple, K: int, factors: tuple, margin: np.ndarray, exact,
-                    codes: np.ndarray, deq: np.ndarray) -> tuple[float, float, float, float] | None:
-    """Codes, decoded weights and :func:`_moments` of float32 rows (G, m), block by block of rows.
+def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes: np.ndarray,
+                    deq: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Codes, decoded weights and :func:`_moments` of float32 rows (G, m) of a min-max layer, block by block of rows.
 
-    Each block's codes are guessed by ``floor(x * inv + off)`` (:func:`uniform_guess`) and decoded by the affine
-    float32 arithmetic of ``factors`` (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`);
-    a block where some ``|x - q| >= margin`` of its row (:func:`_cell_margin`: the guess may be off near a
-    threshold) is redone by ``exact(g0, g1)``, which writes the exact codes and decoded weights of its rows.
-    So codes and weights are always the exact ones; the guess only saves the table lookups.  None (nothing
-    written) for rows longer than 8192.
+    ``thresholds`` (G, K-1) float64 define the codes, ``table`` is the stored level table
+    (:class:`deepnets.codebook.Table`) and ``dec`` its decoder.  Each block's codes are guessed by
+    ``floor(x * inv + off)`` (:func:`uniform_guess`) and decoded by the affine float32 arithmetic of
+    the table (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`); a
+    block where some ``|x - q| >= margin`` of its row (:func:`_cell_margin`: the guess may be off near a
+    threshold) is redone exactly on its rows (:func:`numpy.searchsorted` on the float64 thresholds).
+    So codes and weights are always the exact ones; the guess only saves the table lookups.
+    None (nothing written) where the guess does not apply: other tables, non-uniform thresholds,
+    float64 rows, rows longer than 8192.
     """
+    factors = table.affine_factors() if rows.dtype == np.float32 else None
+    guess = uniform_guess(thresholds) if factors is not None else None
+    G, m = rows.shape
+    if guess is None or m > 8192:  # row sums by BLAS dot on one thread (OpenBLAS threads from 10,000 entries thrash)
+        return None
+    K = thresholds.shape[1] + 1
+    margin = _cell_margin(thresholds, table.values())
+
+    def exact(g0, g1):  # #{j : t[g, j] <= x} by binary search in float64, row by row (rare)
+        for g in range(g0, g1):
+            codes[g] = np.searchsorted(thresholds[g], rows[g].astype(np.float64), side="right")
+        dec(codes[g0:g1], g0, deq[g0:g1])
+
     inv, off = guess
     u0, shift, scale = factors
     f = np.float32
     lo, hi, top = f(0), f(K - 1), f(K)
-    G, m = rows.shape
-    if m > 8192:  # row sums by BLAS dot on one thread (OpenBLAS threads from 10,000 entries thrash a shared machine)
-        return None
+    # ((code + u0) + shift) in one addition where every term is an integer of float32 (min-max): the same values
+    fused = bool(np.all(shift == np.round(shift)) and np.all(np.abs(shift) < 2**22) and abs(u0) < 2**22 and K < 2**22)
+    c = (u0 + shift) if fused else shift
     step = max(1, (1 << 16) // m)  # blocks of ~64k entries, in cache
     n = min(step, G) * m
-    y, x64, q64 = np.empty(n, f), np.empty(n), np.empty(n)
+    y, x64, d64 = np.empty(n, f), np.empty(n), np.empty(n)
     acc = np.zeros(4)
     vecdot, maximum, minimum, add = np.vecdot, np.maximum, np.minimum, np.add
     for g0 in range(0, G, step):
@@ -101,18 +118,21 @@ def guess_and_check(rows: np.ndarray, guess: tuple, K: int, factors: tuple, marg
             np.clip(yb, lo, hi, out=yb)
         np.floor(yb, out=yb)
         np.copyto(codes[g0:g1], yb, casting="unsafe")
-        add(yb, u0, out=q)  # the decoder's float32 arithmetic on the same integer values
-        q += shift[g0:g1, None]
+        if fused:
+            add(yb, c[g0:g1, None], out=q)
+        else:  # the decoder's float32 arithmetic on the same integer values
+            add(yb, u0, out=q)
+            q += c[g0:g1, None]
         q *= scale[g0:g1, None]
-        xd, qd = x64[:j].reshape(R, m), q64[:j].reshape(R, m)
+        xd, d = x64[:j].reshape(R, m), d64[:j].reshape(R, m)
         np.copyto(xd, x)
-        np.copyto(qd, q)
-        sums = (vecdot(xd, xd), vecdot(xd, qd), vecdot(qd, qd))  # per row, each row one BLAS dot
-        np.subtract(xd, qd, out=xd)
+        np.copyto(d, q)
+        np.subtract(xd, d, out=d)  # d = w - q
         mg = margin[g0:g1]
-        if (maximum.reduce(xd, axis=1) >= mg).any() or (minimum.reduce(xd, axis=1) <= -mg).any():
+        if (maximum.reduce(d, axis=1) >= mg).any() or (minimum.reduce(d, axis=1) <= -mg).any():
             exact(g0, g1)
             acc += _moments(x, q)
             continue
-        acc += [add.reduce(v) for v in sums] + [add.reduce(vecdot(xd, xd))]
+        ww, wd, dd = (add.reduce(vecdot(a, b)) for a, b in ((xd, xd), (xd, d), (d, d)))  # row by row: one BLAS dot each
+        acc += (ww, ww - wd, ww - 2 * wd + dd, dd)  # sum w q = sum w (w - d), sum q^2 = sum (w - d)^2
     return tuple(float(v) for v in acc)

@@ -16,7 +16,6 @@ quantized model carries its codes and quantizers in ``qmodel.corrquant`` (a
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import math
 from collections.abc import Mapping
@@ -32,7 +31,8 @@ from theory._encode import RowEncoder, block_rows, encode_rows
 from theory.fitting import fit_checked
 from theory.granularity import as_granularity
 
-from ._blocked import _cell_margin, _finite_array, _moments, guess_and_check, uniform_guess
+from ._blocked import _finite_array, _moments, guess_and_check
+from ._modcopy import copy_model
 from .codebook import Codebook, fitted_quantizer
 
 METHODS = theory.METHODS
@@ -279,47 +279,60 @@ def _skip_reason(name: str, i: int, n: int, rules: tuple[str, ...]) -> str:
     return ""
 
 
-def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False) -> tuple[LayerQuant, np.ndarray, tuple]:
+def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False, name: str = "") -> tuple[LayerQuant, np.ndarray, tuple]:
     """(``quantize_weight(w, config)``, its decoded float32 weights, :func:`_moments` of ``w`` and them).
 
     Per output channel of a C-contiguous weight (the rows are a view), the codes, the decoded
-    weights and the moments are computed block by block of rows while the block is in cache.
-    ``checked``: ``w`` is a float32/float64 array already known to be finite (:func:`_check_finite`).
+    weights and the moments are computed block by block of rows while the block is in cache
+    (min-max: :func:`deepnets._blocked.guess_and_check`).  ``checked``: ``w`` is a float32/float64
+    array already known to be finite (:func:`_check_finite`); ``"minmax"``: a min-max layer whose
+    finiteness is checked by its fit (:func:`_deferred`; the error names ``name``).
     """
-    arr = w if checked and isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64) and w.size else _finite_array(w)
-    g = config.granularity
-    if arr.ndim == 0 or not isinstance(g, PerChannel) or g.axis % arr.ndim != 0 or not arr.flags.c_contiguous:
-        lq = quantize_weight(w, config)
-        deq = lq.dequantize()
-        return lq, deq, _moments(arr, deq)
-    q = fit_checked(config.recipe, arr, g)
+    if checked == "minmax":
+        arr = w
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):  # non-finite weights give non-finite levels: refused
+                q = fit_checked(config.recipe, arr, config.granularity)
+        except ValueError:
+            if np.isfinite(arr).all():
+                raise
+            raise ValueError(f"model has non-finite (NaN or Inf) values in {name!r}; cannot quantize") from None
+    else:
+        arr = w if checked and isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64) and w.size else _finite_array(w)
+        g = config.granularity
+        if arr.ndim == 0 or not isinstance(g, PerChannel) or g.axis % arr.ndim != 0 or not arr.flags.c_contiguous:
+            lq = quantize_weight(w, config)
+            deq = lq.dequantize()
+            return lq, deq, _moments(arr, deq)
+        q = fit_checked(config.recipe, arr, g)
     rows = arr.reshape(arr.shape[0], -1)
     codes = np.empty(rows.shape, np.uint8)
     deq = np.empty(rows.shape, np.float32)
     lq = LayerQuant.from_fit(codes.reshape(arr.shape), q, config.bits, config)  # codes are filled in below
     t64 = q.thresholds.reshape(q.G, -1)
     dec = lq.book.levels.decoder()
-    factors = lq.book.levels.affine_factors() if rows.dtype == np.float32 else None
-    guess = uniform_guess(t64) if factors is not None else None
-    if guess is not None:  # min-max: arithmetic codes, checked against the cells (exact rows where the check fails)
-
-        def exact(g0, g1):  # the lookup-table encoder on these rows only
-            dec(RowEncoder(t64[g0:g1], rows.dtype).encode(rows[g0:g1], 0, codes[g0:g1]), g0, deq[g0:g1])
-
-        margin = _cell_margin(t64, lq.book.levels.values())
-        acc = guess_and_check(rows, guess, q.K, factors, margin, exact, codes, deq)
-        if acc is not None:
-            return lq, deq.reshape(arr.shape), acc
-    enc = RowEncoder(t64, rows.dtype)
-    step = block_rows(rows.shape[1])
-    buf = np.empty((min(step, rows.shape[0]), rows.shape[1]), rows.dtype)
-    acc = np.zeros(4)
-    for g0 in range(0, rows.shape[0], step):
-        g1 = min(rows.shape[0], g0 + step)
-        x = rows[g0:g1]
-        dec(enc.encode(x, g0, codes[g0:g1], buf[: g1 - g0]), g0, deq[g0:g1])
-        acc += _moments(x, deq[g0:g1])
+    acc = guess_and_check(rows, t64, lq.book.levels, dec, codes, deq)
+    if acc is None:
+        enc = RowEncoder(t64, rows.dtype)
+        step = block_rows(rows.shape[1])
+        buf = np.empty((min(step, rows.shape[0]), rows.shape[1]), rows.dtype)
+        acc = np.zeros(4)
+        for g0 in range(0, rows.shape[0], step):
+            g1 = min(rows.shape[0], g0 + step)
+            x = rows[g0:g1]
+            dec(enc.encode(x, g0, codes[g0:g1], buf[: g1 - g0]), g0, deq[g0:g1])
+            acc += _moments(x, deq[g0:g1])
     return lq, deq.reshape(arr.shape), tuple(float(v) for v in acc)
+
+
+def _deferred(w: Any, cfg: QuantConfig | None) -> bool:
+    """True for a float32 CPU weight quantized per output channel by min-max (least-squares gain, no offset) from
+    a C-contiguous array: its fit refuses non-finite weights itself (NaN and Inf propagate into its levels), so
+    :func:`_check_finite` can skip it (one pass over the weights less)."""
+    return (cfg is not None and cfg.method == "minmax" and cfg.gain == "mse" and not cfg.recipe.offset
+            and isinstance(cfg.granularity, PerChannel) and isinstance(w, torch.Tensor) and w.dtype == torch.float32
+            and w.device.type == "cpu" and w.ndim >= 1 and w.numel() > 0 and cfg.granularity.axis % w.ndim == 0
+            and w.is_contiguous())
 
 
 def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
@@ -341,9 +354,9 @@ def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
     return LayerQuant.from_fit(np.ascontiguousarray(codes), q, config.bits, config)
 
 
-def _check_finite(model: nn.Module) -> None:
+def _check_finite(model: nn.Module, skip: frozenset = frozenset()) -> None:
     for n, p in model.state_dict().items():
-        if not p.is_floating_point():
+        if not p.is_floating_point() or n in skip:
             continue
         if p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64, torch.float16) and p.numel():
             a = p.detach().numpy()
@@ -411,13 +424,15 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if filter_fn is not None and not callable(filter_fn):
         raise ValueError(f"filter_fn must be callable f(module, name) -> bool, got {filter_fn!r}")
-    _check_finite(model)
     state_cfg, fold, plan0 = _plan(config, weight_layers(model), filter_fn)  # validate before copying and folding
+    deferred = frozenset() if fold else frozenset(f"{n}.weight" if n else "weight" for n, m, cfg, _ in plan0
+                                                  if _deferred(m.weight, cfg))
+    _check_finite(model, deferred)
     # The weights to be quantized are replaced (never written into) below, so the copy may share their storage
     # with ``model`` until then; without folding they are not cloned (the float model is left untouched).
     memo = {} if fold else {id(m.weight): nn.Parameter(m.weight.detach(), requires_grad=m.weight.requires_grad)
                             for _, m, cfg, _ in plan0 if cfg is not None}
-    qmodel = copy.deepcopy(model, memo)
+    qmodel = copy_model(model, memo)
     if fold:
         from . import models
 
@@ -429,7 +444,8 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         if cfg is None:
             state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
             continue
-        lq, deq, (ww, wq, qq, ee) = _quantize_layer(w, cfg, checked=not fold)  # folded weights: checked again
+        key = f"{name}.weight" if name else "weight"  # folded weights: checked again
+        lq, deq, (ww, wq, qq, ee) = _quantize_layer(w, cfg, "minmax" if key in deferred else not fold, key)
         rel = ee / max(ww, 1e-300)
         exact_zero = ww == 0 and qq == 0  # an all-zero layer decodes to exactly zero: rho 1 by convention
         if exact_zero:
