@@ -6,7 +6,7 @@ plain strided buffers are clones, immutable attributes are shared (as deepcopy s
 hook dicts are new empty dicts, and anything else goes through ``copy.deepcopy`` with the same memo.
 A module or tensor with its own copy protocol (a ``__deepcopy__``/``__reduce_ex__``/``__getstate__``
 other than ``nn.Module``'s, a tensor subclass, a gradient, attributes on a tensor) sends the whole
-model to ``copy.deepcopy``.
+model to ``copy.deepcopy`` (``__setstate__`` is called here as deepcopy calls it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 _ATOMS = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size, type)
-_PROTOCOL = ("__deepcopy__", "__reduce_ex__", "__reduce__", "__getstate__", "__setstate__", "__copy__")
+_PROTOCOL = ("__deepcopy__", "__reduce_ex__", "__reduce__", "__getstate__", "__copy__")  # __setstate__ is called as deepcopy calls it
 
 
 class _Generic(Exception):

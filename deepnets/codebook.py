@@ -85,15 +85,22 @@ class Table:
         An affine table whose unit row is consecutive integers (min-max) is decoded by the same
         float32 arithmetic as :meth:`values`, ``scale * ((u0 + code) + shift)``, without a table lookup.
         """
-        f = np.float32
         factors = self.affine_factors()
         if factors is not None:
             u0, shift, scale = factors
 
+            # (code + u0) + shift as one addition where every term is an integer of float32 (min-max): the same values
+            fused = bool(np.all(shift == np.round(shift)) and np.all(np.abs(shift) < 2**22) and abs(u0) < 2**22)
+            c = u0 + shift
+
             def affine(codes, g0, out):
                 R = codes.shape[0]
-                np.add(codes, u0, out=out, dtype=f)  # exact: small integers
-                out += shift[g0 : g0 + R, None]
+                np.copyto(out, codes, casting="unsafe")  # exact: small integers
+                if fused:
+                    out += c[g0 : g0 + R, None]
+                else:
+                    out += u0
+                    out += shift[g0 : g0 + R, None]
                 out *= scale[g0 : g0 + R, None]
                 return out
 
@@ -357,7 +364,8 @@ class Codebook(NamedTuple):
             if c is not None and (c.dtype not in (np.float32, np.float16) or c.shape != (G,) or not np.all(np.isfinite(c))):
                 raise ValueError(f"{key}.thresholds.centre: expected finite float32 of shape {(G,)}, got {c.dtype} {c.shape}")
             return cls(levels, None, r, c, about_mean)
-        stored = any(k == key + ".thresholds" or k.startswith(key + ".thresholds.") for k in tensors)
+        stored = key + ".thresholds" in tensors or any(
+            key + ".thresholds." + k in tensors for k in ("unit", "scale", "shift", "base", "centre"))  # any table part
         return cls(levels, Table.from_arrays(key + ".thresholds", tensors, G, K - 1) if stored else None)
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 _CHUNK = 1 << 22  # elements per packing chunk (a multiple of 8 keeps byte alignment)
+_WORDS = 1 << 15  # words per piece of the 2- and 4-bit packing (in cache)
 
 
 # -- bit packing ------------------------------------------------------------------------
@@ -38,19 +39,54 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     c = np.ascontiguousarray(codes).ravel()
     if c.dtype.kind not in "iub":
         raise ValueError(f"codes must be integers, got dtype {c.dtype}")
-    if c.size and ((c.dtype.kind == "i" and int(c.min()) < 0) or int(c.max()) >= 1 << bits):  # unsigned: no min pass
+    if c.size and not (_in_range(c, bits) if c.dtype == np.uint8 else (c.dtype.kind != "i" or int(c.min()) >= 0) and int(c.max()) < 1 << bits):
         raise ValueError(f"codes must lie in 0..{(1 << bits) - 1} for bits={bits}, got [{c.min()}, {c.max()}]")
     c = c.astype(np.uint8, copy=False)
     if bits == 8:
         return c.copy()
+    return _pack_uint8(c, bits)
+
+
+def _in_range(c: np.ndarray, bits: int) -> bool:
+    """True if every uint8 code (1-D, contiguous) is below ``2**bits``: no bit at or above ``bits`` is set in any byte,
+    tested on the OR of all bytes, eight at a time as 64-bit words (one fast pass)."""
+    high = (0xFF << bits) & 0xFF
+    n8 = c.size // 8 * 8
+    acc = int(np.bitwise_or.reduce(c[:n8].view(np.uint64))) if n8 else 0
+    acc |= int(np.bitwise_or.reduce(c[n8:])) if c.size > n8 else 0
+    return acc & (high * 0x0101010101010101) == 0
+
+
+def _pack_uint8(c: np.ndarray, bits: int) -> np.ndarray:
+    """:func:`pack` of contiguous 1-D uint8 codes already known to lie in 0..2**bits-1 (bits 1..7)."""
     if bits == 1:
         return np.packbits(c, bitorder="little")
+    if 8 % bits == 0:
+        return _pack_words(c, bits)
     out = np.empty(packed_nbytes(c.size, bits), dtype=np.uint8)
     per = 8  # codes per group: a group of 8 codes fills `bits` bytes
     for start in range(0, c.size, _CHUNK):  # _CHUNK is a multiple of 8: every chunk starts on a byte
         part = c[start : start + _CHUNK]
         o = start * bits // 8
         out[o : o + packed_nbytes(part.size, bits)] = _pack_groups(part, bits, per)
+    return out
+
+
+def _pack_words(c: np.ndarray, bits: int) -> np.ndarray:
+    """2 and 4 bits: the codes of one output byte read as one little-endian word and merged by shifts."""
+    per = 8 // bits
+    pad = -c.size % per
+    word = (np.concatenate((c, np.zeros(pad, np.uint8))) if pad else c).view("<u2" if bits == 4 else "<u4")
+    out = np.empty(word.size, np.uint8)
+    tmp = np.empty(min(word.size, _WORDS), word.dtype)
+    for i in range(0, word.size, _WORDS):  # in cache-sized pieces
+        w, t = word[i : i + _WORDS], tmp[: min(_WORDS, word.size - i)]
+        # byte j of the word holds code j (< 2**bits); x | x >> (8 - bits) puts code 1 next to code 0
+        np.right_shift(w, word.dtype.type(8 - bits), out=t)
+        t |= w
+        if bits == 2:  # then pairs of 4-bit halves: bits 0..3 and 16..19 -> 0..7
+            t |= t >> np.uint32(12)
+        np.copyto(out[i : i + _WORDS], t, casting="unsafe")  # the low byte
     return out
 
 
@@ -66,21 +102,13 @@ def _lane_masks(bits: int) -> list[tuple[np.uint64, np.uint64, np.uint64]]:
 
 
 def _pack_groups(part: np.ndarray, bits: int, per: int) -> np.ndarray:
-    """The packed bytes of ``part`` (uint8 codes, bits 2..7).
+    """The packed bytes of ``part`` (uint8 codes, bits 3, 5, 6, 7).
 
-    2 and 4 bits: 4 or 2 codes per byte by shifts.  3, 5, 6, 7 bits: 8 codes at a time as one
+    8 codes at a time as one
     little-endian 64-bit word; the word holds the 8 codes in its 8 bytes; three merge steps (pairs of bytes, of 16-bit and
     of 32-bit lanes: mask the upper half, shift it down next to the lower half) leave
     ``sum_j code_j << (j * bits)`` in its low ``8 * bits`` bits, i.e. the ``bits`` packed bytes.
     """
-    if 8 % bits == 0:  # 2, 4 bits: whole codes per byte, shifted in place
-        per = 8 // bits
-        pad = -part.size % per
-        v = (np.concatenate((part, np.zeros(pad, np.uint8))) if pad else part).reshape(-1, per)
-        acc = v[:, 0].copy()
-        for j in range(1, per):
-            acc |= v[:, j] << np.uint8(j * bits)
-        return acc
     pad = -part.size % 8
     if pad:
         part = np.concatenate((part, np.zeros(pad, np.uint8)))
@@ -102,6 +130,8 @@ def unpack(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
         return buf.copy()
     if bits == 1:
         return np.unpackbits(buf, count=n, bitorder="little")
+    if 8 % bits == 0:
+        return _unpack_words(buf, n, bits)
     out = np.empty(n, dtype=np.uint8)
     per = 8 if 8 % bits else 8 // bits
     mask = np.uint8((1 << bits) - 1)
@@ -125,6 +155,27 @@ def unpack(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
                 codes[:, j] = (word >> np.uint64(j * bits)) & np.uint64(mask)
         out[start : start + m] = codes.reshape(-1)[:m]
     return out
+
+
+
+def _unpack_words(buf: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """2 and 4 bits: each byte widened to the little-endian word of its codes (one code per byte) by shifts."""
+    per = 8 // bits
+    wt = np.dtype("<u2" if bits == 4 else "<u4")
+    out = np.empty(buf.size * per, np.uint8)
+    words = out.view(wt)
+    tmp = np.empty(min(buf.size, _WORDS), wt)
+    for i in range(0, buf.size, _WORDS):
+        b, w, t = buf[i : i + _WORDS], words[i : i + _WORDS], tmp[: min(_WORDS, buf.size - i)]
+        np.copyto(w, b)
+        if bits == 2:  # codes 2, 3 to bits 16..19: (b | b << 12) & 0x000F000F, then as for 4 bits in each half
+            np.left_shift(w, wt.type(12), out=t)
+            w |= t
+            w &= wt.type(0x000F000F)
+        np.left_shift(w, wt.type(8 - bits), out=t)  # the upper code of each byte-pair into the next byte
+        w |= t
+        w &= wt.type(0x0F0F if bits == 4 else 0x03030303)
+    return out[:n].copy() if out.size != n else out
 
 
 __all__ = ["pack", "unpack", "packed_nbytes"]

@@ -32,7 +32,9 @@ import io
 import json
 import math
 import os
+import queue
 import struct
+import threading
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,7 @@ import theory
 
 from theory.granularity import as_granularity
 
+from ._modcopy import copy_model
 from .codebook import Codebook, quantizer
 from .packing import pack, packed_nbytes, unpack
 from .quantize import LayerQuant, PerChannel, PerTensor, QuantConfig, QuantState
@@ -64,6 +67,90 @@ def _digest(meta_json: str, tensors: dict[str, np.ndarray]) -> str:
 
 
 # -- save -------------------------------------------------------------------------------------
+_ST_DTYPES = {np.dtype(t): n for t, n in ((np.float64, "F64"), (np.float32, "F32"), (np.float16, "F16"), (np.int64, "I64"),
+              (np.int32, "I32"), (np.int16, "I16"), (np.int8, "I8"), (np.uint64, "U64"), (np.uint32, "U32"),
+              (np.uint16, "U16"), (np.uint8, "U8"), (np.bool_, "BOOL"))}
+
+
+class _Packed:
+    """A layer's codes, packed (:func:`deepnets.packing.pack`) only when the file is written."""
+
+    dtype, ndim = np.dtype(np.uint8), 1
+
+    def __init__(self, codes: np.ndarray, bits: int):
+        self.codes, self.bits = codes, bits
+        self.nbytes = packed_nbytes(codes.size, bits)
+        self.shape = (self.nbytes,)
+
+    def array(self) -> np.ndarray:
+        c = self.codes
+        if self.bits == 8 and c.dtype == np.uint8 and c.flags.c_contiguous:
+            return c.reshape(-1)  # 8-bit codes are their own packing: written as they are, not copied
+        return pack(c, self.bits)
+
+
+def _write(path: str, meta_json: str, tensors: dict) -> None:
+    """One safetensors file (the format of :func:`safetensors.numpy.save_file`: 8-byte header length, JSON header,
+    raw little-endian tensor bytes), written straight from the arrays in sorted key order.
+
+    The metadata is ONE entry ``"corrquant-v1"``: ``{"meta": meta_json, "sha256": _digest(meta_json, tensors)}``.
+    The digest's length is fixed, so the header is laid out first with a placeholder, the tensors are written
+    behind it (each hashed, in :func:`_digest`'s order, as it is written) and the header last.
+    """
+    keys = sorted(tensors)
+    header, pos = {}, 0
+    for k in keys:
+        a = tensors[k]
+        if a.dtype.newbyteorder("=") not in _ST_DTYPES:
+            raise ValueError(f"qmodel: tensor {k!r} has dtype {a.dtype}, which a safetensors file cannot hold")
+        header[k] = {"dtype": _ST_DTYPES[a.dtype.newbyteorder("=")], "shape": list(a.shape), "data_offsets": [pos, pos + a.nbytes]}
+        pos += a.nbytes
+
+    def head(sha: str) -> bytes:
+        wrapped = json.dumps({"meta": meta_json, "sha256": sha}, sort_keys=True)
+        b = json.dumps({"__metadata__": {"corrquant-v1": wrapped}, **header}, separators=(",", ":")).encode()
+        return b + b" " * (-len(b) % 8)  # 8-byte aligned data, as safetensors writes it
+
+    n = len(head("0" * 64))
+    h = hashlib.sha256(meta_json.encode())
+    todo: queue.SimpleQueue = queue.SimpleQueue()  # what to hash, in order; None ends
+
+    def hash_all():  # in a second thread: hashlib and file writes release the GIL, so they overlap
+        while (item := todo.get()) is not None:
+            h.update(item)
+
+    worker = threading.Thread(target=hash_all, daemon=True)
+    worker.start()
+    small = bytearray()  # small tensors are hashed in batches
+    try:
+        with open(path, "wb") as f:
+            f.seek(8 + n)
+            for k in keys:
+                a = tensors[k]
+                a = a.array() if isinstance(a, _Packed) else np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
+                small += f"{k}|{a.dtype.str}|{a.shape}".encode()
+                mv = memoryview(a).cast("B") if a.size else b""  # the bytes of a.tobytes(), no copy
+                if len(mv) < 1 << 16:
+                    small += mv
+                else:
+                    todo.put(bytes(small))
+                    small.clear()
+                    todo.put(mv)
+                f.write(mv)
+            todo.put(bytes(small))
+            todo.put(None)
+            worker.join()
+            f.seek(0)
+            b = head(h.hexdigest())
+            if len(b) != n:  # cannot happen: a hex digest has 64 characters
+                raise RuntimeError("packed file header changed length")
+            f.write(struct.pack("<Q", n) + b)
+    finally:
+        if worker.is_alive():  # an error above: stop the hashing thread
+            todo.put(None)
+            worker.join()
+
+
 def _float_tensors(model: nn.Module, exclude: set[str]) -> dict[str, np.ndarray]:
     out = {}
     for k, v in model.state_dict().items():
@@ -94,7 +181,7 @@ def save(qmodel: nn.Module, path: str | os.PathLike, arch: Any = None) -> dict:
     sizes = {"codes": 0, "codebooks": 0, "float": 0}
     for name, lq in state.layers.items():
         key = f"{name}.weight" if name else "weight"
-        tensors[key + ".codes"] = pack(lq.codes, lq.bits)
+        tensors[key + ".codes"] = _Packed(lq.codes, lq.bits)  # packed while the file is written
         books = lq.book.arrays(key)
         tensors.update(books)
         layers[name] = {"key": key, "shape": list(lq.codes.shape), "bits": lq.bits, "K": lq.K,
@@ -124,9 +211,7 @@ def save(qmodel: nn.Module, path: str | os.PathLike, arch: Any = None) -> dict:
     }
     meta_json = json.dumps(meta, sort_keys=True)
     _check_writable("path", path)
-    # ONE metadata entry (safetensors writes its metadata map in no fixed order): the same model, the same bytes
-    wrapped = json.dumps({"meta": meta_json, "sha256": _digest(meta_json, tensors)}, sort_keys=True)
-    safetensors.numpy.save_file(tensors, str(path), metadata={"corrquant-v1": wrapped})
+    _write(str(path), meta_json, tensors)
     sizes["bound"] = sizes["codes"] + sizes["codebooks"] + sizes["float"]
     sizes["file"] = os.path.getsize(path)
     return sizes
@@ -299,6 +384,11 @@ def load(path: str | os.PathLike, model_or_factory: Any = None) -> nn.Module:
     from .folding import refold
     from .models import model_from_record
 
+    if isinstance(model_or_factory, nn.Module):  # a copy whose quantized weights (overwritten below) are not cloned
+        template, keys = model_or_factory, {meta["layers"][n]["key"] for n in layers}
+        model_or_factory = lambda: copy_model(template, {  # noqa: E731
+            id(p): nn.Parameter(torch.empty_like(p), p.requires_grad) if isinstance(p, nn.Parameter) else torch.empty_like(p)
+            for k, p in template.state_dict(keep_vars=True).items() if k in keys})
     net = refold(model_from_record(model_or_factory, arch, str(path)), arch.get("folded"), meta.get("config"))
     sd = {k: torch.from_numpy(np.array(v)) for k, v in floats.items()}
     for name, lq in layers.items():
@@ -312,7 +402,7 @@ def load(path: str | os.PathLike, model_or_factory: Any = None) -> nn.Module:
     for k, v in net_sd.items():
         if tuple(v.shape) != tuple(sd[k].shape):
             raise ValueError(f"model_or_factory: shape of {k!r} is {tuple(v.shape)} in the model but {tuple(sd[k].shape)} in the file")
-    net.load_state_dict({k: v.to(net_sd[k].dtype) for k, v in sd.items()})
+    net.load_state_dict({k: v.to(net_sd[k].dtype) for k, v in sd.items()}, assign=True)  # the decoded arrays themselves
     try:
         config = QuantState.config_from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
