@@ -39,6 +39,27 @@ def _moments(w: np.ndarray, q: np.ndarray) -> tuple[float, float, float, float]:
     return float(ww), float(wq), float(qq), float(ee)
 
 
+def _lstsq_columns(A: np.ndarray, Y: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """``np.linalg.lstsq(A, Y)[0]``, column block by column block (the same numbers: each column is its own
+    problem), so that OpenBLAS stays on one thread (its threads thrash on a shared machine: 100x slower)."""
+    out = np.empty((A.shape[1], Y.shape[1]))
+    for c in range(0, Y.shape[1], chunk):
+        out[:, c : c + chunk] = np.linalg.lstsq(A, Y[:, c : c + chunk], rcond=None)[0]
+    return out
+
+
+def _about_centre(t64: np.ndarray, mids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(ratio, centre) with ``t = centre + ratio * (mids - centre)`` by least squares per row (None if K - 1 < 2)."""
+    if t64.shape[1] < 2:
+        return None, None
+    mm, tm = mids.mean(axis=1), t64.mean(axis=1)
+    dm = mids - mm[:, None]
+    ratio = np.sum(dm * (t64 - tm[:, None]), axis=1) / np.maximum(np.sum(dm * dm, axis=1), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.where(np.abs(1 - ratio) > 1e-12, (tm - ratio * mm) / (1 - ratio), mm)
+    return ratio, centre
+
+
 def _cell_margin(thresholds: np.ndarray, levels32: np.ndarray) -> np.ndarray:
     """(G,) float64 ``d`` with ``|x - L[g, c]| < d  =>  t[g, c-1] <= x < t[g, c]`` for every code ``c`` of row ``g``.
 

@@ -1,4 +1,6 @@
-"""``copy.deepcopy`` of a plain torch module tree, without the generic machinery (used by :func:`deepnets.quantize.quantize`).
+"""Model-level helpers of :func:`deepnets.quantize.quantize`: the module-tree copy and the finiteness check.
+
+``copy_model`` is ``copy.deepcopy`` of a plain torch module tree, without the generic machinery.
 
 Every module is rebuilt as ``copy.deepcopy`` rebuilds it (``cls.__new__`` and ``__setstate__`` with a
 copy of its ``__dict__``): parameters are new ``Parameter``s on cloned data (``Parameter.__deepcopy__``),
@@ -14,8 +16,11 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch import nn
+
+import theory
 
 _ATOMS = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size, type)
 _PROTOCOL = ("__deepcopy__", "__reduce_ex__", "__reduce__", "__getstate__", "__copy__")  # __setstate__ is called as deepcopy calls it
@@ -73,3 +78,27 @@ def copy_model(model: nn.Module, memo: dict) -> nn.Module:
         return _module(model, dict(memo))
     except _Generic:
         return copy.deepcopy(model, memo)
+
+
+def check_finite(model: nn.Module, skip: frozenset = frozenset()) -> None:
+    """ValueError naming the first floating-point state_dict entry (not in ``skip``) holding NaN or Inf."""
+    for n, p in model.state_dict().items():
+        if not p.is_floating_point() or n in skip:
+            continue
+        if p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64, torch.float16) and p.numel():
+            a = p.detach().numpy()
+            ok = bool(np.isfinite(a.min()) and np.isfinite(a.max()))  # min and max propagate NaN: one cheap pass each
+        else:
+            ok = bool(torch.isfinite(p).all())
+        if not ok:
+            raise ValueError(f"model has non-finite (NaN or Inf) values in {n!r}; cannot quantize")
+
+
+def deferred_check(w, cfg) -> bool:
+    """True for a float32 CPU weight quantized per output channel by min-max (least-squares gain, no offset) from
+    a C-contiguous array: its fit refuses non-finite weights itself (NaN and Inf propagate into its levels), so
+    :func:`check_finite` can skip it (one pass over the weights less)."""
+    return (cfg is not None and cfg.method == "minmax" and cfg.gain == "mse" and not cfg.recipe.offset
+            and isinstance(cfg.granularity, theory.PerChannel) and isinstance(w, torch.Tensor) and w.dtype == torch.float32
+            and w.device.type == "cpu" and w.ndim >= 1 and w.numel() > 0 and cfg.granularity.axis % w.ndim == 0
+            and w.is_contiguous())

@@ -19,6 +19,8 @@ import numpy as np
 import theory
 from theory._encode import block_rows
 
+from ._blocked import _about_centre, _lstsq_columns
+
 _EPS32 = float(np.finfo(np.float32).eps)
 #: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
 #: ``HALF_BOUND * max|row|`` of the float64 fit.  Each stored factor is rounded once to float16
@@ -244,15 +246,6 @@ class Table:
         return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
 
 
-def _lstsq_columns(A: np.ndarray, Y: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """``np.linalg.lstsq(A, Y)[0]``, column block by column block (the same numbers: each column is its own
-    problem), so that OpenBLAS stays on one thread (its threads thrash on a shared machine: 100x slower)."""
-    out = np.empty((A.shape[1], Y.shape[1]))
-    for c in range(0, Y.shape[1], chunk):
-        out[:, c : c + chunk] = np.linalg.lstsq(A, Y[:, c : c + chunk], rcond=None)[0]
-    return out
-
-
 def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
     """(C, n) float32 rows ``[-b**(m-1), ..., -1, (0 if n odd), 1, ..., b**(m-1)]``, m = n // 2, by running products."""
     m = n // 2
@@ -286,22 +279,21 @@ def _as_grid(t: Table) -> Table | None:
     return Table(scale=(t.scale.astype(np.float64) * step), shift=c + t.shift.astype(np.float64) / step, n=n, grid=True)
 
 
-def within_half(v: np.ndarray, M: np.ndarray) -> bool:
-    """float32 rows ``v`` within :data:`HALF_BOUND` of each float64 row's largest |entry|, finite, in the same order."""
+def _close(v: np.ndarray, M: np.ndarray, rel: float) -> bool:
+    """float32 rows ``v`` within ``rel`` of each float64 row's largest |entry| of ``M``, finite, in the same order."""
     amax = np.max(np.abs(M), axis=1)
-    ok = bool(np.all(np.isfinite(v)) and np.all(np.abs(v - M) <= HALF_BOUND * amax[:, None]))
-    if np.all(np.diff(M, axis=1) > 0):
-        ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
-    return ok
+    ok = bool(np.all(np.isfinite(v)) and np.all(np.abs(v - M) <= rel * amax[:, None]))
+    return ok and (not np.all(np.diff(M, axis=1) > 0) or bool(np.all(np.diff(v, axis=1) > 0)))
+
+
+def within_half(v: np.ndarray, M: np.ndarray) -> bool:
+    """:func:`_close` to :data:`HALF_BOUND` (float16 tables)."""
+    return _close(v, M, HALF_BOUND)
 
 
 def _reproduces(v: np.ndarray, M: np.ndarray) -> bool:
-    """float32 rows ``v`` equal float64 rows ``M`` to a few float32 ulps of each row's largest entry, in the same order."""
-    amax = np.max(np.abs(M), axis=1)
-    ok = bool(np.all(np.abs(v - M) <= 8 * _EPS32 * amax[:, None]))
-    if np.all(np.diff(M, axis=1) > 0):
-        ok = ok and bool(np.all(np.diff(v, axis=1) > 0))
-    return ok
+    """:func:`_close` to a few float32 ulps (float32 tables)."""
+    return _close(v, M, 8 * _EPS32)
 
 
 class Codebook(NamedTuple):
@@ -436,32 +428,16 @@ def _book(q: theory.Quantizer, half: bool, offset: bool) -> tuple[Codebook, np.n
 def fitted_quantizer(q: theory.Quantizer, half: bool = False, offset: bool = False) -> tuple[Codebook, theory.Quantizer]:
     """``(codebook(q, half, offset), quantizer(that book, q.granularity, q.name))``, each float32 table computed once."""
     book, lv32, th32 = _book(q, half, offset)
-    return book, _quantizer(lv32, th32, q.granularity, q.name)
+    return book, quantizer(book, q.granularity, q.name, lv32, th32)
 
 
-def _about_centre(t64: np.ndarray, mids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(ratio, centre) with ``t = centre + ratio * (mids - centre)`` by least squares per row (None if K - 1 < 2)."""
-    if t64.shape[1] < 2:
-        return None, None
-    mm, tm = mids.mean(axis=1), t64.mean(axis=1)
-    dm = mids - mm[:, None]
-    ratio = np.sum(dm * (t64 - tm[:, None]), axis=1) / np.maximum(np.sum(dm * dm, axis=1), 1e-300)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        centre = np.where(np.abs(1 - ratio) > 1e-12, (tm - ratio * mm) / (1 - ratio), mm)
-    return ratio, centre
-
-
-def quantizer(book: Codebook, granularity, name: str) -> theory.Quantizer:
-    """The grouped quantizer whose levels and thresholds are the codebook's float32 values (exactly).
-
-    Raises ValueError if float32 rounding tied two levels or thresholds of a group.
-    """
-    lv32 = book.levels.values()
-    return _quantizer(lv32, book.threshold_values(lv32), granularity, name)
-
-
-def _quantizer(lv32: np.ndarray, th32: np.ndarray, granularity, name: str) -> theory.Quantizer:
-    lv, th = lv32.astype(np.float64), th32.astype(np.float64)
+def quantizer(book: Codebook, granularity, name: str, lv32: np.ndarray | None = None,
+              th32: np.ndarray | None = None) -> theory.Quantizer:
+    """The grouped quantizer whose levels and thresholds are the codebook's float32 values (exactly; ``lv32``,
+    ``th32``: those values if already computed).  Raises ValueError if float32 rounding tied two levels or
+    thresholds of a group."""
+    lv32 = book.levels.values() if lv32 is None else lv32
+    lv, th = lv32.astype(np.float64), (book.threshold_values(lv32) if th32 is None else th32).astype(np.float64)
     if isinstance(granularity, theory.PerTensor):
         return theory.Quantizer(th[0], lv[0], name)
     return theory.Quantizer(th, lv, name, granularity)

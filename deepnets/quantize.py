@@ -32,7 +32,7 @@ from theory.fitting import fit_checked
 from theory.granularity import as_granularity
 
 from ._blocked import _finite_array, _moments, guess_and_check
-from ._modcopy import copy_model
+from ._modcopy import check_finite, copy_model, deferred_check
 from .codebook import Codebook, fitted_quantizer
 
 METHODS = theory.METHODS
@@ -285,8 +285,8 @@ def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False, n
     Per output channel of a C-contiguous weight (the rows are a view), the codes, the decoded
     weights and the moments are computed block by block of rows while the block is in cache
     (min-max: :func:`deepnets._blocked.guess_and_check`).  ``checked``: ``w`` is a float32/float64
-    array already known to be finite (:func:`_check_finite`); ``"minmax"``: a min-max layer whose
-    finiteness is checked by its fit (:func:`_deferred`; the error names ``name``).
+    array already known to be finite (:func:`check_finite`); ``"minmax"``: a min-max layer whose
+    finiteness is checked by its fit (:func:`deepnets._modcopy.deferred_check`; the error names ``name``).
     """
     if checked == "minmax":
         arr = w
@@ -325,16 +325,6 @@ def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False, n
     return lq, deq.reshape(arr.shape), tuple(float(v) for v in acc)
 
 
-def _deferred(w: Any, cfg: QuantConfig | None) -> bool:
-    """True for a float32 CPU weight quantized per output channel by min-max (least-squares gain, no offset) from
-    a C-contiguous array: its fit refuses non-finite weights itself (NaN and Inf propagate into its levels), so
-    :func:`_check_finite` can skip it (one pass over the weights less)."""
-    return (cfg is not None and cfg.method == "minmax" and cfg.gain == "mse" and not cfg.recipe.offset
-            and isinstance(cfg.granularity, PerChannel) and isinstance(w, torch.Tensor) and w.dtype == torch.float32
-            and w.device.type == "cpu" and w.ndim >= 1 and w.numel() > 0 and cfg.granularity.axis % w.ndim == 0
-            and w.is_contiguous())
-
-
 def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
     """Fit the config's recipe to one weight array at its granularity and encode it.
 
@@ -352,19 +342,6 @@ def quantize_weight(w: np.ndarray, config: Any) -> LayerQuant:
     rows = g.rows(arr)
     codes = g.unrows(encode_rows(rows, q.thresholds.reshape(q.G, -1)), arr.shape).reshape(np.shape(w))
     return LayerQuant.from_fit(np.ascontiguousarray(codes), q, config.bits, config)
-
-
-def _check_finite(model: nn.Module, skip: frozenset = frozenset()) -> None:
-    for n, p in model.state_dict().items():
-        if not p.is_floating_point() or n in skip:
-            continue
-        if p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64, torch.float16) and p.numel():
-            a = p.detach().numpy()
-            ok = bool(np.isfinite(a.min()) and np.isfinite(a.max()))  # min and max propagate NaN: one cheap pass each
-        else:
-            ok = bool(torch.isfinite(p).all())
-        if not ok:
-            raise ValueError(f"model has non-finite (NaN or Inf) values in {n!r}; cannot quantize")
 
 
 def _plan(config: Any, layers: list[tuple[str, nn.Module]], filter_fn: Callable | None) -> tuple[Any, bool, list]:
@@ -426,8 +403,8 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         raise ValueError(f"filter_fn must be callable f(module, name) -> bool, got {filter_fn!r}")
     state_cfg, fold, plan0 = _plan(config, weight_layers(model), filter_fn)  # validate before copying and folding
     deferred = frozenset() if fold else frozenset(f"{n}.weight" if n else "weight" for n, m, cfg, _ in plan0
-                                                  if _deferred(m.weight, cfg))
-    _check_finite(model, deferred)
+                                                  if deferred_check(m.weight, cfg))
+    check_finite(model, deferred)
     # The weights to be quantized are replaced (never written into) below, so the copy may share their storage
     # with ``model`` until then; without folding they are not cloned (the float model is left untouched).
     memo = {} if fold else {id(m.weight): nn.Parameter(m.weight.detach(), requires_grad=m.weight.requires_grad)
