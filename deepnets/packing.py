@@ -28,11 +28,12 @@ def packed_nbytes(n: int, bits: int) -> int:
     return (int(n) * _check_bits(bits) + 7) // 8
 
 
-def pack(codes: np.ndarray, bits: int) -> np.ndarray:
+def pack(codes: np.ndarray, bits: int, out: np.ndarray | None = None) -> np.ndarray:
     """Pack integer codes (any shape, values < 2**bits) into ``ceil(n*bits/8)`` uint8 bytes.
 
-    **Arguments:** `codes`: integer array; `bits`: 1..8.
-    **Returns:** (ceil(n*bits/8),) uint8; code ``i`` occupies bits ``i*bits .. i*bits+bits-1``
+    **Arguments:** `codes`: integer array; `bits`: 1..8; `out`: optional (ceil(n*bits/8),) uint8 array to
+    write into (e.g. a slice of a file's buffer).
+    **Returns:** (ceil(n*bits/8),) uint8 (``out`` if given); code ``i`` occupies bits ``i*bits .. i*bits+bits-1``
     (little-endian within and across bytes).
     """
     bits = _check_bits(bits)
@@ -42,9 +43,18 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     if c.size and not (_in_range(c, bits) if c.dtype == np.uint8 else (c.dtype.kind != "i" or int(c.min()) >= 0) and int(c.max()) < 1 << bits):
         raise ValueError(f"codes must lie in 0..{(1 << bits) - 1} for bits={bits}, got [{c.min()}, {c.max()}]")
     c = c.astype(np.uint8, copy=False)
+    nb = packed_nbytes(c.size, bits)
+    if out is None:
+        out = np.empty(nb, np.uint8)
+    elif not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == (nb,)):
+        raise ValueError(f"out must be a ({nb},) uint8 array, got {getattr(out, 'dtype', type(out))} {getattr(out, 'shape', '')}")
     if bits == 8:
-        return c.copy()
-    return _pack_uint8(c, bits)
+        np.copyto(out, c)
+    elif bits == 1:
+        out[...] = np.packbits(c, bitorder="little")
+    else:
+        _pack_uint8(c, bits, out)
+    return out
 
 
 def _in_range(c: np.ndarray, bits: int) -> bool:
@@ -57,27 +67,22 @@ def _in_range(c: np.ndarray, bits: int) -> bool:
     return acc & (high * 0x0101010101010101) == 0
 
 
-def _pack_uint8(c: np.ndarray, bits: int) -> np.ndarray:
-    """:func:`pack` of contiguous 1-D uint8 codes already known to lie in 0..2**bits-1 (bits 1..7)."""
-    if bits == 1:
-        return np.packbits(c, bitorder="little")
+def _pack_uint8(c: np.ndarray, bits: int, out: np.ndarray) -> None:
+    """:func:`pack` of contiguous 1-D uint8 codes already known to lie in 0..2**bits-1 (bits 2..7) into ``out``."""
     if 8 % bits == 0:
-        return _pack_words(c, bits)
-    out = np.empty(packed_nbytes(c.size, bits), dtype=np.uint8)
+        return _pack_words(c, bits, out)
     per = 8  # codes per group: a group of 8 codes fills `bits` bytes
     for start in range(0, c.size, _CHUNK):  # _CHUNK is a multiple of 8: every chunk starts on a byte
         part = c[start : start + _CHUNK]
         o = start * bits // 8
         out[o : o + packed_nbytes(part.size, bits)] = _pack_groups(part, bits, per)
-    return out
 
 
-def _pack_words(c: np.ndarray, bits: int) -> np.ndarray:
+def _pack_words(c: np.ndarray, bits: int, out: np.ndarray) -> None:
     """2 and 4 bits: the codes of one output byte read as one little-endian word and merged by shifts."""
     per = 8 // bits
     pad = -c.size % per
     word = (np.concatenate((c, np.zeros(pad, np.uint8))) if pad else c).view("<u2" if bits == 4 else "<u4")
-    out = np.empty(word.size, np.uint8)
     tmp = np.empty(min(word.size, _WORDS), word.dtype)
     for i in range(0, word.size, _WORDS):  # in cache-sized pieces
         w, t = word[i : i + _WORDS], tmp[: min(_WORDS, word.size - i)]
@@ -87,7 +92,6 @@ def _pack_words(c: np.ndarray, bits: int) -> np.ndarray:
         if bits == 2:  # then pairs of 4-bit halves: bits 0..3 and 16..19 -> 0..7
             t |= t >> np.uint32(12)
         np.copyto(out[i : i + _WORDS], t, casting="unsafe")  # the low byte
-    return out
 
 
 def _lane_masks(bits: int) -> list[tuple[np.uint64, np.uint64, np.uint64]]:

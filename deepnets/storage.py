@@ -17,8 +17,14 @@ Layout (all in ONE safetensors file; no pickle, loading never runs code from the
   Decoding is ``levels[g, code]`` (:meth:`theory.Quantizer.decode`).
 - every other state_dict entry (biases, BatchNorm, skipped layers) as float32
   (integer buffers keep their integer dtype).
-- metadata ``"corrquant"``: JSON with format version, arch, config and per-layer
-  shape/bits/K/axis; ``"sha256"``: a checksum over that JSON and all tensors.
+- metadata ``"corrquant-v1"``: ``{"meta": JSON with format version, arch, config and per-layer
+  shape/bits/K/granularity, "sha256": a checksum over that JSON and all tensors}`` (files
+  written before the one-entry metadata, with ``"corrquant"`` and ``"sha256"`` entries, load too).
+
+:func:`save` writes the file itself, in the layout of ``safetensors.numpy.save_file`` (any
+safetensors reader takes it): the tensors in sorted key order straight from their arrays (the
+codes packed one layer at a time), the sha256 of the same bytes computed in a second thread
+while they are written (hashlib and file writes release the GIL), the header last.
 
 The information bound of a file is ``bits * params / 8`` plus codebooks plus float
 params; the rest is the safetensors header.  Deep Compression (Han et al. 2016)
@@ -32,7 +38,6 @@ import io
 import json
 import math
 import os
-import queue
 import struct
 import threading
 from typing import Any
@@ -73,7 +78,7 @@ _ST_DTYPES = {np.dtype(t): n for t, n in ((np.float64, "F64"), (np.float32, "F32
 
 
 class _Packed:
-    """A layer's codes, packed (:func:`deepnets.packing.pack`) only when the file is written."""
+    """A layer's codes, packed (:func:`deepnets.packing.pack`) only when the file is written, into its place."""
 
     dtype, ndim = np.dtype(np.uint8), 1
 
@@ -82,29 +87,36 @@ class _Packed:
         self.nbytes = packed_nbytes(codes.size, bits)
         self.shape = (self.nbytes,)
 
-    def array(self) -> np.ndarray:
-        c = self.codes
-        if self.bits == 8 and c.dtype == np.uint8 and c.flags.c_contiguous:
-            return c.reshape(-1)  # 8-bit codes are their own packing: written as they are, not copied
-        return pack(c, self.bits)
+    def pack_into(self, out: np.ndarray) -> None:
+        pack(self.codes, self.bits, out=out)
 
 
 def _write(path: str, meta_json: str, tensors: dict) -> None:
     """One safetensors file (the format of :func:`safetensors.numpy.save_file`: 8-byte header length, JSON header,
-    raw little-endian tensor bytes), written straight from the arrays in sorted key order.
+    raw little-endian tensor bytes), the tensors in sorted key order.
 
     The metadata is ONE entry ``"corrquant-v1"``: ``{"meta": meta_json, "sha256": _digest(meta_json, tensors)}``.
-    The digest's length is fixed, so the header is laid out first with a placeholder, the tensors are written
-    behind it (each hashed, in :func:`_digest`'s order, as it is written) and the header last.
+    Every tensor is laid out in one data buffer (the codes packed straight into it); then a second thread
+    hashes the buffer in :func:`_digest`'s order while the buffer is written behind the header's place (hashlib
+    and file writes release the GIL), and the header goes last (a hex digest has a fixed length).
     """
     keys = sorted(tensors)
-    header, pos = {}, 0
+    header, pos, parts = {}, 0, []
     for k in keys:
         a = tensors[k]
         if a.dtype.newbyteorder("=") not in _ST_DTYPES:
             raise ValueError(f"qmodel: tensor {k!r} has dtype {a.dtype}, which a safetensors file cannot hold")
         header[k] = {"dtype": _ST_DTYPES[a.dtype.newbyteorder("=")], "shape": list(a.shape), "data_offsets": [pos, pos + a.nbytes]}
+        shape = a.shape if isinstance(a, _Packed) else np.shape(np.ascontiguousarray(a))  # _digest's shape (0-d: (1,))
+        parts.append((f"{k}|{a.dtype.newbyteorder('<').str}|{shape}".encode(), pos, pos + a.nbytes))
         pos += a.nbytes
+    data = np.empty(pos, np.uint8)
+    for k, (_, p0, p1) in zip(keys, parts, strict=True):
+        a = tensors[k]
+        if isinstance(a, _Packed):
+            a.pack_into(data[p0:p1])
+        elif p1 > p0:
+            np.copyto(data[p0:p1], np.ascontiguousarray(a, a.dtype.newbyteorder("<")).reshape(-1).view(np.uint8))
 
     def head(sha: str) -> bytes:
         wrapped = json.dumps({"meta": meta_json, "sha256": sha}, sort_keys=True)
@@ -113,42 +125,27 @@ def _write(path: str, meta_json: str, tensors: dict) -> None:
 
     n = len(head("0" * 64))
     h = hashlib.sha256(meta_json.encode())
-    todo: queue.SimpleQueue = queue.SimpleQueue()  # what to hash, in order; None ends
+    mv = memoryview(data)
 
-    def hash_all():  # in a second thread: hashlib and file writes release the GIL, so they overlap
-        while (item := todo.get()) is not None:
-            h.update(item)
+    def hash_all():
+        for prefix, p0, p1 in parts:
+            h.update(prefix)
+            h.update(mv[p0:p1])
 
     worker = threading.Thread(target=hash_all, daemon=True)
     worker.start()
-    small = bytearray()  # small tensors are hashed in batches
     try:
         with open(path, "wb") as f:
             f.seek(8 + n)
-            for k in keys:
-                a = tensors[k]
-                a = a.array() if isinstance(a, _Packed) else np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
-                small += f"{k}|{a.dtype.str}|{a.shape}".encode()
-                mv = memoryview(a).cast("B") if a.size else b""  # the bytes of a.tobytes(), no copy
-                if len(mv) < 1 << 16:
-                    small += mv
-                else:
-                    todo.put(bytes(small))
-                    small.clear()
-                    todo.put(mv)
-                f.write(mv)
-            todo.put(bytes(small))
-            todo.put(None)
+            f.write(mv)
             worker.join()
-            f.seek(0)
             b = head(h.hexdigest())
             if len(b) != n:  # cannot happen: a hex digest has 64 characters
                 raise RuntimeError("packed file header changed length")
+            f.seek(0)
             f.write(struct.pack("<Q", n) + b)
     finally:
-        if worker.is_alive():  # an error above: stop the hashing thread
-            todo.put(None)
-            worker.join()
+        worker.join()
 
 
 def _float_tensors(model: nn.Module, exclude: set[str]) -> dict[str, np.ndarray]:
