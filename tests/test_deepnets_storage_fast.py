@@ -103,3 +103,16 @@ def test_pack_rejects_a_code_out_of_range_anywhere(bits, n):
         bad[pos] = rng.integers(2**bits, 256)
         with pytest.raises(ValueError, match="codes must lie in"):
             pack(bad, bits)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_pack_into_a_given_buffer(bits):
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(0, 2**bits, 1003).astype(np.uint8)
+    big = np.full(2000, 0xAA, np.uint8)
+    nb = (1003 * bits + 7) // 8
+    out = pack(codes, bits, out=big[5 : 5 + nb])
+    assert out.base is big and np.array_equal(out, pack(codes, bits))
+    assert np.all(big[:5] == 0xAA) and np.all(big[5 + nb :] == 0xAA)  # nothing written outside its place
+    with pytest.raises(ValueError, match="out must be"):
+        pack(codes, bits, out=np.empty(nb + 1, np.uint8))
