@@ -121,8 +121,10 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     u0, shift, scale = factors
     f = np.float32
     lo, hi, top = f(0), f(K - 1), f(K)
-    # ((code + u0) + shift) in one addition where every term is an integer of float32 (min-max): the same values
-    fused = bool(np.all(shift == np.round(shift)) and np.all(np.abs(shift) < 2**22) and abs(u0) < 2**22 and K < 2**22)
+    # ((code + u0) + shift) in one addition where no shift is stored, or where every term is an integer of float32
+    # (min-max): the same values
+    fused = bool(not np.any(shift) or (u0 == np.round(u0) and abs(u0) < 2**22 and K < 2**22
+                                       and np.all(shift == np.round(shift)) and np.all(np.abs(shift) < 2**22)))
     c = (u0 + shift) if fused else shift
     step = max(1, (1 << 16) // m)  # blocks of ~64k entries, in cache
     n = min(step, G) * m

@@ -91,8 +91,10 @@ class Table:
         if factors is not None:
             u0, shift, scale = factors
 
-            # (code + u0) + shift as one addition where every term is an integer of float32 (min-max): the same values
-            fused = bool(np.all(shift == np.round(shift)) and np.all(np.abs(shift) < 2**22) and abs(u0) < 2**22)
+            # (code + u0) + shift as one addition where no shift is stored, or where every term is an integer of
+            # float32 (min-max; uint8 codes): the same values
+            fused = bool(not np.any(shift) or (u0 == np.round(u0) and abs(u0) < 2**22
+                                               and np.all(shift == np.round(shift)) and np.all(np.abs(shift) < 2**22)))
             c = u0 + shift
 
             def affine(codes, g0, out):

@@ -184,3 +184,16 @@ def test_quantize_leaves_the_float_model_untouched_and_shares_nothing():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     ptrs = {v.data_ptr() for v in model.state_dict().values()}
     assert not ptrs & {v.data_ptr() for v in qm.state_dict().values()}
+
+
+@pytest.mark.parametrize("method,bits", [("uniform", 3), ("uniform", 4), ("exponential", 3), ("lloyd_max", 3),
+                                         ("ternary", None), ("sign", None), ("affine", 3)])
+def test_every_method_per_channel_is_the_exact_encoder(method, bits):
+    """The guess is also taken where another method's grid is uniform (e.g. max-rho uniform: clipped tails)."""
+    rng = np.random.default_rng(7)
+    w = (rng.standard_t(3, (40, 8, 3, 3)) * 0.05).astype(np.float32)
+    cfg = QuantConfig(method, bits)
+    lq, deq, mom = _quantize_layer(w, cfg, checked=True)
+    ref, rdeq, rmom = _reference(w, cfg)
+    assert np.array_equal(lq.codes, ref.codes) and np.array_equal(deq.view(np.uint32), rdeq.view(np.uint32))
+    np.testing.assert_allclose(mom, rmom, rtol=1e-12)
