@@ -99,7 +99,9 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     ``floor(x * inv + off)`` (:func:`uniform_guess`) and decoded by the affine float32 arithmetic of
     the table (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`); a
     block where some ``|x - q| >= margin`` of its row (:func:`_cell_margin`: the guess may be off near a
-    threshold) is redone exactly on its rows (:func:`numpy.searchsorted` on the float64 thresholds).
+    threshold; and half the smallest nonzero level, so that the float32 ``x - q`` is exact and the sums are
+    the float64 sums of exact products) is redone exactly on its rows (:func:`numpy.searchsorted` on the
+    float64 thresholds).
     So codes and weights are always the exact ones; the guess only saves the table lookups.
     None (nothing written) where the guess does not apply: other tables, non-uniform thresholds,
     float64 rows, rows longer than 8192.
@@ -110,7 +112,11 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     if guess is None or m > 8192:  # row sums by BLAS dot on one thread (OpenBLAS threads from 10,000 entries thrash)
         return None
     K = thresholds.shape[1] + 1
-    margin = _cell_margin(thresholds, table.values())
+    L = table.values().astype(np.float64)
+    # |x - q| < half the smallest nonzero |level| too: then x lies in [q/2, 2q] (or q = 0), so x - q is exact in
+    # float32 (Sterbenz's lemma); and 2**-22 covers the rounding of the float32 difference that is compared
+    half = 0.5 * np.min(np.where(L != 0, np.abs(L), np.inf), axis=1)
+    margin = np.minimum(_cell_margin(thresholds, L), half) * (1 - 2.0**-22)
 
     def exact(g0, g1):  # #{j : t[g, j] <= x} by binary search in float64, row by row (rare)
         for g in range(g0, g1):
@@ -128,7 +134,7 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     c = (u0 + shift) if fused else shift
     step = max(1, (1 << 16) // m)  # blocks of ~64k entries, in cache
     n = min(step, G) * m
-    y, x64, d64 = np.empty(n, f), np.empty(n), np.empty(n)
+    y, x64, e64 = np.empty(n, f), np.empty(n), np.empty(n)
     acc = np.zeros(4)
     vecdot, maximum, minimum, add = np.vecdot, np.maximum, np.minimum, np.add
     for g0 in range(0, G, step):
@@ -147,15 +153,15 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
             add(yb, u0, out=q)
             q += c[g0:g1, None]
         q *= scale[g0:g1, None]
-        xd, d = x64[:j].reshape(R, m), d64[:j].reshape(R, m)
-        np.copyto(xd, x)
-        np.copyto(d, q)
-        np.subtract(xd, d, out=d)  # d = w - q
+        e = np.subtract(x, q, out=yb)  # e = w - q, exact where the check passes
         mg = margin[g0:g1]
-        if (maximum.reduce(d, axis=1) >= mg).any() or (minimum.reduce(d, axis=1) <= -mg).any():
+        if (maximum.reduce(e, axis=1) >= mg).any() or (minimum.reduce(e, axis=1) <= -mg).any():
             exact(g0, g1)
             acc += _moments(x, q)
             continue
+        xd, d = x64[:j].reshape(R, m), e64[:j].reshape(R, m)
+        np.copyto(xd, x)
+        np.copyto(d, e)
         ww, wd, dd = (add.reduce(vecdot(a, b)) for a, b in ((xd, xd), (xd, d), (d, d)))  # row by row: one BLAS dot each
-        acc += (ww, ww - wd, ww - 2 * wd + dd, dd)  # sum w q = sum w (w - d), sum q^2 = sum (w - d)^2
+        acc += (ww, ww - wd, ww - 2 * wd + dd, dd)  # sum w q = sum w (w - e), sum q^2 = sum (w - e)^2
     return tuple(float(v) for v in acc)
