@@ -32,6 +32,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from typing import Any, Sequence
@@ -108,11 +109,41 @@ def _save(path: str | None, rec: dict) -> None:
     os.replace(tmp, path)
 
 
+def loads(cfg: dict, N: int) -> list[int]:
+    """The pattern counts p of size ``N``: ``round(alpha N)`` for the grid's alphas, or, when the config has a
+    ``window`` ``{"center": [c0, c1], "half": [h0, h1]}``, only the alphas within ``c0 + c1 / sqrt(N)`` +-
+    ``h0 + h1 / sqrt(N)`` (one fine grid for every size, sampled where that size's transition lies; the
+    window only places the loads, each size's alpha_c is its own fit, and a grid that misses the transition
+    gives NaN with a warning)."""
+    alphas = np.asarray(cfg["alphas"], float)
+    win = cfg.get("window")
+    if win is not None:
+        r = 1.0 / math.sqrt(N)
+        c, h = win["center"][0] + win["center"][1] * r, win["half"][0] + win["half"][1] * r
+        alphas = alphas[np.abs(alphas - c) <= h + 1e-12]
+        if alphas.size < 3:
+            raise ValueError(f"window: fewer than 3 loads of the grid lie within {c:.4f} +- {h:.4f} at N={N}; "
+                             "use a finer --alphas or a wider --window")
+    return sorted({max(1, int(round(a * N))) for a in alphas})
+
+
+def _window(window: Sequence[float] | None) -> dict | None:
+    if window is None:
+        return None
+    w = [float(x) for x in window]
+    if len(w) != 4 or not all(math.isfinite(x) for x in w) or w[2] + w[3] <= 0 or min(w[2], w[3]) < 0:
+        raise ValueError(f"window must be four finite numbers c0 c1 h0 h1 with h0, h1 >= 0 and h0 + h1 > 0, got {window!r}")
+    return dict(center=w[:2], half=w[2:])
+
+
 def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequence[str] = DEFAULT_QUANTIZERS, *,
               networks: int = 20, seed: int = 0, protocol: str = "stability", m0: float = 0.8, m_star: float = 0.9,
-              max_sweeps: int = 100, order: str = "hash", out: str | None = None, progress: bool = True,
-              n_boot: int = 200) -> dict:
-    """Run (or resume) the study; returns the record dict (raw per-network arrays plus :func:`analyze`'s results)."""
+              max_sweeps: int = 100, order: str = "hash", window: Sequence[float] | None = None,
+              out: str | None = None, progress: bool = True, n_boot: int = 200) -> dict:
+    """Run (or resume) the study; returns the record dict (raw per-network arrays plus :func:`analyze`'s results).
+
+    ``window = (c0, c1, h0, h1)`` runs, at size N, only the loads of ``alphas`` within
+    ``c0 + c1 / sqrt(N) +- (h0 + h1 / sqrt(N))`` (:func:`loads`)."""
     from tqdm.auto import tqdm
 
     if protocol not in PROTOCOLS:
@@ -120,6 +151,10 @@ def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequenc
     config = dict(sizes=[int(n) for n in sizes], alphas=[float(a) for a in alphas], quantizers=list(quantizers),
                   networks=int(networks), seed=int(seed), protocol=protocol, m0=float(m0), m_star=float(m_star),
                   max_sweeps=int(max_sweeps), order=order)
+    if window is not None:
+        config["window"] = _window(window)
+    for N in config["sizes"]:
+        loads(config, N)  # every size has loads, before anything runs
     rec = _load(out)
     if rec is None or rec.get("config") != config:
         if rec is not None:
@@ -132,7 +167,7 @@ def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequenc
     try:
         for N, j in todo:
             t = time.perf_counter()
-            ps = sorted({max(1, int(round(a * N))) for a in config["alphas"]})
+            ps = loads(config, N)
             r = run_network(jax.random.fold_in(jax.random.fold_in(key, N), j), N, ps, qs, protocol=protocol, m0=m0,
                             m_star=m_star, max_sweeps=max_sweeps, order=order)
             rec["runs"][f"{N}/{j}"] = {k: v.tolist() for k, v in r.items()}
@@ -299,7 +334,7 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                 nets = [rec["runs"][k] for k in sorted(rec["runs"]) if k.split("/")[0] == str(N)]
                 if len(nets) < 2:
                     continue
-                ps = np.array(sorted({max(1, int(round(a * N))) for a in cfg["alphas"]}))
+                ps = np.array(loads(cfg, N))
                 m = np.array([n["m_mean"][qi] for n in nets])
                 f = np.array([n["retrieved"][qi] for n in nets])
                 ac, lo, hi, boot = capacity(ps / N, ps, m, f, crit, n_boot=n_boot, seed=N, return_boot=True)
@@ -355,12 +390,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-sweeps", type=int, default=100)
     ap.add_argument("--order", choices=("hash", "permutation"), default="hash")
     ap.add_argument("--out", default="hopfield_study.json")
+    ap.add_argument("--window", type=float, nargs=4, metavar=("C0", "C1", "H0", "H1"), default=None,
+                    help="at size N run only the loads within C0 + C1/sqrt(N) +- (H0 + H1/sqrt(N))")
     ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the networks")
     a = ap.parse_args(argv)
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/corrquant_jax"))
     t = time.perf_counter()
-    rec = run_study(a.sizes, a.alphas, a.quantizers, networks=a.networks, seed=a.seed, protocol=a.protocol, m0=a.m0,
-                    m_star=a.m_star, max_sweeps=a.max_sweeps, order=a.order, out=a.out, n_boot=a.n_boot)
+    try:
+        rec = run_study(a.sizes, a.alphas, a.quantizers, networks=a.networks, seed=a.seed, protocol=a.protocol, m0=a.m0,
+                        m_star=a.m_star, max_sweeps=a.max_sweeps, order=a.order, window=a.window, out=a.out,
+                        n_boot=a.n_boot)
+    except ValueError as e:  # a user error (window, sizes that do not fit, another study in --out): one line, exit 2
+        print(f"hopfield.study: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"{len(rec['runs'])} networks in {sum(rec['seconds'].values()):.0f} s of runs "
           f"({time.perf_counter() - t:.0f} s this call); record: {a.out}")
     for crit, per_q in rec["analysis"].items():

@@ -218,3 +218,35 @@ def test_report_quotes_the_committed_study_ratios_beside_theory():
         assert r["ratio"] == pytest.approx(e["sizes"][-1]["alpha_c"] / f["sizes"][-1]["alpha_c"])
         assert r["ratio_lo"] <= r["ratio"] <= r["ratio_hi"]
         assert r["theory_ratio"] == pytest.approx(theory_capacity(name)[1] / theory_capacity("float")[1])
+
+
+def test_window_places_each_size_loads_around_its_transition_and_bad_windows_are_refused(tmp_path):
+    import hopfield.study as st
+
+    grid = [round(0.10 + 0.005 * i, 4) for i in range(31)]
+    cfg = dict(alphas=grid, window=st._window([0.138, 0.86, 0.008, 0.3]))
+    for N in (256, 1024, 8192):
+        c, h = 0.138 + 0.86 / np.sqrt(N), 0.008 + 0.3 / np.sqrt(N)
+        want = sorted({int(round(a * N)) for a in grid if abs(a - c) <= h})
+        assert st.loads(cfg, N) == want and len(want) >= 3
+    assert st.loads(dict(alphas=[0.1, 0.2]), 100) == [10, 20]  # no window: every load of the grid
+    with pytest.raises(ValueError, match="^window: fewer than 3 loads"):
+        run_study([64], [0.1, 0.2, 0.3], ["float"], networks=2, window=[0.5, 0, 0.01, 0], progress=False)
+    with pytest.raises(ValueError, match="^window must be four finite numbers"):
+        run_study([64], [0.1, 0.2, 0.3], ["float"], networks=2, window=[0.1, 0, -1, 0], progress=False)
+    rec = run_study([40, 80], grid, ["float"], networks=2, window=[0.138, 0.86, 0.01, 0.3], progress=False, n_boot=3,
+                    out=str(tmp_path / "w.json"))
+    for N in (40, 80):
+        assert len(rec["runs"][f"{N}/0"]["m_mean"][0]) == len(st.loads(rec["config"], N))
+
+
+def test_study_command_line_errors_are_one_line_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hopfield.study", "--sizes", "64", "--quantizers", "float",
+                          "--alphas", "0.1", "0.2", "--window", "0.5", "0", "0.01", "0", "--out", str(tmp_path / "x.json")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hopfield.study: error: window: fewer than 3 loads"), out.stderr
