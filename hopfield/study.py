@@ -377,6 +377,32 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
     return out
 
 
+#: Published values beside which alpha_inf (float) is drawn: replica symmetric (Amit, Gutfreund, Sompolinsky 1987),
+#: one-step RSB and the simulations' central value (J. Steffan, R. Kuhn, Z. Phys. B 95:249, 1994).
+REFERENCES = ((0.137905, "replica symmetric"), (0.138186, "one-step RSB"), (0.145, "simulations (Steffan, Kuhn)"))
+
+
+def save_figure(rec: dict, path: str, quantizer: str = "float", criterion: str = "fraction") -> str:
+    """alpha_c(N) against N^-nu with the fits of one quantizer (:func:`hopfield.plots.plot_study_fit`), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_study_fit
+
+    label = quantizer_label(parse_quantizer(quantizer))
+    entry = rec["analysis"][criterion][label]
+    if not entry.get("fit"):
+        raise ValueError(f"figure: the record has no nu-free fit for {quantizer!r} (fewer than 4 sizes with intervals)")
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    plot_study_fit(entry, ax, label=label, refs=REFERENCES if quantizer == "float" else ())
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description="Capacity of quantized Hebbian memory vs N (stability protocol).")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 1414, 2000, 2828, 4000, 5657])
@@ -392,6 +418,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="hopfield_study.json")
     ap.add_argument("--window", type=float, nargs=4, metavar=("C0", "C1", "H0", "H1"), default=None,
                     help="at size N run only the loads within C0 + C1/sqrt(N) +- (H0 + H1/sqrt(N))")
+    ap.add_argument("--figure", metavar="PNG", help="also save alpha_c(N) against N^-nu with the fits (float, fraction)")
     ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the networks")
     a = ap.parse_args(argv)
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/corrquant_jax"))
@@ -403,6 +430,8 @@ def main(argv=None) -> dict:
     except ValueError as e:  # a user error (window, sizes that do not fit, another study in --out): one line, exit 2
         print(f"hopfield.study: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    if a.figure:
+        save_figure(rec, a.figure)
     print(f"{len(rec['runs'])} networks in {sum(rec['seconds'].values()):.0f} s of runs "
           f"({time.perf_counter() - t:.0f} s this call); record: {a.out}")
     for crit, per_q in rec["analysis"].items():

@@ -15,6 +15,17 @@ RS, RSB1, SIM, SIM_SE = 0.137905, 0.138186, 0.145, 0.009
 TARGET_HALF_WIDTH = 0.003  # issue 12: alpha_inf for float within +-0.003
 
 
+def loads_text(cfg: dict) -> str:
+    """The loads of a study config in words: the grid, or the window of it that each size ran."""
+    a = cfg["alphas"]
+    w = cfg.get("window")
+    if not w:
+        return f"loads {min(a):g}-{max(a):g}"
+    (c0, c1), (h0, h1) = w["center"], w["half"]
+    return (f"loads from the grid {min(a):g}-{max(a):g} (step {a[1] - a[0]:.3g}) within {c0:g} + {c1:g}/sqrt(N) +- "
+            f"({h0:g} + {h1:g}/sqrt(N)) at each N, where that size's transition lies")
+
+
 def _ci(x: Any, lo: Any, hi: Any, fmt: str = ".3f") -> str:
     if x is None or lo is None or hi is None:
         return "-"
@@ -37,8 +48,8 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
     head = (f"**The capacity study** (`python -m hopfield.study`, record [docs/{st['path']}](docs/{st['path']}), "
             f"{cfg['protocol']} protocol: every stored pattern a probe, relaxed asynchronously to a fixed point, retrieved "
             f"when m >= {cfg['m_star']:g}, alpha_c where the retrieved fraction crosses 1/2; N = {min(sizes)}..{max(sizes)} "
-            f"({len(sizes)} sizes, a factor of {max(sizes) / min(sizes):g}), {st['networks']} networks in all, loads "
-            f"{min(cfg['alphas']):g}..{max(cfg['alphas']):g}, {st['seconds'] / 60:.0f} minutes of runs"
+            f"({len(sizes)} sizes, a factor of {max(sizes) / min(sizes):g}), {st['networks']} networks in all, "
+            f"{loads_text(cfg)}, {st['seconds'] / 60:.0f} minutes of runs on 2 cores"
             + (", stopped before every size had all its networks" if st.get("interrupted") else "") + ").")
     if f:
         half = (f["hi"] - f["lo"]) / 2
@@ -50,13 +61,15 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
                  f"moves the answer by {abs(f['alpha_inf_two_thirds'] - f['alpha_inf_half']):.3f}. The target of +-"
                  f"{TARGET_HALF_WIDTH} with nu free is "
                  + ("met." if half <= TARGET_HALF_WIDTH else
-                    f"not met (half-width {half:.3f}): these sizes cannot pin the exponent; it needs sizes over a factor "
-                    "of 32 or more with 20+ networks each."))
-    ratio_rows, notes = [], []
+                    f"not met (half-width {half:.3f}): over these sizes the exponent is known only to "
+                    f"[{f['nu_lo']:.2f}, {f['nu_hi']:.2f}], and the interval carries that; pinning it needs larger N "
+                    "than this record holds."))
+    ratio_rows, notes, seen = [], [], {"float"}
     for rec in [st, *(extra or [])]:
         for r in rec["ratios"]:
-            if r["quantizer"] == "float" or (rec is not st and any(r["quantizer"] == x["quantizer"] for x in st["ratios"])):
+            if r["quantizer"] in seen:  # each quantizer from the first record that has it
                 continue
+            seen.add(r["quantizer"])
             ratio_rows.append([_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['theory_ratio']:.3f}", str(r["N"]),
                                _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["half"], r["half_lo"], r["half_hi"]),
                                f"[docs/{rec['path']}](docs/{rec['path']})"])
