@@ -23,7 +23,11 @@ the value: replica symmetric 0.137905, one-step RSB 0.138186, simulations
 0.145 +- 0.009 (J. Steffan, R. Kuhn, Z. Phys. B 95:249, 1994).
 
 The command writes the record after every network; Ctrl-C keeps what is done,
-and running it again with the same ``--out`` resumes from it.
+and running it again with the same ``--out`` resumes from it (with more ``--sizes``
+or ``--networks`` and everything else the same, it extends the study: each network's
+patterns depend only on the seed, N and its index).  ``--window`` runs, at each N,
+only the loads of the grid near that size's transition; ``--figure`` draws alpha_c(N)
+against N^-nu with the fits.
 """
 
 from __future__ import annotations
@@ -156,9 +160,15 @@ def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequenc
     for N in config["sizes"]:
         loads(config, N)  # every size has loads, before anything runs
     rec = _load(out)
-    if rec is None or rec.get("config") != config:
-        if rec is not None:
-            raise ValueError(f"out={out!r} holds a study with another configuration; use another --out")
+    if rec is not None and rec.get("config") != config:
+        old = rec.get("config") or {}
+        same = {k: v for k, v in old.items() if k not in ("sizes", "networks")} == \
+            {k: v for k, v in config.items() if k not in ("sizes", "networks")}
+        if not (same and set(old.get("sizes", ())) <= set(config["sizes"]) and old.get("networks", 0) <= networks):
+            raise ValueError(f"out={out!r} holds a study with another configuration; use another --out (a study "
+                             "can only be extended: more sizes or more networks, everything else the same)")
+        rec["config"] = config  # extended: the networks already run keep their keys (fold_in(seed, N), j)
+    if rec is None:
         rec = dict(config=config, runs={}, seconds={})
     qs = [parse_quantizer(q) for q in quantizers]
     todo = [(N, j) for N in config["sizes"] for j in range(networks) if f"{N}/{j}" not in rec["runs"]]

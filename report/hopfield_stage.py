@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from theory import Recipe
-from .readme_study import loads_text
+from .readme_study import STUDY_EXTRA, STUDY_RECORD, loads_text, study_rows
 
 #: Quantizers of the m(alpha) section: float weights, the clipped (sign) synapse, 3-bit uniform.
 REPORT_QUANTIZERS = (None, Recipe("sign"), Recipe("uniform", bits=3))
@@ -197,46 +197,8 @@ def finite_size_rows(fss: list) -> list[dict[str, Any]]:
                  theory_alpha_c=float(fs.theory_alpha_c)) for fs in fss]
 
 
-#: The committed record of ``python -m hopfield.study`` for float weights at N = 256..8192 (stability protocol,
-#: nu fitted); the report quotes its alpha_inf.
-STUDY_RECORD = Path(__file__).resolve().parent.parent / "docs" / "hopfield_study_float.json"
-#: Records of the same command with the quantizers on the same networks as float (their ratios to float are quoted).
-STUDY_EXTRA = [STUDY_RECORD.with_name(n) for n in ("hopfield_study.json", "hopfield_study_quantizers.json",
-                                                   "hopfield_study_3bit.json")]
 
 
-
-def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
-    """The finite-size fits of the committed study record, per criterion and quantizer (None without a record)."""
-    import json
-
-    if not Path(path).exists():
-        return None
-    rec = json.loads(Path(path).read_text())
-    rows = []
-    for crit, per_q in rec.get("analysis", {}).items():
-        for q, e in per_q.items():
-            f = e.get("fit")
-            if not f:
-                continue
-            h, t = e.get("fit_nu_1/2") or {}, e.get("fit_nu_2/3") or {}
-            rows.append(dict(criterion=crit, quantizer=q, alpha_inf=f["alpha_inf"], lo=f["alpha_inf_lo"],
-                             hi=f["alpha_inf_hi"], nu=f["nu"], nu_lo=f["nu_lo"], nu_hi=f["nu_hi"], chi2=f["chi2"],
-                             dof=f["dof"], alpha_inf_half=h.get("alpha_inf"), alpha_inf_two_thirds=t.get("alpha_inf")))
-    ratios = []
-    for q, e in rec.get("analysis", {}).get("fraction", {}).items():
-        last = (e.get("sizes") or [{}])[-1]
-        if "ratio" not in last or "theory_ratio" not in e:
-            continue
-        free, half = e.get("ratio_inf") or {}, e.get("ratio_inf_nu_1/2") or {}
-        ratios.append(dict(quantizer=q, rho=e["rho"], theory_alpha_c=e["theory_alpha_c"], theory_ratio=e["theory_ratio"],
-                           N=last["N"], ratio=last["ratio"], ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"],
-                           half=half.get("ratio"), half_lo=half.get("lo"), half_hi=half.get("hi"),
-                           free=free.get("ratio"), free_lo=free.get("lo"), free_hi=free.get("hi")))
-    return dict(config=rec["config"], rows=rows, ratios=ratios, networks=len(rec.get("runs", {})),
-                done_sizes=sorted({int(k.split("/")[0]) for k in rec.get("runs", {})}),
-                interrupted=bool(rec.get("interrupted")),
-                seconds=float(sum(rec.get("seconds", {}).values())), path=str(Path(path).name))
 
 
 def _ratio_table(ratios: list) -> tuple:

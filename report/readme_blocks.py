@@ -132,9 +132,10 @@ def hopfield(hop: dict) -> str:
                    [[_hopfield_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['field_agreement']:.4f} / {r['theory_field_agreement']:.4f}",
                      f"{r['alpha_c']:.3f} [{r['alpha_c_lo']:.3f}, {r['alpha_c_hi']:.3f}]", f"{r['theory_alpha_c']:.3f}",
                      f"{r['relative_alpha_c']:.3f} / {r['theory_relative_alpha_c']:.3f}"] for r in caps])
-    from .readme_study import study_block
+    from .readme_study import STUDY_EXTRA, study_block, study_rows
 
-    return "\n\n".join([lead, table, study_block(hop.get("study"), hop.get("study_extra"), finite_size(hop["finite_size"]))])
+    extra = [r for r in map(study_rows, STUDY_EXTRA) if r]
+    return "\n\n".join([lead, table, study_block(study_rows(), extra, finite_size(hop["finite_size"]))])
 
 
 def finite_size(fss: list[dict]) -> str:

@@ -1,18 +1,61 @@
-"""The README's Hopfield capacity-study paragraph and table, rendered from the study records the report quotes.
+"""The README's Hopfield capacity-study paragraph and table, rendered from the committed study records.
 
-The records are ``python -m hopfield.study`` runs committed in docs/ (``docs/hopfield_study.json`` and its
-companions); the report's Hopfield stage re-analyses them (:func:`hopfield.study.analyze`) and stores the fits in
-``results["hopfield"]["study"]`` / ``["study_extra"]``, from which everything here is printed.
+The records are ``python -m hopfield.study`` runs committed in docs/ (``docs/hopfield_study_float.json``, the
+float weights at N = 256..8192, and the records with quantizers on the same networks); each holds its own
+analysis (:func:`hopfield.study.analyze`, written by the command), from which everything here is printed.  The
+report's Hopfield stage quotes the same records (:func:`study_rows`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 #: Published values the float alpha_inf is compared with: replica symmetric (Amit, Gutfreund, Sompolinsky 1987),
 #: one-step replica-symmetry breaking and the simulations reported by Steffan and Kuhn (1994).
 RS, RSB1, SIM, SIM_SE = 0.137905, 0.138186, 0.145, 0.009
 TARGET_HALF_WIDTH = 0.003  # issue 12: alpha_inf for float within +-0.003
+
+
+#: The committed record of ``python -m hopfield.study`` for float weights at N = 256..8192 (stability protocol,
+#: nu fitted); the report quotes its alpha_inf.
+STUDY_RECORD = Path(__file__).resolve().parent.parent / "docs" / "hopfield_study_float.json"
+#: Records of the same command with the quantizers on the same networks as float (their ratios to float are quoted).
+STUDY_EXTRA = [STUDY_RECORD.with_name(n) for n in ("hopfield_study.json", "hopfield_study_quantizers.json",
+                                                   "hopfield_study_3bit.json")]
+
+
+def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
+    """The finite-size fits of the committed study record, per criterion and quantizer (None without a record)."""
+    import json
+
+    if not Path(path).exists():
+        return None
+    rec = json.loads(Path(path).read_text())
+    rows = []
+    for crit, per_q in rec.get("analysis", {}).items():
+        for q, e in per_q.items():
+            f = e.get("fit")
+            if not f:
+                continue
+            h, t = e.get("fit_nu_1/2") or {}, e.get("fit_nu_2/3") or {}
+            rows.append(dict(criterion=crit, quantizer=q, alpha_inf=f["alpha_inf"], lo=f["alpha_inf_lo"],
+                             hi=f["alpha_inf_hi"], nu=f["nu"], nu_lo=f["nu_lo"], nu_hi=f["nu_hi"], chi2=f["chi2"],
+                             dof=f["dof"], alpha_inf_half=h.get("alpha_inf"), alpha_inf_two_thirds=t.get("alpha_inf")))
+    ratios = []
+    for q, e in rec.get("analysis", {}).get("fraction", {}).items():
+        last = (e.get("sizes") or [{}])[-1]
+        if "ratio" not in last or "theory_ratio" not in e:
+            continue
+        free, half = e.get("ratio_inf") or {}, e.get("ratio_inf_nu_1/2") or {}
+        ratios.append(dict(quantizer=q, rho=e["rho"], theory_alpha_c=e["theory_alpha_c"], theory_ratio=e["theory_ratio"],
+                           N=last["N"], ratio=last["ratio"], ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"],
+                           half=half.get("ratio"), half_lo=half.get("lo"), half_hi=half.get("hi"),
+                           free=free.get("ratio"), free_lo=free.get("lo"), free_hi=free.get("hi")))
+    return dict(config=rec["config"], rows=rows, ratios=ratios, networks=len(rec.get("runs", {})),
+                done_sizes=sorted({int(k.split("/")[0]) for k in rec.get("runs", {})}),
+                interrupted=bool(rec.get("interrupted")),
+                seconds=float(sum(rec.get("seconds", {}).values())), path=str(Path(path).name))
 
 
 def loads_text(cfg: dict) -> str:
@@ -64,22 +107,26 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
                     f"not met (half-width {half:.3f}): over these sizes the exponent is known only to "
                     f"[{f['nu_lo']:.2f}, {f['nu_hi']:.2f}], and the interval carries that; pinning it needs larger N "
                     "than this record holds."))
-    ratio_rows, notes, seen = [], [], {"float"}
+    best: dict[str, tuple] = {}  # each quantizer from the record where it reached the largest N (the first on ties)
     for rec in [st, *(extra or [])]:
         for r in rec["ratios"]:
-            if r["quantizer"] in seen:  # each quantizer from the first record that has it
-                continue
-            seen.add(r["quantizer"])
-            ratio_rows.append([_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['theory_ratio']:.3f}", str(r["N"]),
-                               _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["half"], r["half_lo"], r["half_hi"]),
-                               f"[docs/{rec['path']}](docs/{rec['path']})"])
-            if r["ratio_lo"] > r["theory_ratio"]:
-                notes.append(f"{_label(r['quantizer'])} (N = {r['N']}) above theory by {r['ratio'] - r['theory_ratio']:.3f}")
-            elif r["ratio_hi"] < r["theory_ratio"]:
-                notes.append(f"{_label(r['quantizer'])} (N = {r['N']}) below theory by {r['theory_ratio'] - r['ratio']:.3f}")
+            if r["quantizer"] != "float" and (r["quantizer"] not in best or r["N"] > best[r["quantizer"]][0]["N"]):
+                best[r["quantizer"]] = (r, rec)
+    ratio_rows, notes = [], []
+    for r, rec in best.values():
+        ratio_rows.append([_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['theory_ratio']:.3f}", str(r["N"]),
+                           _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["half"], r["half_lo"], r["half_hi"]),
+                           f"[docs/{rec['path']}](docs/{rec['path']})"])
+        if r["ratio_lo"] > r["theory_ratio"]:
+            notes.append(f"{_label(r['quantizer'])} (N = {r['N']}) above theory by {r['ratio'] - r['theory_ratio']:.3f}")
+        elif r["ratio_hi"] < r["theory_ratio"]:
+            notes.append(f"{_label(r['quantizer'])} (N = {r['N']}) below theory by {r['theory_ratio'] - r['ratio']:.3f}")
     from .readme_blocks import _para, _table
 
     out = [_para(" ".join(finite.split()) + " The exponent is assumed there; the study below fits it."), _para(head)]
+    fig = STUDY_RECORD.with_suffix(".png")
+    if fig.exists():  # written beside the record by the command's --figure
+        out.append(f"![alpha_c(N) of the float study against N^-nu with its fits](docs/{fig.name})")
     if ratio_rows:
         out.append(_table(["weights", "rho (a-priori optimum, Gaussian)", "theory alpha_c(rho) / float",
                            "N", "measured alpha_c / float at N [95% CI, paired bootstrap]",

@@ -184,7 +184,15 @@ def test_study_interrupted_resumes_to_the_same_record(tmp_path, monkeypatch):
     done = run_study(**args, out=str(tmp_path / "b.json"))
     assert not done["interrupted"] and done["runs"] == full["runs"]
     with pytest.raises(ValueError, match="^out="):
-        run_study(**dict(args, networks=3), out=str(tmp_path / "b.json"))
+        run_study(**dict(args, alphas=[0.1, 0.3]), out=str(tmp_path / "b.json"))
+    with pytest.raises(ValueError, match="can only be extended"):
+        run_study(**dict(args, networks=1), out=str(tmp_path / "b.json"))
+    # extending with a size and a network runs only the new ones; the old runs stay bit for bit
+    more = run_study(**dict(args, sizes=[40, 60, 80], networks=3), out=str(tmp_path / "b.json"))
+    assert set(more["runs"]) == {f"{N}/{j}" for N in (40, 60, 80) for j in range(3)}
+    assert all(more["runs"][k] == full["runs"][k] for k in full["runs"])
+    fresh = run_study(**dict(args, sizes=[40, 60, 80], networks=3), out=str(tmp_path / "c.json"))
+    assert fresh["runs"] == more["runs"]
 
 
 def test_ratio_machinery_matches_the_profile_fit_and_theory():
