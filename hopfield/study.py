@@ -53,6 +53,7 @@ from .network import PROTOCOLS, bucket, check_memory, hebb_counts, probe_network
 CRITERIA = ("fraction", "jump")
 DEFAULT_QUANTIZERS = ("float", "sign", "ternary", "lloyd_max:2", "lloyd_max:3", "uniform:2", "uniform:3")
 NU_GRID = np.linspace(0.05, 2.5, 491)
+MIN_FIT_SIZES = 5  # sizes kept at least when the smallest are dropped (fit_by_min_size)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -362,6 +363,10 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                 entry["fit"] = fit_finite_size(Ns, ac, sig) if len(ok) >= 4 else None
                 entry["fit_nu_1/2"] = fit_finite_size(Ns, ac, sig, nu=0.5)
                 entry["fit_nu_2/3"] = fit_finite_size(Ns, ac, sig, nu=2 / 3)
+                # the smallest sizes carry the largest corrections to scaling: the nu-free fit with them dropped one
+                # by one (while MIN_FIT_SIZES remain) shows how much the choice of the size range moves alpha_inf
+                entry["fit_by_min_size"] = [dict(N_min=int(Ns[i]), **fit_finite_size(Ns[i:], ac[i:], sig[i:]))
+                                            for i in range(len(ok) - MIN_FIT_SIZES + 1)]
             rho, th = theory_capacity(qname)
             entry.update(rho=rho, theory_alpha_c=th, theory_ratio=th / th_float)
             per_q[quantizer_label(parse_quantizer(qname))] = entry

@@ -25,6 +25,33 @@ STUDY_EXTRA = [STUDY_RECORD.with_name(n) for n in ("hopfield_study.json", "hopfi
                                                    "hopfield_study_3bit.json")]
 
 
+LIMIT_RECORD = STUDY_RECORD.with_name("hopfield_sweep_limit.json")  # tools/check_sweep_limit.py
+
+
+def limit_sentence(path: Path = LIMIT_RECORD) -> str:
+    """Whether the sweep limit of the stability protocol changes the retrieved fraction, from the committed check."""
+    import json
+
+    if not Path(path).exists():
+        return ""
+    rec = json.loads(Path(path).read_text())
+    rows = rec["rows"]
+    d = max(abs(r["retrieved_high"] - r["retrieved_low"]) for r in rows)
+    ms = [r["m_max_at_limit"] for r in rows if r["m_max_at_limit"] is not None]
+    sizes = sorted({r["N"] for r in rows})
+    alphas = sorted({r["alpha"] for r in rows})
+    where = f"N = {', '.join(map(str, sizes))}, alpha = {', '.join(f'{a:g}' for a in alphas)}"
+    top = max(ms) if ms else None
+    harmless = d == 0 and (top is None or top < rec["m_star"])
+    src = f"{where}; [docs/{Path(path).name}](docs/{Path(path).name}), `{rec['command']}`"
+    if harmless:
+        return (f" The sweep limit decides nothing here: on the same networks with the limit raised from {rec['low']} to "
+                f"{rec['high']} sweeps ({src}) the retrieved fraction is the same, and the probes that hit "
+                f"{rec['low']} sweeps had m <= {top if top is not None else 0:.2f}, below m* = {rec['m_star']:g}.")
+    return (f" The sweep limit matters: with it raised from {rec['low']} to {rec['high']} sweeps on the same networks "
+            f"({src}) the retrieved fraction changes by up to {d:.4f}"
+            + (f", and a probe that hit the limit had m = {top:.2f}" if top is not None else "") + ".")
+
 def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
     """The finite-size fits of the committed study record, per criterion and quantizer (None without a record)."""
     import json
