@@ -175,7 +175,7 @@ def plot_study_fit(entry: dict, ax: Any = None, label: str = "float", refs: Sequ
     Ns = np.geomspace(N.max() * 1e3, N.min(), 200)
     for (k, f), style in zip(fits, ("-", "--", ":"), strict=False):
         name = "nu free" if k == "fit" else f"nu = {k.split('_')[-1]}"
-        iv = f" [{f['alpha_inf_lo']:.3f}, {f['alpha_inf_hi']:.3f}]" if k == "fit" else ""
+        iv = f" [{f['alpha_inf_lo']:.4f}, {f['alpha_inf_hi']:.4f}]" if k == "fit" else ""
         ax.plot(Ns ** -nu, f["alpha_inf"] + f["a"] * Ns ** -f["nu"], style, lw=1.2,
                 label=f"fit {name} (nu = {f['nu']:.2f}): alpha_inf = {f['alpha_inf']:.4f}{iv}")
     for (v, name), c in zip(refs, ("tab:red", "tab:purple", "tab:green"), strict=False):

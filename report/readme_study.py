@@ -98,6 +98,10 @@ def loads_text(cfg: dict) -> str:
             f"({h0:g} + {h1:g}/sqrt(N)) at each N, where that size's transition lies")
 
 
+def _where(v: float, lo: float, hi: float) -> str:
+    return "below" if v < lo else "above" if v > hi else "inside"
+
+
 def _chi2_sf(chi2: float, dof: int) -> float:
     from scipy.stats import chi2 as dist
 
@@ -131,7 +135,7 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
             + (", stopped before every size had all its networks" if st.get("interrupted") else "") + ").")
     if f:
         half = (f["hi"] - f["lo"]) / 2
-        head += (f" Float weights, alpha_inf + a N^-nu with nu free: alpha_inf = {_ci(f['alpha_inf'], f['lo'], f['hi'])} "
+        head += (f" Float weights, alpha_inf + a N^-nu with nu free: alpha_inf = {_ci(f['alpha_inf'], f['lo'], f['hi'], '.4f')} "
                  f"(profile likelihood over a and nu; nu = {_ci(f['nu'], f['nu_lo'], f['nu_hi'], '.2f')}, chi-square "
                  f"{f['chi2']:.1f} on {f['dof']} dof), against {RS} (replica symmetric), {RSB1} (one-step RSB) and "
                  f"{SIM} +- {SIM_SE} (simulations; Steffan and Kuhn 1994). With the exponent fixed, nu = 1/2 gives "
@@ -154,9 +158,12 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
                      + ("within the target even so." if (hi - lo) / 2 <= TARGET_HALF_WIDTH else
                         "the choice of range moves alpha_inf by more than the target, so the target is not met once "
                         "that choice is counted; it needs larger N than this record holds.")
-                     + " The published simulations' 0.145 +- 0.009 lies "
-                     + ("inside" if lo <= SIM <= hi else "outside") + f" that range, the replica-symmetric {RS} "
-                     + ("inside." if lo <= RS <= hi else "outside."))
+                     + f" The replica-symmetric {RS} and one-step RSB {RSB1} lie "
+                     + (f"{_where(RS, lo, hi)}" if _where(RS, lo, hi) == _where(RSB1, lo, hi) else
+                        f"{_where(RS, lo, hi)} and {_where(RSB1, lo, hi)}")
+                     + f" that range; the simulations' {SIM} +- {SIM_SE} "
+                     + ("contains it." if SIM - SIM_SE <= lo and hi <= SIM + SIM_SE else
+                        "overlaps it." if SIM - SIM_SE <= hi and lo <= SIM + SIM_SE else "lies apart from it."))
         head += limit_sentence()
     best: dict[str, tuple] = {}  # each quantizer from the record where it reached the largest N (the first on ties)
     for rec in [st, *(extra or [])]:
