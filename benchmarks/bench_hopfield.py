@@ -36,6 +36,7 @@ import datetime
 import os
 import platform
 import re
+import resource
 import statistics
 import sys
 import time
@@ -170,18 +171,28 @@ def copy_bandwidth(mib=64, reps=10):
     return reps * x.nbytes / _best(lambda: f(x))
 
 
-def engine_network(N, alpha, key, slots=8):
-    """One network, all p stored patterns as probes: times of build, fields, dynamics (cold and warm), the matmul."""
+def peak_rss():
+    """The process's peak resident memory so far (bytes; ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def engine_network(N, alpha, key, slots=8, reps=None):
+    """One network, all p stored patterns as probes: times of build, fields, dynamics (cold and warm), the matmul.
+
+    ``reps`` (default 3, or 1 from N = 16384 on, where one call takes minutes): warm repeats of each timing;
+    with ``reps=1`` the dynamics run once, so 'warm' is the cold call (compilation included, a few seconds)."""
+    reps = (3 if N < 16384 else 1) if reps is None else reps
     p = int(round(alpha * N))
     xi = jnp.where(jax.random.bernoulli(key, 0.5, (p, N)), 1.0, -1.0).astype(jnp.float32)
     mm = jax.jit(lambda x: x.T @ x)
     jax.block_until_ready(mm(xi))
-    t_mm = _best(lambda: mm(xi))
-    jax.block_until_ready(hebb_counts(xi))
-    t_build = _best(lambda: hebb_counts(xi))
+    t_mm = _best(lambda: mm(xi), reps)
+    if reps > 1:
+        jax.block_until_ready(hebb_counts(xi))
+    t_build = _best(lambda: hebb_counts(xi), reps)
     C = hebb_counts(xi)
     s0 = xi.astype(jnp.int8)
-    t_fields = _best(lambda: start_fields(C, s0, p), reps=2)
+    t_fields = _best(lambda: start_fields(C, s0, p), min(reps, 2))
     H0 = start_fields(C, s0, p)
     B = bucket(p)
     pad = lambda x: jnp.concatenate([x, jnp.repeat(x[:1], B - p, axis=0)]) if B > p else x  # noqa: E731
@@ -190,12 +201,12 @@ def engine_network(N, alpha, key, slots=8):
     t = time.perf_counter()
     out = jax.block_until_ready(_relax(*args))
     cold = time.perf_counter() - t
-    warm = _best(lambda: _relax(*args), reps=2)
+    warm = _best(lambda: _relax(*args), reps=2) if reps > 1 else cold
     s, H, sweeps, status, flips = (np.asarray(x[:p]) for x in out)
     m = np.mean(s.astype(np.float32) * np.asarray(xi), axis=1)
     return dict(N=N, p=p, matmul=t_mm, build=t_build, fields=t_fields, cold=cold, warm=warm, flips=int(flips.sum()),
                 sweeps=int(sweeps.sum()), m=float(m.mean()), limit=int(np.sum(status != 0)), xi=xi,
-                bytes=network_bytes(N, p, False))
+                bytes=network_bytes(N, p, False), rss=peak_rss(), reps=reps)
 
 
 def peer_recall(xi, probes):
@@ -224,6 +235,40 @@ def cold_in_new_process(N, alpha, cache_dir):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def scan_cold_in_new_process(cache_dir, threads=1):
+    """The capacity scan's first call (compile + run) and a second call in a fresh process, with JAX's persistent
+    compilation cache in ``cache_dir`` (empty on the first such process, filled after it)."""
+    import json
+    import subprocess
+
+    code = (f"import jax, json, time; jax.config.update('jax_compilation_cache_dir', {cache_dir!r}); "
+            "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0); "
+            "import sys; sys.path.insert(0, 'benchmarks'); import bench_hopfield as b; "
+            f"t = time.perf_counter(); b.ours(jax.random.key(0), threads={threads}); c = time.perf_counter() - t; "
+            f"t = time.perf_counter(); b.ours(jax.random.key(1), threads={threads}); w = time.perf_counter() - t; "
+            "print(json.dumps(dict(cold=c, warm=w)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def scan_cold(say):
+    """Cold calls of ``capacity_scan`` in fresh processes (empty cache, then cached) beside hopfieldkit's scan."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        first, second = scan_cold_in_new_process(d), scan_cold_in_new_process(d)
+    t = time.perf_counter()
+    peer_scan(0)
+    peer = time.perf_counter() - t
+    say(f"Cold calls of `capacity_scan` (1 thread) in fresh processes: {first['cold']:.2f} s with an empty JAX "
+        f"compilation cache (compile + run; a second call {first['warm'] * 1e3:.0f} ms), {second['cold']:.2f} s in a "
+        f"second process that found the cache (then {second['warm'] * 1e3:.0f} ms); hopfieldkit's scan in this process "
+        f"{peer:.2f} s: **{peer / first['cold']:.1f}x** counting compilation with an empty cache, "
+        f"**{peer / second['cold']:.1f}x** with the cache.")
+    return dict(cold_empty_s=first["cold"], cold_cached_s=second["cold"], warm_s=second["warm"], baseline_s=peer,
+                cold_speedup_empty_cache=peer / first["cold"], cold_speedup_cached=peer / second["cold"])
+
+
 def engine_section(say, key, sizes, peer_probes):
     import tempfile
 
@@ -235,11 +280,14 @@ def engine_section(say, key, sizes, peer_probes):
         "(8 slots, `order=\"hash\"`), fields int32 kept by adding the flipped neuron's column. Times are the best of "
         "2-3 warm calls; 'x mm' = the time over the float32 product xi^T xi (p N^2 multiply-adds) in the same run. "
         f"Column bytes = flips x N x 2 bytes (the int16 columns the flips read), per second of dynamics, against "
-        f"a copy's read bandwidth measured in the same run ({bw / 1e9:.1f} GB/s).")
+        f"a copy's read bandwidth measured in the same run ({bw / 1e9:.1f} GB/s). Peak memory: the process's peak "
+        "resident set (ru_maxrss) after the network, sizes ascending, so it is the largest network's so far "
+        "(JAX's runtime and the compiled code included), beside the estimate that `check_memory` uses. "
+        "From N = 16384 on each timing is one call (minutes each); 'dynamics warm' is then the cold call.")
     say()
     say("| N | p | xi^T xi (s) | build C (s, x mm) | starting fields (s, x mm) | dynamics warm (s, x mm) | dynamics cold (s) "
-        "| per probe (ms) | flips / probe | sweeps / probe | mean m | column GB/s (x copy) | memory estimate (GiB) |")
-    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        "| per probe (ms) | flips / probe | sweeps / probe | mean m | column GB/s (x copy) | peak RSS (GiB) | memory estimate (GiB) |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for N in sizes:
         r = engine_network(N, 0.14, jax.random.fold_in(key, N))
@@ -248,7 +296,7 @@ def engine_section(say, key, sizes, peer_probes):
         say(f"| {N} | {r['p']} | {r['matmul']:.3f} | {r['build']:.3f} ({r['build'] / r['matmul']:.1f}x) | "
             f"{r['fields']:.3f} ({r['fields'] / r['matmul']:.1f}x) | {r['warm']:.3f} ({r['warm'] / r['matmul']:.1f}x) | "
             f"{r['cold']:.2f} | {r['warm'] / r['p'] * 1e3:.3f} | {r['flips'] / r['p']:.1f} | {r['sweeps'] / r['p']:.2f} | "
-            f"{r['m']:.3f} | {col / 1e9:.2f} ({col / bw:.2f}x) | {r['bytes'] / 2**30:.2f} |")
+            f"{r['m']:.3f} | {col / 1e9:.2f} ({col / bw:.2f}x) | {r['rss'] / 2**30:.2f} | {r['bytes'] / 2**30:.2f} |")
     say()
     big = next((r for r in rows if r["N"] == 4096), rows[-1])
     pb, pt, pm = peer_recall(big["xi"], peer_probes)
@@ -256,7 +304,7 @@ def engine_section(say, key, sizes, peer_probes):
     say(f"hopfieldkit on the same N = {big['N']} network: `fit` {pb:.2f} s, `recall(order='random')` from the first "
         f"{peer_probes} stored patterns {pt * 1e3:.0f} ms per probe (mean m {pm:.3f}); the engine: {ours * 1e3:.2f} ms per "
         f"probe warm (mean m {big['m']:.3f} over all {big['p']}), **{pt / ours:.0f}x**; counting the engine's compilation "
-        f"(cold call), {big['cold'] / big['p'] * 1e3:.2f} ms per probe, {pt / (big['cold'] / big['p']):.0f}x.")
+        f"(cold call), {big['cold'] / big['p'] * 1e3:.2f} ms per probe, {pt / (big['cold'] / big['p']):.2g}x.")
     with tempfile.TemporaryDirectory() as d:
         first = cold_in_new_process(big["N"], 0.14, d)
         second = cold_in_new_process(big["N"], 0.14, d)
@@ -265,6 +313,11 @@ def engine_section(say, key, sizes, peer_probes):
         f"fresh process's cold call took {first['cold']:.2f} s with an empty cache and {second['cold']:.2f} s in a second "
         f"process that found it (warm {second['warm']:.2f} s).")
     say()
+    keep = ("N", "p", "matmul", "build", "fields", "warm", "cold", "flips", "sweeps", "m", "limit", "rss", "bytes", "reps")
+    return dict(copy_GBps=bw / 1e9, sizes=[{k: r[k] for k in keep} for r in rows],
+                wall=dict(N=big["N"], ms_per_probe=ours * 1e3, baseline_ms_per_probe=pt * 1e3, speedup_per_probe=pt / ours,
+                          cold_speedup_per_probe=pt / (big["cold"] / big["p"]), baseline_fit_s=pb),
+                cache=dict(cold_empty_s=first["cold"], cold_cached_s=second["cold"], warm_s=second["warm"]))
 
 
 def cpu_time_ratios(say, key, N=4096, alpha=0.14, peer_probes=12):
@@ -317,6 +370,9 @@ def cpu_time_ratios(say, key, N=4096, alpha=0.14, peer_probes=12):
         f"{med(peer) * 1e3:.0f} ms per probe (its first {3 * per} stored patterns), **{med(peer) / med(eng):.0f}x**; "
         f"capacity scan: hopfieldkit {med(ps):.2f} s, `capacity_scan` (1 thread) {med(sc) * 1e3:.0f} ms, "
         f"**{med(ps) / med(sc):.0f}x**.")
+    return dict(N=N, alpha=alpha, ms_per_probe=med(eng) * 1e3, baseline_ms_per_probe=med(peer) * 1e3,
+                speedup_per_probe=med(peer) / med(eng), dynamics_over_matmul=med(eng) * p / med(mmt),
+                scan_baseline_s=med(ps), scan_s=med(sc), scan_speedup_1_thread=med(ps) / med(sc), peer_probes=3 * per)
 
 
 def main(argv=None):
@@ -327,10 +383,27 @@ def main(argv=None):
     ap.add_argument("--engine-sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     ap.add_argument("--peer-probes", type=int, default=12)
     ap.add_argument("--cpu-only", action="store_true", help="only the CPU-time ratios (robust on a loaded machine)")
+    ap.add_argument("--scan-cold", action="store_true", help="only the capacity scan's cold calls in fresh processes "
+                    "(with --json: stored as hopfield_scan's 'cold')")
+    ap.add_argument("--json", metavar="PATH", help="write this run's hopfield_engine / hopfield_scan / hopfield_dynamics "
+                    "entries into this JSON file (docs/benchmarks.json), leaving its other entries alone")
     args = ap.parse_args(argv)
     key = jax.random.key(args.seed)
     if args.cpu_only:
         cpu_time_ratios(print, key, peer_probes=args.peer_probes)
+        return
+    if args.scan_cold:
+        cold = scan_cold(print)
+        if args.json:
+            import json
+
+            rec = json.load(open(args.json))
+            cmd = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
+            rec["hopfield_scan"]["cold"] = dict(command=cmd, date=datetime.datetime.now(datetime.timezone.utc)
+                                                .strftime("%Y-%m-%d %H:%M UTC"), **cold)
+            with open(args.json, "w") as f:
+                json.dump(rec, f, indent=1)
+                f.write("\n")
         return
     lines = []
     say = lambda s="": (print(s), lines.append(s))  # noqa: E731
@@ -338,10 +411,11 @@ def main(argv=None):
     load0 = os.getloadavg()[0]
     say(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, JAX {jax.__version__} on "
         f"{jax.devices()[0].platform} ({len(jax.devices())} device(s): {jax.devices()[0].device_kind}); numpy {np.__version__}. "
-        "The engine is plain JAX: the same code runs on a GPU (none was present for this run).")
+        "The engine is plain JAX: the same code runs on a GPU "
+        + ("(none was present for this run)." if jax.devices()[0].platform == "cpu" else "(this run's device above)."))
     say()
-    engine_section(say, key, args.engine_sizes, args.peer_probes)
-    cpu_time_ratios(say, key, peer_probes=args.peer_probes)
+    eng = engine_section(say, key, args.engine_sizes, args.peer_probes)
+    cpu = cpu_time_ratios(say, key, peer_probes=args.peer_probes)
     say()
     say("### The exact-recall capacity scan")
     say()
@@ -357,7 +431,7 @@ def main(argv=None):
     say("Capacity scan of hopfieldkit 0.1.0 (N=500, p=10..100, 20 trials, 10% flipped, async random order each pass, "
         "at most 200 passes, exact recall), run side by side in one process:")
     say()
-    say("| implementation | compile (s) | run (s), median | speed-up vs hopfieldkit |")
+    say("| implementation | first call in this process (s) | run (s), median | speed-up vs hopfieldkit |")
     say("|---|---|---|---|")
     say(f"| hopfieldkit `empirical_capacity_scan` ({PEER_RUNS} runs: " + ", ".join(f"{t:.2f}" for t in t_peer)
         + f" s) | - | {med(t_peer):.3f} | 1x |")
@@ -365,6 +439,11 @@ def main(argv=None):
         what = "1 thread" if th == 1 else f"`threads={th}`: the trials split over {th} threads, one per core"
         say(f"| hopfield `capacity_scan`, {what} ({len(t)} runs on fresh keys, {min(t) * 1e3:.1f} to "
             f"{max(t) * 1e3:.1f} ms) | {comp[th]:.2f} | {med(t):.4f} | **{ratio[th]:.0f}x** |")
+    say()
+    say("The first call in this process comes after the CPU-time section above has compiled the same kernel, so "
+        "it is not a cold call; the cold calls, in fresh processes:")
+    say()
+    cold = scan_cold(say)
     say()
     say("hopfieldkit runs on one core; the machine has 2, shared with other jobs (load below), which preempt a "
         "40 ms call more erratically than a 3 s one, hence the spread of our times.")
@@ -397,7 +476,7 @@ def main(argv=None):
         f"(max |z| = {np.max(np.abs(z)):.2f}).")
     say()
     sizes = ((1000, 64, 2), (2000, 32, 2)) if args.quick else ((1000, 256, 2), (4000, 64, 2))
-    flips_note = []
+    flips_note, thr = [], {}
     say("Dynamics throughput, float32, a batch of B random states of a Hebbian network at alpha = 0.3, "
         "`sweeps` sweeps per call; an update = one neuron's sign(h_i) decision (N per sweep). "
         "'async visiting' is `async_sweep` (N sequential steps per sweep), 'async event-driven' is `event_sweep` "
@@ -407,6 +486,7 @@ def main(argv=None):
     say("|---|---|---|---|---|---|---|---|---|")
     for N, B, sw in sizes:
         r = throughput(N, B, sw, jax.random.fold_in(key, N))
+        thr[N] = r
         flips_note.append(f"N={N}: {r['flips_per_update']:.3f} flips per update")
         for mode in ("sync", "async visiting", "async event-driven"):
             say(f"| {N} | {B} | {sw} | {mode} | {r[mode]['updates_per_s']:.3g} | {r[mode]['gflops']:.2f} | "
@@ -416,9 +496,37 @@ def main(argv=None):
     say()
     say(f"Load average (1 min) at start / end of the run: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
         "(other jobs share the machine; compare the ratios within this run, not absolute times).")
+    command = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
     if args.write:
-        exe = os.path.relpath(sys.executable) if os.path.abspath(sys.executable).startswith(os.getcwd()) else "python"
-        write_section(args.write, lines, " ".join([exe, "benchmarks/bench_hopfield.py", *(argv or sys.argv[1:])]))
+        write_section(args.write, lines, command)
+    if args.json:
+        scan = dict(baseline="hopfieldkit 0.1.0", N=N_UNITS, p_min=COUNTS[0], p_max=COUNTS[-1], trials=N_TRIALS,
+                    flipped=FLIP, speedup_1_thread=round(ratio[1]), speedup_2_threads=round(ratio[2]),
+                    chi_square_p=round(float(pval), 2), target_speedup=100, compile_s={str(k): v for k, v in comp.items()},
+                    cpu_time_speedup_1_thread=round(cpu["scan_speedup_1_thread"]), cold=cold)
+        engine = dict(N=cpu["N"], alpha=cpu["alpha"], measure="process CPU time, interleaved in one process",
+                      baseline=f"hopfieldkit 0.1.0 recall(order='random'), {cpu['peer_probes']} stored patterns",
+                      ms_per_probe=round(cpu["ms_per_probe"], 2), baseline_ms_per_probe=round(cpu["baseline_ms_per_probe"]),
+                      speedup_per_probe=round(cpu["speedup_per_probe"]), target_speedup=50,
+                      dynamics_over_matmul=round(cpu["dynamics_over_matmul"], 1), target_dynamics_over_matmul=5, **eng)
+        dyn = dict(rows=[dict(N=N, dynamics=mode, ratio_to_matmul=round(r[mode]["gflops"] / r["matmul"]["gflops"], 3))
+                         for N, r in thr.items() for mode in ("sync", "async visiting", "async event-driven")])
+        load = dict(load_average_start=round(load0, 1), load_average_end=round(os.getloadavg()[0], 1))
+        write_json(args.json, dict(hopfield_engine=engine, hopfield_scan=scan, hopfield_dynamics=dyn), command, load)
+
+
+def write_json(path, entries, command, load):
+    """Replace ``entries`` (each stamped with the command, date and load) in the JSON file ``path``."""
+    import json
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    rec = json.load(open(path)) if os.path.exists(path) else {}
+    for k, v in entries.items():
+        rec[k] = dict(date=date, command=command, **load, **v)
+    with open(path + ".tmp", "w") as f:
+        json.dump(rec, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def write_section(path, lines, command):

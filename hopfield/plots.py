@@ -157,3 +157,32 @@ def show_patterns(patterns: Any, shape: tuple[int, int], titles: Sequence[str] |
         if titles is not None:
             a.set_title(titles[i], fontsize=8)
     return axes
+
+
+def plot_study_fit(entry: dict, ax: Any = None, label: str = "float", refs: Sequence[tuple[float, str]] = ()) -> Any:
+    """One quantizer of a :func:`hopfield.study.analyze` result: alpha_c(N) with its 95% intervals against N^-nu at
+    the fitted nu, the fits alpha_inf + a N^-nu (nu free, 1/2, 2/3; each drawn on the same axis, so only the free
+    fit is a straight line), and reference values ``refs`` as (value, name) horizontal lines."""
+    ax = _ax(ax)
+    rows = [r for r in entry["sizes"] if np.isfinite(r["alpha_c"])]
+    N = np.array([r["N"] for r in rows], float)
+    ac = np.array([r["alpha_c"] for r in rows])
+    fits = [(k, entry.get(k)) for k in ("fit", "fit_nu_1/2", "fit_nu_2/3") if entry.get(k)]
+    nu = fits[0][1]["nu"]
+    x = N ** -nu
+    ax.errorbar(x, ac, yerr=[ac - np.array([r["lo"] for r in rows]), np.array([r["hi"] for r in rows]) - ac], fmt="o",
+                ms=4, color="k", label=f"{label}: alpha_c(N), 95% CI")
+    Ns = np.geomspace(N.max() * 1e3, N.min(), 200)
+    for (k, f), style in zip(fits, ("-", "--", ":"), strict=False):
+        name = "nu free" if k == "fit" else f"nu = {k.split('_')[-1]}"
+        iv = f" [{f['alpha_inf_lo']:.4f}, {f['alpha_inf_hi']:.4f}]" if k == "fit" else ""
+        ax.plot(Ns ** -nu, f["alpha_inf"] + f["a"] * Ns ** -f["nu"], style, lw=1.2,
+                label=f"fit {name} (nu = {f['nu']:.2f}): alpha_inf = {f['alpha_inf']:.4f}{iv}")
+    for (v, name), c in zip(refs, ("tab:red", "tab:purple", "tab:green"), strict=False):
+        ax.axhline(v, color=c, lw=0.8, ls="-.", label=f"{name}: {v:g}")
+    ax.set_xlim(0, x.max() * 1.05)
+    ax.set_xlabel(f"N^-{nu:.2f} (N neurons; nu of the free fit)")
+    ax.set_ylabel("alpha_c(N) (patterns per neuron)")
+    ax.set_title("Capacity against size and its N -> infinity limit")
+    legend(ax, fontsize=8)
+    return ax

@@ -23,7 +23,11 @@ the value: replica symmetric 0.137905, one-step RSB 0.138186, simulations
 0.145 +- 0.009 (J. Steffan, R. Kuhn, Z. Phys. B 95:249, 1994).
 
 The command writes the record after every network; Ctrl-C keeps what is done,
-and running it again with the same ``--out`` resumes from it.
+and running it again with the same ``--out`` resumes from it (with more ``--sizes``
+or ``--networks`` and everything else the same, it extends the study: each network's
+patterns depend only on the seed, N and its index).  ``--window`` runs, at each N,
+only the loads of the grid near that size's transition; ``--figure`` draws alpha_c(N)
+against N^-nu with the fits.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from typing import Any, Sequence
@@ -43,11 +48,12 @@ from scipy import optimize
 
 from .critical_load import _fit_logistic
 from .hebbian import as_spec, quantizer_label, unit_quantizer
+from .scaling import NU_GRID, _alpha_inf_points, fit_finite_size  # noqa: F401  (re-exported)
 from .network import PROTOCOLS, bucket, check_memory, hebb_counts, probe_network, quantized_coupling
 
 CRITERIA = ("fraction", "jump")
 DEFAULT_QUANTIZERS = ("float", "sign", "ternary", "lloyd_max:2", "lloyd_max:3", "uniform:2", "uniform:3")
-NU_GRID = np.linspace(0.05, 2.5, 491)
+MIN_FIT_SIZES = 5  # sizes kept at least when the smallest are dropped (fit_by_min_size)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -108,11 +114,41 @@ def _save(path: str | None, rec: dict) -> None:
     os.replace(tmp, path)
 
 
+def loads(cfg: dict, N: int) -> list[int]:
+    """The pattern counts p of size ``N``: ``round(alpha N)`` for the grid's alphas, or, when the config has a
+    ``window`` ``{"center": [c0, c1], "half": [h0, h1]}``, only the alphas within ``c0 + c1 / sqrt(N)`` +-
+    ``h0 + h1 / sqrt(N)`` (one fine grid for every size, sampled where that size's transition lies; the
+    window only places the loads, each size's alpha_c is its own fit, and a grid that misses the transition
+    gives NaN with a warning)."""
+    alphas = np.asarray(cfg["alphas"], float)
+    win = cfg.get("window")
+    if win is not None:
+        r = 1.0 / math.sqrt(N)
+        c, h = win["center"][0] + win["center"][1] * r, win["half"][0] + win["half"][1] * r
+        alphas = alphas[np.abs(alphas - c) <= h + 1e-12]
+        if alphas.size < 3:
+            raise ValueError(f"window: fewer than 3 loads of the grid lie within {c:.4f} +- {h:.4f} at N={N}; "
+                             "use a finer --alphas or a wider --window")
+    return sorted({max(1, int(round(a * N))) for a in alphas})
+
+
+def _window(window: Sequence[float] | None) -> dict | None:
+    if window is None:
+        return None
+    w = [float(x) for x in window]
+    if len(w) != 4 or not all(math.isfinite(x) for x in w) or w[2] + w[3] <= 0 or min(w[2], w[3]) < 0:
+        raise ValueError(f"window must be four finite numbers c0 c1 h0 h1 with h0, h1 >= 0 and h0 + h1 > 0, got {window!r}")
+    return dict(center=w[:2], half=w[2:])
+
+
 def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequence[str] = DEFAULT_QUANTIZERS, *,
               networks: int = 20, seed: int = 0, protocol: str = "stability", m0: float = 0.8, m_star: float = 0.9,
-              max_sweeps: int = 100, order: str = "hash", out: str | None = None, progress: bool = True,
-              n_boot: int = 200) -> dict:
-    """Run (or resume) the study; returns the record dict (raw per-network arrays plus :func:`analyze`'s results)."""
+              max_sweeps: int = 100, order: str = "hash", window: Sequence[float] | None = None,
+              out: str | None = None, progress: bool = True, n_boot: int = 200) -> dict:
+    """Run (or resume) the study; returns the record dict (raw per-network arrays plus :func:`analyze`'s results).
+
+    ``window = (c0, c1, h0, h1)`` runs, at size N, only the loads of ``alphas`` within
+    ``c0 + c1 / sqrt(N) +- (h0 + h1 / sqrt(N))`` (:func:`loads`)."""
     from tqdm.auto import tqdm
 
     if protocol not in PROTOCOLS:
@@ -120,10 +156,20 @@ def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequenc
     config = dict(sizes=[int(n) for n in sizes], alphas=[float(a) for a in alphas], quantizers=list(quantizers),
                   networks=int(networks), seed=int(seed), protocol=protocol, m0=float(m0), m_star=float(m_star),
                   max_sweeps=int(max_sweeps), order=order)
+    if window is not None:
+        config["window"] = _window(window)
+    for N in config["sizes"]:
+        loads(config, N)  # every size has loads, before anything runs
     rec = _load(out)
-    if rec is None or rec.get("config") != config:
-        if rec is not None:
-            raise ValueError(f"out={out!r} holds a study with another configuration; use another --out")
+    if rec is not None and rec.get("config") != config:
+        old = rec.get("config") or {}
+        same = {k: v for k, v in old.items() if k not in ("sizes", "networks")} == \
+            {k: v for k, v in config.items() if k not in ("sizes", "networks")}
+        if not (same and set(old.get("sizes", ())) <= set(config["sizes"]) and old.get("networks", 0) <= networks):
+            raise ValueError(f"out={out!r} holds a study with another configuration; use another --out (a study "
+                             "can only be extended: more sizes or more networks, everything else the same)")
+        rec["config"] = config  # extended: the networks already run keep their keys (fold_in(seed, N), j)
+    if rec is None:
         rec = dict(config=config, runs={}, seconds={})
     qs = [parse_quantizer(q) for q in quantizers]
     todo = [(N, j) for N in config["sizes"] for j in range(networks) if f"{N}/{j}" not in rec["runs"]]
@@ -132,7 +178,7 @@ def run_study(sizes: Sequence[int], alphas: Sequence[float], quantizers: Sequenc
     try:
         for N, j in todo:
             t = time.perf_counter()
-            ps = sorted({max(1, int(round(a * N))) for a in config["alphas"]})
+            ps = loads(config, N)
             r = run_network(jax.random.fold_in(jax.random.fold_in(key, N), j), N, ps, qs, protocol=protocol, m0=m0,
                             m_star=m_star, max_sweeps=max_sweeps, order=order)
             rec["runs"][f"{N}/{j}"] = {k: v.tolist() for k, v in r.items()}
@@ -210,60 +256,6 @@ def capacity(alpha: np.ndarray, ps: np.ndarray, m_mean: np.ndarray, retrieved: n
     return float(ac), float(lo), float(hi)
 
 
-# -- finite-size fit -----------------------------------------------------------------------------
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray):
-    A = X.T @ (X * w[:, None])
-    cov = np.linalg.inv(A)
-    beta = cov @ (X.T @ (w * y))
-    return beta, cov, float(np.sum(w * (y - X @ beta) ** 2))
-
-
-def fit_finite_size(N: np.ndarray, ac: np.ndarray, sigma: np.ndarray, nu: float | None = None,
-                    nu_grid: np.ndarray = NU_GRID) -> dict:
-    """Weighted fit of ``alpha_c(N) = alpha_inf + a N^(-nu)``; nu free when ``nu`` is None.
-
-    For each nu the model is linear, so chi^2 profiled over a is a parabola in alpha_inf; its minimum
-    over nu is the profile likelihood, and the 95% interval is where it lies within 3.84 of the best
-    (so it includes nu's uncertainty).  nu's interval likewise.  **Returns:** dict with ``alpha_inf,
-    alpha_inf_lo, alpha_inf_hi, a, nu, nu_lo, nu_hi, chi2, dof``.
-    """
-    N, y, s = (np.asarray(x, float) for x in (N, ac, sigma))
-    w = 1.0 / s**2
-    grid = np.asarray([nu] if nu is not None else nu_grid, float)
-    fits = []
-    for v in grid:
-        beta, cov, chi2 = _wls(np.c_[np.ones(N.size), N ** (-v)], y, w)
-        fits.append((chi2, beta, cov))
-    chi = np.array([f[0] for f in fits])
-    b = int(np.argmin(chi))
-    chi2, beta, cov = fits[b]
-    a_hat = np.array([f[1][0] for f in fits])
-    a_var = np.array([f[2][0, 0] for f in fits])
-    # profile of alpha_inf: min over nu of chi2(nu) + (alpha_inf - a_hat(nu))^2 / var(nu)
-    span = 6 * math.sqrt(a_var.max())
-    ag = np.linspace(a_hat.min() - span, a_hat.max() + span, 4001)
-    prof = np.min(chi[:, None] + (ag[None, :] - a_hat[:, None]) ** 2 / a_var[:, None], axis=0)
-    inside = ag[prof <= chi2 + 3.84]
-    nus = grid[chi <= chi2 + 3.84]
-    return dict(alpha_inf=float(beta[0]), alpha_inf_lo=float(inside.min()), alpha_inf_hi=float(inside.max()),
-                a=float(beta[1]), nu=float(grid[b]), nu_lo=float(nus.min()), nu_hi=float(nus.max()),
-                chi2=chi2, dof=int(N.size - (2 if nu is not None else 3)), nu_free=nu is None)
-
-
-def _alpha_inf_points(N: np.ndarray, y: np.ndarray, w: np.ndarray, nu: float | None) -> np.ndarray:
-    """alpha_inf of the weighted fit (nu free on NU_GRID, or fixed) for replicas ``y: (R, S)``: closed-form
-    two-parameter least squares at every nu at once, the best nu per replica."""
-    grid = NU_GRID if nu is None else np.array([nu])
-    X = N[None, :] ** -grid[:, None]  # (V, S)
-    Sw, Sx, Sxx = w.sum(), X @ w, (X * X) @ w
-    Sy, Sxy = y @ w, (y * w) @ X.T  # (R,), (R, V)
-    det = Sw * Sxx - Sx**2
-    a1 = (Sw * Sxy - Sx[None, :] * Sy[:, None]) / det[None, :]
-    a0 = (Sy[:, None] - a1 * Sx[None, :]) / Sw
-    chi = np.sum(w * (y[:, None, :] - a0[..., None] - a1[..., None] * X[None]) ** 2, axis=2)
-    return a0[np.arange(y.shape[0]), np.argmin(chi, axis=1)]
-
-
 def theory_capacity(qname: str) -> tuple[float, float]:
     """``(rho, theory.predicted_capacity(rho))`` for a study quantizer at N -> infinity: rho of its a-priori
     optimum for the Gaussian limit of the Hebbian entries (float: rho = 1)."""
@@ -299,7 +291,7 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                 nets = [rec["runs"][k] for k in sorted(rec["runs"]) if k.split("/")[0] == str(N)]
                 if len(nets) < 2:
                     continue
-                ps = np.array(sorted({max(1, int(round(a * N))) for a in cfg["alphas"]}))
+                ps = np.array(loads(cfg, N))
                 m = np.array([n["m_mean"][qi] for n in nets])
                 f = np.array([n["retrieved"][qi] for n in nets])
                 ac, lo, hi, boot = capacity(ps / N, ps, m, f, crit, n_boot=n_boot, seed=N, return_boot=True)
@@ -317,6 +309,10 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
                 entry["fit"] = fit_finite_size(Ns, ac, sig) if len(ok) >= 4 else None
                 entry["fit_nu_1/2"] = fit_finite_size(Ns, ac, sig, nu=0.5)
                 entry["fit_nu_2/3"] = fit_finite_size(Ns, ac, sig, nu=2 / 3)
+                # the smallest sizes carry the largest corrections to scaling: the nu-free fit with them dropped one
+                # by one (while MIN_FIT_SIZES remain) shows how much the choice of the size range moves alpha_inf
+                entry["fit_by_min_size"] = [dict(N_min=int(Ns[i]), **fit_finite_size(Ns[i:], ac[i:], sig[i:]))
+                                            for i in range(len(ok) - MIN_FIT_SIZES + 1)]
             rho, th = theory_capacity(qname)
             entry.update(rho=rho, theory_alpha_c=th, theory_ratio=th / th_float)
             per_q[quantizer_label(parse_quantizer(qname))] = entry
@@ -342,6 +338,32 @@ def analyze(rec: dict, *, n_boot: int = 200) -> dict:
     return out
 
 
+#: Published values beside which alpha_inf (float) is drawn: replica symmetric (Amit, Gutfreund, Sompolinsky 1987),
+#: one-step RSB and the simulations' central value (J. Steffan, R. Kuhn, Z. Phys. B 95:249, 1994).
+REFERENCES = ((0.137905, "replica symmetric"), (0.138186, "one-step RSB"), (0.145, "simulations (Steffan, Kuhn)"))
+
+
+def save_figure(rec: dict, path: str, quantizer: str = "float", criterion: str = "fraction") -> str:
+    """alpha_c(N) against N^-nu with the fits of one quantizer (:func:`hopfield.plots.plot_study_fit`), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_study_fit
+
+    label = quantizer_label(parse_quantizer(quantizer))
+    entry = rec["analysis"][criterion][label]
+    if not entry.get("fit"):
+        raise ValueError(f"figure: the record has no nu-free fit for {quantizer!r} (fewer than 4 sizes with intervals)")
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    plot_study_fit(entry, ax, label=label, refs=REFERENCES if quantizer == "float" else ())
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description="Capacity of quantized Hebbian memory vs N (stability protocol).")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 1414, 2000, 2828, 4000, 5657])
@@ -355,12 +377,22 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-sweeps", type=int, default=100)
     ap.add_argument("--order", choices=("hash", "permutation"), default="hash")
     ap.add_argument("--out", default="hopfield_study.json")
+    ap.add_argument("--window", type=float, nargs=4, metavar=("C0", "C1", "H0", "H1"), default=None,
+                    help="at size N run only the loads within C0 + C1/sqrt(N) +- (H0 + H1/sqrt(N))")
+    ap.add_argument("--figure", metavar="PNG", help="also save alpha_c(N) against N^-nu with the fits (float, fraction)")
     ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the networks")
     a = ap.parse_args(argv)
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/corrquant_jax"))
     t = time.perf_counter()
-    rec = run_study(a.sizes, a.alphas, a.quantizers, networks=a.networks, seed=a.seed, protocol=a.protocol, m0=a.m0,
-                    m_star=a.m_star, max_sweeps=a.max_sweeps, order=a.order, out=a.out, n_boot=a.n_boot)
+    try:
+        rec = run_study(a.sizes, a.alphas, a.quantizers, networks=a.networks, seed=a.seed, protocol=a.protocol, m0=a.m0,
+                        m_star=a.m_star, max_sweeps=a.max_sweeps, order=a.order, window=a.window, out=a.out,
+                        n_boot=a.n_boot)
+    except ValueError as e:  # a user error (window, sizes that do not fit, another study in --out): one line, exit 2
+        print(f"hopfield.study: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if a.figure:
+        save_figure(rec, a.figure)
     print(f"{len(rec['runs'])} networks in {sum(rec['seconds'].values()):.0f} s of runs "
           f"({time.perf_counter() - t:.0f} s this call); record: {a.out}")
     for crit, per_q in rec["analysis"].items():

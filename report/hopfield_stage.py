@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from theory import Recipe
+from .readme_study import STUDY_EXTRA, STUDY_RECORD, loads_text, study_rows
 
 #: Quantizers of the m(alpha) section: float weights, the clipped (sign) synapse, 3-bit uniform.
 REPORT_QUANTIZERS = (None, Recipe("sign"), Recipe("uniform", bits=3))
@@ -196,43 +197,8 @@ def finite_size_rows(fss: list) -> list[dict[str, Any]]:
                  theory_alpha_c=float(fs.theory_alpha_c)) for fs in fss]
 
 
-#: The committed record of ``python -m hopfield.study`` (stability protocol, nu fitted); the report quotes it.
-STUDY_RECORD = Path(__file__).resolve().parent.parent / "docs" / "hopfield_study.json"
-#: Smaller records of the same command that add quantizers (their ratios to float are quoted beside the main record's).
-STUDY_EXTRA = [STUDY_RECORD.with_name(n) for n in ("hopfield_study_quantizers.json", "hopfield_study_3bit.json")]
 
 
-def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
-    """The finite-size fits of the committed study record, per criterion and quantizer (None without a record)."""
-    import json
-
-    if not Path(path).exists():
-        return None
-    rec = json.loads(Path(path).read_text())
-    rows = []
-    for crit, per_q in rec.get("analysis", {}).items():
-        for q, e in per_q.items():
-            f = e.get("fit")
-            if not f:
-                continue
-            h, t = e.get("fit_nu_1/2") or {}, e.get("fit_nu_2/3") or {}
-            rows.append(dict(criterion=crit, quantizer=q, alpha_inf=f["alpha_inf"], lo=f["alpha_inf_lo"],
-                             hi=f["alpha_inf_hi"], nu=f["nu"], nu_lo=f["nu_lo"], nu_hi=f["nu_hi"], chi2=f["chi2"],
-                             dof=f["dof"], alpha_inf_half=h.get("alpha_inf"), alpha_inf_two_thirds=t.get("alpha_inf")))
-    ratios = []
-    for q, e in rec.get("analysis", {}).get("fraction", {}).items():
-        last = (e.get("sizes") or [{}])[-1]
-        if "ratio" not in last or "theory_ratio" not in e:
-            continue
-        free, half = e.get("ratio_inf") or {}, e.get("ratio_inf_nu_1/2") or {}
-        ratios.append(dict(quantizer=q, rho=e["rho"], theory_alpha_c=e["theory_alpha_c"], theory_ratio=e["theory_ratio"],
-                           N=last["N"], ratio=last["ratio"], ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"],
-                           half=half.get("ratio"), half_lo=half.get("lo"), half_hi=half.get("hi"),
-                           free=free.get("ratio"), free_lo=free.get("lo"), free_hi=free.get("hi")))
-    return dict(config=rec["config"], rows=rows, ratios=ratios, networks=len(rec.get("runs", {})),
-                done_sizes=sorted({int(k.split("/")[0]) for k in rec.get("runs", {})}),
-                interrupted=bool(rec.get("interrupted")),
-                seconds=float(sum(rec.get("seconds", {}).values())), path=str(Path(path).name))
 
 
 def _ratio_table(ratios: list) -> tuple:
@@ -255,7 +221,19 @@ def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> d
     return {"section": section, "capacity": capacity_rows(caps), "figure": str(fig),
             "finite_size": finite_size_rows(fss), "finite_size_figure": str(fs_fig),
             "capacity_config": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cfg.items()},
-            "study": study_rows(), "study_extra": [r for r in map(study_rows, STUDY_EXTRA) if r]}
+            "study": study_rows(), "study_extra": [r for r in map(study_rows, STUDY_EXTRA) if r],
+            "study_figure": study_figure(Path(out_dir) / "hopfield_study_fit.png")}
+
+
+def study_figure(path: Path, record: Path = STUDY_RECORD) -> str | None:
+    """alpha_c(N) of the committed study against N^-nu with its fits (None without a record)."""
+    import json
+
+    from hopfield.study import save_figure
+
+    if not record.exists():
+        return None
+    return str(save_figure(json.loads(record.read_text()), str(path)))
 
 
 def blocks(res: dict[str, Any]) -> list:
@@ -307,7 +285,7 @@ def blocks(res: dict[str, Any]) -> list:
         b.append(("p", f"From the committed record docs/{st['path']} (`python -m hopfield.study`, {st['networks']} networks, "
                        f"{st['seconds']:.0f} s of runs on 2 cores): N = {', '.join(map(str, c['sizes']))}, {c['networks']} "
                        f"networks per size, every stored pattern a probe starting at the pattern ({c['protocol']} protocol), "
-                       f"loads {c['alphas'][0]:g}-{c['alphas'][-1]:g}. alpha_inf + a N^-nu with nu free; the interval is the "
+                       f"{loads_text(c)}. alpha_inf + a N^-nu with nu free; the interval is the "
                        "profile likelihood over a and nu, so it includes nu's uncertainty. The basin numbers above start "
                        "from 10% flipped bits and measure a basin, not the fixed point the theory is about. References: "
                        "0.137905 (replica symmetric), 0.138186 (one-step RSB), 0.145 +- 0.009 (simulations), Steffan and Kuhn 1994."))
@@ -316,6 +294,9 @@ def blocks(res: dict[str, Any]) -> list:
                   [[r["criterion"], r["quantizer"], r["alpha_inf"], f"[{r['lo']:.4f}, {r['hi']:.4f}]", r["nu"],
                     f"[{r['nu_lo']:.2f}, {r['nu_hi']:.2f}]", f"{r['chi2']:.2f} / {r['dof']}", r["alpha_inf_half"],
                     r["alpha_inf_two_thirds"]] for r in st["rows"]]))
+        if res.get("study_figure"):
+            b.append(("img", res["study_figure"], "alpha_c(N) of the study (float, fraction criterion) against N^-nu at "
+                                                  "the fitted nu, with the fits for nu free, 1/2 and 2/3 and the published values."))
         if st.get("ratios"):
             b.append(("p", "Quantized relative to float (fraction criterion), beside theory: rho of each quantizer's "
                            "a-priori optimum for Gaussian weights (the large-p limit of the Hebbian entries) and "
@@ -328,7 +309,7 @@ def blocks(res: dict[str, Any]) -> list:
         c = ex["config"]
         b.append(("p", f"Ratios from docs/{ex['path']} (the same command, {', '.join(c['quantizers'])}; N = "
                        f"{', '.join(map(str, ex['done_sizes']))}; {ex['networks']} networks in {ex['seconds']:.0f} s"
-                       f"{', interrupted' if ex['interrupted'] else ''}; loads {c['alphas'][0]:g}-{c['alphas'][-1]:g}):"))
+                       f"{', interrupted' if ex['interrupted'] else ''}; {loads_text(c)}):"))
         if ex.get("ratios"):
             b.append(_ratio_table(ex["ratios"]))
     return b

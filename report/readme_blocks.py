@@ -132,9 +132,10 @@ def hopfield(hop: dict) -> str:
                    [[_hopfield_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['field_agreement']:.4f} / {r['theory_field_agreement']:.4f}",
                      f"{r['alpha_c']:.3f} [{r['alpha_c_lo']:.3f}, {r['alpha_c_hi']:.3f}]", f"{r['theory_alpha_c']:.3f}",
                      f"{r['relative_alpha_c']:.3f} / {r['theory_relative_alpha_c']:.3f}"] for r in caps])
-    from .readme_study import study_block
+    from .readme_study import STUDY_EXTRA, study_block, study_rows
 
-    return "\n\n".join([lead, table, study_block(hop.get("study"), hop.get("study_extra"), finite_size(hop["finite_size"]))])
+    extra = [r for r in map(study_rows, STUDY_EXTRA) if r]
+    return "\n\n".join([lead, table, study_block(study_rows(), extra, finite_size(hop["finite_size"]))])
 
 
 def finite_size(fss: list[dict]) -> str:
@@ -317,12 +318,21 @@ def benchmarks_block(bench: dict) -> str:
          f"{hs['trials']} trials, {round(100 * hs['flipped'])}% flipped, exact recall), after compilation",
          "`hopfield.capacity_scan`, 1 thread / 2 threads", f"{hs['baseline']} (1 thread)",
          f"**{hs['speedup_1_thread']:g}x / {hs['speedup_2_threads']:g}x** faster; success rates "
-         f"{'agree' if hs['chi_square_p'] > 0.05 else 'differ'} (chi-square p = {hs['chi_square_p']:g})", hs],
+         f"{'agree' if hs['chi_square_p'] > 0.05 else 'differ'} (chi-square p = {hs['chi_square_p']:g})"
+         + (f"; counting compilation (a fresh process): {hs['cold']['cold_speedup_empty_cache']:.1f}x with an empty "
+            f"JAX cache, {hs['cold']['cold_speedup_cached']:.1f}x with the persistent cache" if hs.get("cold") else ""), hs],
         *([[f"Hopfield asynchronous recall from the stored patterns, N={he['N']}, alpha={he['alpha']:g} "
             f"(every stored pattern a probe), {he['measure']}", "`hopfield.run` (the engine)", he["baseline"],
             f"**{he['speedup_per_probe']:g}x** per probe ({he['ms_per_probe']:g} vs {he['baseline_ms_per_probe']:g} ms; "
             f"target {he['target_speedup']:g}x); the dynamics of all p probes take {he['dynamics_over_matmul']:g}x the "
             f"float32 product xi^T xi (target {he['target_dynamics_over_matmul']:g}x)", he]] if he else []),
+        *([[f"Hopfield engine, one network per N = {he['sizes'][0]['N']}..{he['sizes'][-1]['N']} at alpha = "
+            f"{he['alpha']:g}, all p stored patterns as probes (wall time)", "W build / starting fields / dynamics",
+            "float32 product xi^T xi in the same run",
+            f"at N = {he['sizes'][-1]['N']}: " + " / ".join(f"{he['sizes'][-1][k] / he['sizes'][-1]['matmul']:.1f}x"
+                                                            for k in ("build", "fields", "warm"))
+            + f" (over all N: dynamics {rng([r['warm'] / r['matmul'] for r in he['sizes']], '.1f')}x); peak RSS "
+            f"{he['sizes'][-1]['rss'] / 2**30:.1f} GiB at N = {he['sizes'][-1]['N']}", he]] if he and he.get("sizes") else []),
         [f"Hopfield dynamics throughput, N={' / '.join(str(r['N']) for r in sync)}, batched", "sync updates",
          "float32 matmul on the same W and batch",
          " / ".join(f"{r['ratio_to_matmul']:.2f}" for r in sync) + f" of matmul GFLOP/s (async: {rng(asyn, '.2f')})", dyn],

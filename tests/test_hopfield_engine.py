@@ -184,7 +184,15 @@ def test_study_interrupted_resumes_to_the_same_record(tmp_path, monkeypatch):
     done = run_study(**args, out=str(tmp_path / "b.json"))
     assert not done["interrupted"] and done["runs"] == full["runs"]
     with pytest.raises(ValueError, match="^out="):
-        run_study(**dict(args, networks=3), out=str(tmp_path / "b.json"))
+        run_study(**dict(args, alphas=[0.1, 0.3]), out=str(tmp_path / "b.json"))
+    with pytest.raises(ValueError, match="can only be extended"):
+        run_study(**dict(args, networks=1), out=str(tmp_path / "b.json"))
+    # extending with a size and a network runs only the new ones; the old runs stay bit for bit
+    more = run_study(**dict(args, sizes=[40, 60, 80], networks=3), out=str(tmp_path / "b.json"))
+    assert set(more["runs"]) == {f"{N}/{j}" for N in (40, 60, 80) for j in range(3)}
+    assert all(more["runs"][k] == full["runs"][k] for k in full["runs"])
+    fresh = run_study(**dict(args, sizes=[40, 60, 80], networks=3), out=str(tmp_path / "c.json"))
+    assert fresh["runs"] == more["runs"]
 
 
 def test_ratio_machinery_matches_the_profile_fit_and_theory():
@@ -207,10 +215,10 @@ def test_ratio_machinery_matches_the_profile_fit_and_theory():
 
 def test_report_quotes_the_committed_study_ratios_beside_theory():
     from hopfield.study import theory_capacity
-    from report.hopfield_stage import STUDY_RECORD, study_rows
+    from report.hopfield_stage import STUDY_EXTRA, study_rows
 
-    st = study_rows(STUDY_RECORD)
-    fr = json.loads(STUDY_RECORD.read_text())["analysis"]["fraction"]
+    st = study_rows(STUDY_EXTRA[0])  # the quantizers on the float networks (docs/hopfield_study.json)
+    fr = json.loads(STUDY_EXTRA[0].read_text())["analysis"]["fraction"]
     by = {r["quantizer"]: r for r in st["ratios"]}
     assert {"float", "sign", "ternary"} <= set(by)
     for name, label in (("sign", "sign"), ("ternary", "ternary")):
@@ -218,3 +226,35 @@ def test_report_quotes_the_committed_study_ratios_beside_theory():
         assert r["ratio"] == pytest.approx(e["sizes"][-1]["alpha_c"] / f["sizes"][-1]["alpha_c"])
         assert r["ratio_lo"] <= r["ratio"] <= r["ratio_hi"]
         assert r["theory_ratio"] == pytest.approx(theory_capacity(name)[1] / theory_capacity("float")[1])
+
+
+def test_window_places_each_size_loads_around_its_transition_and_bad_windows_are_refused(tmp_path):
+    import hopfield.study as st
+
+    grid = [round(0.10 + 0.005 * i, 4) for i in range(31)]
+    cfg = dict(alphas=grid, window=st._window([0.138, 0.86, 0.008, 0.3]))
+    for N in (256, 1024, 8192):
+        c, h = 0.138 + 0.86 / np.sqrt(N), 0.008 + 0.3 / np.sqrt(N)
+        want = sorted({int(round(a * N)) for a in grid if abs(a - c) <= h})
+        assert st.loads(cfg, N) == want and len(want) >= 3
+    assert st.loads(dict(alphas=[0.1, 0.2]), 100) == [10, 20]  # no window: every load of the grid
+    with pytest.raises(ValueError, match="^window: fewer than 3 loads"):
+        run_study([64], [0.1, 0.2, 0.3], ["float"], networks=2, window=[0.5, 0, 0.01, 0], progress=False)
+    with pytest.raises(ValueError, match="^window must be four finite numbers"):
+        run_study([64], [0.1, 0.2, 0.3], ["float"], networks=2, window=[0.1, 0, -1, 0], progress=False)
+    rec = run_study([40, 80], grid, ["float"], networks=2, window=[0.138, 0.86, 0.01, 0.3], progress=False, n_boot=3,
+                    out=str(tmp_path / "w.json"))
+    for N in (40, 80):
+        assert len(rec["runs"][f"{N}/0"]["m_mean"][0]) == len(st.loads(rec["config"], N))
+
+
+def test_study_command_line_errors_are_one_line_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hopfield.study", "--sizes", "64", "--quantizers", "float",
+                          "--alphas", "0.1", "0.2", "--window", "0.5", "0", "0.01", "0", "--out", str(tmp_path / "x.json")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hopfield.study: error: window: fewer than 3 loads"), out.stderr
