@@ -209,6 +209,36 @@ def engine_network(N, alpha, key, slots=8, reps=None):
                 bytes=network_bytes(N, p, False), rss=peak_rss(), reps=reps)
 
 
+def quantized_network(N, alpha, key, quantizer="sign"):
+    """One network with quantized weights, every stored pattern a probe: one call each (wall seconds) of the Hebb
+    counts, the quantized coupling (int8 lattice codes, or float32 levels), the starting fields and the dynamics,
+    beside the float32 product xi^T xi; the process's peak RSS after it."""
+    from hopfield.hebbian import unit_quantizer
+    from hopfield.network import check_memory, probe_network, quantized_coupling
+    from hopfield.study import parse_quantizer
+
+    p = int(round(alpha * N))
+    check_memory(N, p, True)
+    xi = jnp.where(jax.random.bernoulli(key, 0.5, (p, N)), 1.0, -1.0).astype(jnp.float32)
+    mm = jax.jit(lambda x: x.T @ x)
+    t_mm = _best(lambda: mm(xi), 1)
+    t = time.perf_counter()
+    C = jax.block_until_ready(hebb_counts(xi))
+    t_build = time.perf_counter() - t
+    t = time.perf_counter()
+    coupling, tol, bound = quantized_coupling(C, p, unit_quantizer(parse_quantizer(quantizer), p))
+    jax.block_until_ready(coupling)
+    t_q = time.perf_counter() - t
+    del C
+    t = time.perf_counter()
+    r = probe_network(coupling, tol, bound, xi, key=jax.random.fold_in(key, 1))
+    t_run = time.perf_counter() - t
+    return dict(N=N, p=p, quantizer=quantizer, dtype=str(coupling.dtype), matmul=t_mm, build=t_build, quantize=t_q,
+                fields_and_dynamics=t_run, m=float(np.mean(r["m"])), retrieved=float(np.mean(r["m"] >= 0.9)),
+                flips=int(r["flips"].sum()), limit=int(np.sum(r["status"] != 0)), rss=peak_rss(),
+                bytes=network_bytes(N, p, True))
+
+
 def peer_recall(xi, probes):
     """hopfieldkit on the same patterns: its Hebbian build and its recall from the first ``probes`` stored patterns."""
     from hopfieldkit import HopfieldNetwork
@@ -383,6 +413,9 @@ def main(argv=None):
     ap.add_argument("--engine-sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     ap.add_argument("--peer-probes", type=int, default=12)
     ap.add_argument("--cpu-only", action="store_true", help="only the CPU-time ratios (robust on a loaded machine)")
+    ap.add_argument("--quantized", type=int, nargs="*", metavar="N", default=None,
+                    help="only one quantized network per N (sign and 2-bit uniform, alpha 0.1; with --json: stored as "
+                         "hopfield_engine's 'quantized')")
     ap.add_argument("--scan-cold", action="store_true", help="only the capacity scan's cold calls in fresh processes "
                     "(with --json: stored as hopfield_scan's 'cold')")
     ap.add_argument("--json", metavar="PATH", help="write this run's hopfield_engine / hopfield_scan / hopfield_dynamics "
@@ -391,6 +424,28 @@ def main(argv=None):
     key = jax.random.key(args.seed)
     if args.cpu_only:
         cpu_time_ratios(print, key, peer_probes=args.peer_probes)
+        return
+    if args.quantized:
+        import json
+
+        rows = []
+        for N in args.quantized:
+            for q in ("sign", "uniform:2"):
+                r = quantized_network(N, 0.1, jax.random.fold_in(key, N), q)
+                rows.append(r)
+                print(f"N = {N}, {q} ({r['dtype']} coupling), p = {r['p']}, one call each with compilation: xi^T xi {r['matmul']:.1f} s; counts "
+                      f"{r['build']:.1f} s, quantized coupling {r['quantize']:.1f} s, starting fields + dynamics of all p "
+                      f"probes {r['fields_and_dynamics']:.1f} s ({r['fields_and_dynamics'] / r['matmul']:.1f}x xi^T xi); "
+                      f"mean m {r['m']:.3f}, retrieved {r['retrieved']:.3f}; peak RSS {r['rss'] / 2**30:.2f} GiB "
+                      f"(estimate {r['bytes'] / 2**30:.2f} GiB)", flush=True)
+        if args.json:
+            rec = json.load(open(args.json))
+            cmd = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
+            rec["hopfield_engine"]["quantized"] = dict(command=cmd, date=datetime.datetime.now(datetime.timezone.utc)
+                                                       .strftime("%Y-%m-%d %H:%M UTC"), rows=rows)
+            with open(args.json, "w") as f:
+                json.dump(rec, f, indent=1)
+                f.write("\n")
         return
     if args.scan_cold:
         cold = scan_cold(print)
