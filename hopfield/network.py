@@ -43,7 +43,9 @@ def network_bytes(N: int, p: int, quantized: bool) -> int:
     """Peak bytes of one network at ``p`` patterns: counts, a float32 temporary of W (for quantizing),
     the quantized coupling, patterns, and the probes' states and fields (in, out)."""
     counts = N * N * (2 if p < 32768 else 4)
-    quant = N * N * (4 + 4) if quantized else 0  # W / scale in float32, then float32 or int8 levels
+    # W / scale in float32, the encoder's integer codes and comparison temporaries, then float32 or int8 levels: a
+    # 2-bit uniform network at N = 16384 peaked at 8.1 GiB (benchmarks/bench_hopfield.py --quantized), 30 bytes per entry
+    quant = N * N * 24 if quantized else 0
     probes = p * N * (4 + 1) * 2 + p * N * 4  # fields and states, in and out; patterns
     return counts + quant + probes + N * N * 4  # + the float32 product that builds the counts
 

@@ -332,7 +332,11 @@ def benchmarks_block(bench: dict) -> str:
             f"at N = {he['sizes'][-1]['N']}: " + " / ".join(f"{he['sizes'][-1][k] / he['sizes'][-1]['matmul']:.1f}x"
                                                             for k in ("build", "fields", "warm"))
             + f" (over all N: dynamics {rng([r['warm'] / r['matmul'] for r in he['sizes']], '.1f')}x); peak RSS "
-            f"{he['sizes'][-1]['rss'] / 2**30:.1f} GiB at N = {he['sizes'][-1]['N']}", he]] if he and he.get("sizes") else []),
+            f"{he['sizes'][-1]['rss'] / 2**30:.1f} GiB at N = {he['sizes'][-1]['N']}"
+            + ("; quantized (int8 codes), one network at N = " + ", ".join(
+                f"{r['N']} {r['quantizer'].replace('uniform:2', '2-bit uniform')} (alpha {r['p'] / r['N']:.2g}): fields + "
+                f"dynamics {r['fields_and_dynamics'] / r['matmul']:.1f}x, peak RSS {r['rss'] / 2**30:.1f} GiB"
+                for r in he["quantized"]["rows"]) if he.get("quantized") else ""), he]] if he and he.get("sizes") else []),
         [f"Hopfield dynamics throughput, N={' / '.join(str(r['N']) for r in sync)}, batched", "sync updates",
          "float32 matmul on the same W and batch",
          " / ".join(f"{r['ratio_to_matmul']:.2f}" for r in sync) + f" of matmul GFLOP/s (async: {rng(asyn, '.2f')})", dyn],
