@@ -252,33 +252,32 @@ def peer_recall(xi, probes):
     return build, (time.perf_counter() - t) / probes, float(np.mean(m))
 
 
-def cold_in_new_process(N, alpha, cache_dir):
-    """The cold call of the engine in a fresh process with JAX's persistent compilation cache in ``cache_dir``."""
-    import json
-    import subprocess
-
-    code = (f"import jax, json; jax.config.update('jax_compilation_cache_dir', {cache_dir!r}); "
-            "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0); "
-            "import sys; sys.path.insert(0, 'benchmarks'); import bench_hopfield as b; "
-            f"r = b.engine_network({N}, {alpha}, jax.random.key(0)); print(json.dumps(dict(cold=r['cold'], warm=r['warm'])))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def scan_cold_in_new_process(cache_dir, threads=1):
-    """The capacity scan's first call (compile + run) and a second call in a fresh process, with JAX's persistent
-    compilation cache in ``cache_dir`` (empty on the first such process, filled after it)."""
+def _in_new_process(cache_dir, body):
+    """Run ``body`` (Python statements that set ``out``, a dict) in a fresh process with JAX's persistent compilation
+    cache in ``cache_dir``; returns ``out``."""
     import json
     import subprocess
 
     code = (f"import jax, json, time; jax.config.update('jax_compilation_cache_dir', {cache_dir!r}); "
             "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0); "
             "import sys; sys.path.insert(0, 'benchmarks'); import bench_hopfield as b; "
-            f"t = time.perf_counter(); b.ours(jax.random.key(0), threads={threads}); c = time.perf_counter() - t; "
-            f"t = time.perf_counter(); b.ours(jax.random.key(1), threads={threads}); w = time.perf_counter() - t; "
-            "print(json.dumps(dict(cold=c, warm=w)))")
+            f"{body}; print(json.dumps(out))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cold_in_new_process(N, alpha, cache_dir):
+    """The cold call of the engine in a fresh process (cold and warm seconds)."""
+    return _in_new_process(cache_dir, f"r = b.engine_network({N}, {alpha}, jax.random.key(0)); "
+                                      "out = dict(cold=r['cold'], warm=r['warm'])")
+
+
+def scan_cold_in_new_process(cache_dir, threads=1):
+    """The capacity scan's first call (compile + run) and a second call in a fresh process."""
+    return _in_new_process(cache_dir, f"t = time.perf_counter(); b.ours(jax.random.key(0), threads={threads}); "
+                                      "c = time.perf_counter() - t; t = time.perf_counter(); "
+                                      f"b.ours(jax.random.key(1), threads={threads}); "
+                                      "out = dict(cold=c, warm=time.perf_counter() - t)")
 
 
 def scan_cold(say):
@@ -422,12 +421,11 @@ def main(argv=None):
                     "entries into this JSON file (docs/benchmarks.json), leaving its other entries alone")
     args = ap.parse_args(argv)
     key = jax.random.key(args.seed)
+    command = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
     if args.cpu_only:
         cpu_time_ratios(print, key, peer_probes=args.peer_probes)
         return
     if args.quantized:
-        import json
-
         rows = []
         for N in args.quantized:
             for q in ("sign", "uniform:2"):
@@ -439,26 +437,12 @@ def main(argv=None):
                       f"mean m {r['m']:.3f}, retrieved {r['retrieved']:.3f}; peak RSS {r['rss'] / 2**30:.2f} GiB "
                       f"(estimate {r['bytes'] / 2**30:.2f} GiB)", flush=True)
         if args.json:
-            rec = json.load(open(args.json))
-            cmd = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
-            rec["hopfield_engine"]["quantized"] = dict(command=cmd, date=datetime.datetime.now(datetime.timezone.utc)
-                                                       .strftime("%Y-%m-%d %H:%M UTC"), rows=rows)
-            with open(args.json, "w") as f:
-                json.dump(rec, f, indent=1)
-                f.write("\n")
+            write_json(args.json, dict(quantized=dict(rows=rows)), command, parent="hopfield_engine")
         return
     if args.scan_cold:
         cold = scan_cold(print)
         if args.json:
-            import json
-
-            rec = json.load(open(args.json))
-            cmd = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
-            rec["hopfield_scan"]["cold"] = dict(command=cmd, date=datetime.datetime.now(datetime.timezone.utc)
-                                                .strftime("%Y-%m-%d %H:%M UTC"), **cold)
-            with open(args.json, "w") as f:
-                json.dump(rec, f, indent=1)
-                f.write("\n")
+            write_json(args.json, dict(cold=cold), command, parent="hopfield_scan")
         return
     lines = []
     say = lambda s="": (print(s), lines.append(s))  # noqa: E731
@@ -551,7 +535,6 @@ def main(argv=None):
     say()
     say(f"Load average (1 min) at start / end of the run: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
         "(other jobs share the machine; compare the ratios within this run, not absolute times).")
-    command = " ".join(["python", "benchmarks/bench_hopfield.py", *(argv if argv is not None else sys.argv[1:])])
     if args.write:
         write_section(args.write, lines, command)
     if args.json:
@@ -570,14 +553,17 @@ def main(argv=None):
         write_json(args.json, dict(hopfield_engine=engine, hopfield_scan=scan, hopfield_dynamics=dyn), command, load)
 
 
-def write_json(path, entries, command, load):
-    """Replace ``entries`` (each stamped with the command, date and load) in the JSON file ``path``."""
+def write_json(path, entries, command, load=None, parent=None):
+    """Replace ``entries`` (each stamped with the command, date and load) in the JSON file ``path``; with
+    ``parent``, as sub-entries of that existing entry (the single-measurement options), dated to the minute."""
     import json
 
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    date = now.strftime("%Y-%m-%d" if parent is None else "%Y-%m-%d %H:%M UTC")
     rec = json.load(open(path)) if os.path.exists(path) else {}
+    into = rec if parent is None else rec[parent]
     for k, v in entries.items():
-        rec[k] = dict(date=date, command=command, **load, **v)
+        into[k] = dict(date=date, command=command, **(load or {}), **v)
     with open(path + ".tmp", "w") as f:
         json.dump(rec, f, indent=1)
         f.write("\n")
