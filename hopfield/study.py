@@ -273,67 +273,86 @@ def _interval(x: np.ndarray) -> tuple[float, float]:
     return tuple(float(v) for v in np.percentile(x, [2.5, 97.5])) if x.size > 1 else (math.nan, math.nan)
 
 
+def size_boots(rec: dict, qi: int, crit: str, *, n_boot: int = 200) -> tuple[list[dict], dict | None]:
+    """Quantizer ``qi`` of a record under ``crit``: per size ``{N, networks, alpha_c, lo, hi}``, and for the sizes
+    with an interval ``{N, w, ac, reps, sizes}`` (weights, estimates and bootstrap replicas (n_boot, sizes); the
+    replicas of every quantizer, and of every record with the same networks per size, are paired)."""
+    cfg = rec["config"]
+    rows, bs = [], []
+    for N in cfg["sizes"]:
+        nets = [rec["runs"][k] for k in sorted(rec["runs"]) if k.split("/")[0] == str(N)]
+        if len(nets) < 2:
+            continue
+        ps = np.array(loads(cfg, N))
+        m = np.array([n["m_mean"][qi] for n in nets])
+        f = np.array([n["retrieved"][qi] for n in nets])
+        ac, lo, hi, boot = capacity(ps / N, ps, m, f, crit, n_boot=n_boot, seed=N, return_boot=True)
+        rows.append(dict(N=N, networks=len(nets), alpha_c=ac, lo=lo, hi=hi))
+        bs.append(boot)
+    ok = [i for i, r in enumerate(rows) if np.isfinite(r["lo"]) and r["hi"] > r["lo"]]
+    if not ok:
+        return rows, None
+    sig = np.array([(rows[i]["hi"] - rows[i]["lo"]) / (2 * 1.96) for i in ok])
+    return rows, dict(N=np.array([rows[i]["N"] for i in ok], float), w=1 / sig**2,
+                      ac=np.array([rows[i]["alpha_c"] for i in ok]), reps=np.stack([bs[i] for i in ok], axis=1),
+                      sizes=[rows[i]["N"] for i in ok])
+
+
+def paired_ratios(entry: dict, bq: dict, bf: dict, theory_ratio: float) -> None:
+    """Into ``entry``: alpha_c / alpha_c(float) per size of ``entry["sizes"]`` and of alpha_inf (nu free and 1/2),
+    each with the interval of the paired bootstrap replicas ``bq``, ``bf`` (the same sizes, the same networks)."""
+    for k, row in enumerate(r for r in entry["sizes"] if r["N"] in bq["sizes"]):
+        lo, hi = _interval(bq["reps"][:, k] / bf["reps"][:, k])
+        row.update(ratio=row["alpha_c"] / bf["ac"][k], ratio_lo=lo, ratio_hi=hi)
+    for tag, nu in (("ratio_inf", None), ("ratio_inf_nu_1/2", 0.5)):
+        if len(bq["sizes"]) < (4 if nu is None else 3):
+            continue
+        point = _alpha_inf_points(bq["N"], bq["ac"][None], bq["w"], nu)[0] / \
+            _alpha_inf_points(bf["N"], bf["ac"][None], bf["w"], nu)[0]
+        rat = _alpha_inf_points(bq["N"], bq["reps"], bq["w"], nu) / _alpha_inf_points(bf["N"], bf["reps"], bf["w"], nu)
+        lo, hi = _interval(rat)
+        entry[tag] = dict(ratio=float(point), lo=lo, hi=hi, theory_inside=bool(lo <= theory_ratio <= hi))
+
+
+def size_fits(rows: list[dict], b: dict | None) -> dict:
+    """The finite-size fits of one quantizer's sizes (nu free with 4 or more sizes, nu = 1/2 and 2/3 with 3 or
+    more, and the nu-free fit with the smallest sizes dropped one by one while MIN_FIT_SIZES remain)."""
+    entry: dict[str, Any] = dict(sizes=rows)
+    if b is None or len(b["sizes"]) < 3:
+        return entry
+    Ns, ac, sig = b["N"], b["ac"], 1 / np.sqrt(b["w"])
+    entry["fit"] = fit_finite_size(Ns, ac, sig) if len(Ns) >= 4 else None
+    entry["fit_nu_1/2"] = fit_finite_size(Ns, ac, sig, nu=0.5)
+    entry["fit_nu_2/3"] = fit_finite_size(Ns, ac, sig, nu=2 / 3)
+    # the smallest sizes carry the largest corrections to scaling: the nu-free fit with them dropped one
+    # by one (while MIN_FIT_SIZES remain) shows how much the choice of the size range moves alpha_inf
+    entry["fit_by_min_size"] = [dict(N_min=int(Ns[i]), **fit_finite_size(Ns[i:], ac[i:], sig[i:]))
+                                for i in range(len(Ns) - MIN_FIT_SIZES + 1)]
+    return entry
+
+
 def analyze(rec: dict, *, n_boot: int = 200) -> dict:
     """Per (criterion, quantizer): alpha_c per size with intervals, the finite-size fits (nu free, 1/2, 2/3),
     and beside theory: rho, ``theory.predicted_capacity(rho)`` and its ratio to float, the measured ratio
     alpha_c / alpha_c(float) per size and of alpha_inf (nu free and nu = 1/2), each with a 95% interval from
     the same bootstrap over networks for every quantizer (paired: the quantizers share their networks)."""
-    cfg = rec["config"]
-    out: dict[str, Any] = {}
-    names = list(cfg["quantizers"])
-    fi = names.index("float") if "float" in names else None
+    names = list(rec["config"]["quantizers"])
     _, th_float = theory_capacity("float")
+    out: dict[str, Any] = {}
     for crit in CRITERIA:
         per_q, boots = {}, {}
         for qi, qname in enumerate(names):
-            rows, bs = [], []
-            for N in cfg["sizes"]:
-                nets = [rec["runs"][k] for k in sorted(rec["runs"]) if k.split("/")[0] == str(N)]
-                if len(nets) < 2:
-                    continue
-                ps = np.array(loads(cfg, N))
-                m = np.array([n["m_mean"][qi] for n in nets])
-                f = np.array([n["retrieved"][qi] for n in nets])
-                ac, lo, hi, boot = capacity(ps / N, ps, m, f, crit, n_boot=n_boot, seed=N, return_boot=True)
-                rows.append(dict(N=N, networks=len(nets), alpha_c=ac, lo=lo, hi=hi))
-                bs.append(boot)
-            entry: dict[str, Any] = dict(sizes=rows)
-            ok = [i for i, r in enumerate(rows) if np.isfinite(r["lo"]) and r["hi"] > r["lo"]]
-            if ok:
-                Ns = np.array([rows[i]["N"] for i in ok], float)
-                ac = np.array([rows[i]["alpha_c"] for i in ok])
-                sig = np.array([(rows[i]["hi"] - rows[i]["lo"]) / (2 * 1.96) for i in ok])
-                reps = np.stack([bs[i] for i in ok], axis=1)  # (n_boot, sizes): replica b of every size
-                boots[qname] = dict(N=Ns, w=1 / sig**2, ac=ac, reps=reps, sizes=[rows[i]["N"] for i in ok])
-            if len(ok) >= 3:
-                entry["fit"] = fit_finite_size(Ns, ac, sig) if len(ok) >= 4 else None
-                entry["fit_nu_1/2"] = fit_finite_size(Ns, ac, sig, nu=0.5)
-                entry["fit_nu_2/3"] = fit_finite_size(Ns, ac, sig, nu=2 / 3)
-                # the smallest sizes carry the largest corrections to scaling: the nu-free fit with them dropped one
-                # by one (while MIN_FIT_SIZES remain) shows how much the choice of the size range moves alpha_inf
-                entry["fit_by_min_size"] = [dict(N_min=int(Ns[i]), **fit_finite_size(Ns[i:], ac[i:], sig[i:]))
-                                            for i in range(len(ok) - MIN_FIT_SIZES + 1)]
+            rows, boots[qname] = size_boots(rec, qi, crit, n_boot=n_boot)
+            entry = size_fits(rows, boots[qname])
             rho, th = theory_capacity(qname)
             entry.update(rho=rho, theory_alpha_c=th, theory_ratio=th / th_float)
             per_q[quantizer_label(parse_quantizer(qname))] = entry
-        if fi is not None and "float" in boots:
-            bf = boots["float"]
-            for qname in names:
-                bq = boots.get(qname)
+        bf = boots.get("float")
+        for qname in names if bf is not None else ():
+            bq = boots[qname]
+            if bq is not None and bq["sizes"] == bf["sizes"] and bq["reps"].shape == bf["reps"].shape:
                 e = per_q[quantizer_label(parse_quantizer(qname))]
-                if bq is None or bq["sizes"] != bf["sizes"] or bq["reps"].shape != bf["reps"].shape:
-                    continue
-                for k, row in enumerate(r for r in e["sizes"] if r["N"] in bq["sizes"]):
-                    lo, hi = _interval(bq["reps"][:, k] / bf["reps"][:, k])
-                    row.update(ratio=row["alpha_c"] / bf["ac"][k], ratio_lo=lo, ratio_hi=hi)
-                for tag, nu in (("ratio_inf", None), ("ratio_inf_nu_1/2", 0.5)):
-                    if len(bq["sizes"]) < (4 if nu is None else 3):
-                        continue
-                    point = _alpha_inf_points(bq["N"], bq["ac"][None], bq["w"], nu)[0] / \
-                        _alpha_inf_points(bf["N"], bf["ac"][None], bf["w"], nu)[0]
-                    rat = _alpha_inf_points(bq["N"], bq["reps"], bq["w"], nu) / _alpha_inf_points(bf["N"], bf["reps"], bf["w"], nu)
-                    lo, hi = _interval(rat)
-                    e[tag] = dict(ratio=float(point), lo=lo, hi=hi, theory_inside=bool(lo <= e["theory_ratio"] <= hi))
+                paired_ratios(e, bq, bf, e["theory_ratio"])
         out[crit] = per_q
     return out
 
