@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from theory import Recipe
-from .readme_study import STUDY_EXTRA, STUDY_RECORD, loads_text, study_rows
+from .readme_study import STUDY_EXTRA, STUDY_RECORD, loads_text, ratio_rows, study_rows
 
 #: Quantizers of the m(alpha) section: float weights, the clipped (sign) synapse, 3-bit uniform.
 REPORT_QUANTIZERS = (None, Recipe("sign"), Recipe("uniform", bits=3))
@@ -222,6 +222,7 @@ def run(out_dir: Path, quick: bool, seed: int, results: dict | None = None) -> d
             "finite_size": finite_size_rows(fss), "finite_size_figure": str(fs_fig),
             "capacity_config": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cfg.items()},
             "study": study_rows(), "study_extra": [r for r in map(study_rows, STUDY_EXTRA) if r],
+            "study_ratios": ratio_rows(),
             "study_figure": study_figure(Path(out_dir) / "hopfield_study_fit.png")}
 
 
@@ -312,4 +313,17 @@ def blocks(res: dict[str, Any]) -> list:
                        f"{', interrupted' if ex['interrupted'] else ''}; {loads_text(c)}):"))
         if ex.get("ratios"):
             b.append(_ratio_table(ex["ratios"]))
+    rr = res.get("study_ratios")
+    if rr and rr["rows"]:
+        iv = lambda x, lo, hi: "-" if x is None else f"{x:.3f} [{lo:.3f}, {hi:.3f}]"  # noqa: E731
+        b.append(("p", f"One study per quantizer, its loads where its own transition lies, on the networks of "
+                       f"docs/{Path(rr['reference']).name} (paired bootstrap; docs/{rr['path']}, `{rr['command']}`, "
+                       f"{rr['date']}): alpha_inf with nu free over each quantizer's own sizes, and the ratios to float "
+                       "on the sizes both records hold."
+                       + (f" Out of date: {', '.join(rr['stale'])} changed since." if rr["stale"] else "")))
+        b.append(("table", ["quantizer", "rho", "theory alpha_c", "theory / float", "alpha_inf (nu free)", "nu",
+                            "alpha_c / float at N", "N", "alpha_inf / float (nu free)", "alpha_inf / float (nu=1/2)"],
+                  [[r["quantizer"], r["rho"], r["theory_alpha_c"], r["theory_ratio"], iv(r["alpha_inf"], r["lo"], r["hi"]),
+                    r["nu"], iv(r["ratio"], r["ratio_lo"], r["ratio_hi"]), r["N"], iv(r["free"], r["free_lo"], r["free_hi"]),
+                    iv(r["half"], r["half_lo"], r["half_hi"])] for r in rr["rows"]]))
     return b

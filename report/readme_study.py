@@ -26,6 +26,9 @@ STUDY_EXTRA = [STUDY_RECORD.with_name(n) for n in ("hopfield_study.json", "hopfi
 
 
 LIMIT_RECORD = STUDY_RECORD.with_name("hopfield_sweep_limit.json")  # tools/check_sweep_limit.py
+#: ``python -m hopfield.compare``: each quantizer's own study (its loads where its transition lies) against the float
+#: record on the same networks, paired ratios on their common sizes.
+RATIO_RECORD = STUDY_RECORD.with_name("hopfield_study_ratios.json")
 
 
 def limit_sentence(path: Path = LIMIT_RECORD) -> str:
@@ -85,6 +88,94 @@ def study_rows(path: Path = STUDY_RECORD) -> dict[str, Any] | None:
                 done_sizes=sorted({int(k.split("/")[0]) for k in rec.get("runs", {})}),
                 interrupted=bool(rec.get("interrupted")),
                 seconds=float(sum(rec.get("seconds", {}).values())), path=str(Path(path).name))
+
+
+def ratio_rows(path: Path = RATIO_RECORD) -> dict[str, Any] | None:
+    """The quantized-over-float ratios of the committed comparison record (fraction criterion; None without one).
+
+    ``stale`` lists the input records whose file no longer has the sha256 the comparison read."""
+    import hashlib
+    import json
+
+    if not Path(path).exists():
+        return None
+    rec = json.loads(Path(path).read_text())
+    root = Path(path).resolve().parent.parent
+    inputs = [rec["reference"], *rec["records"]]
+    stale = [i["path"] for i in inputs
+             if not (root / i["path"]).exists() or hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() != i["sha256"]]
+    rows = []
+    for q, e in rec["analysis"]["fraction"].items():
+        if not e.get("sizes"):
+            continue
+        last, fit = e["sizes"][-1], e.get("fit") or {}
+        free, half = e.get("ratio_inf") or {}, e.get("ratio_inf_nu_1/2") or {}
+        rows.append(dict(quantizer=q, rho=e["rho"], theory_alpha_c=e["theory_alpha_c"], theory_ratio=e["theory_ratio"],
+                         own_sizes=e["own_sizes"], alpha_inf=fit.get("alpha_inf"), lo=fit.get("alpha_inf_lo"),
+                         hi=fit.get("alpha_inf_hi"), nu=fit.get("nu"), chi2=fit.get("chi2"), dof=fit.get("dof"),
+                         common=[r["N"] for r in e["sizes"]], N=last["N"], ratio=last["ratio"],
+                         ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"], free=free.get("ratio"),
+                         free_lo=free.get("lo"), free_hi=free.get("hi"), half=half.get("ratio"), half_lo=half.get("lo"),
+                         half_hi=half.get("hi"), record=inputs[1 + e["record"]]["path"]))
+    runs = []  # how each quantizer's own study was run, from its record
+    for i in rec["records"]:
+        f = root / i["path"]
+        if f.exists():
+            c = json.loads(f.read_text())
+            runs.append(dict(quantizers=c["config"]["quantizers"], sizes=c["config"]["sizes"], window=c["config"].get("window"),
+                             alphas=c["config"]["alphas"], networks=c["config"]["networks"], seconds=float(sum(c.get("seconds", {}).values()))))
+    return dict(rows=rows, command=rec["command"], date=rec["date"], reference=rec["reference"]["path"], stale=stale,
+                path=str(Path(path).name), runs=runs)
+
+
+def ratio_block(rr: dict) -> list[str]:
+    """The README's paired-ratio table (one study per quantizer against the float record) and what it shows."""
+    from .readme_blocks import _para, _table
+
+    rows, notes = [], []
+    for r in rr["rows"]:
+        q, own = _label(r["quantizer"]), r["own_sizes"]
+        rows.append([q, f"{r['rho']:.4f}", f"{r['theory_alpha_c']:.4f}", f"{r['theory_ratio']:.3f}",
+                     f"{min(own)}..{max(own)}", _ci(r["alpha_inf"], r["lo"], r["hi"], ".4f"),
+                     "-" if r["nu"] is None else f"{r['nu']:.2f} ({r['chi2']:.1f} / {r['dof']})",
+                     _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["free"], r["free_lo"], r["free_hi"]),
+                     _ci(r["half"], r["half_lo"], r["half_hi"]), f"[{r['record']}]({r['record']})"])
+        if r["free"] is not None:
+            side = {"below": "above theory", "above": "below theory", "inside": "consistent with theory"}
+            notes.append(f"{q} {side[_where(r['theory_ratio'], r['free_lo'], r['free_hi'])]} "
+                         f"({_ci(r['free'], r['free_lo'], r['free_hi'])} against {r['theory_ratio']:.3f})")
+    ivs = [(r["quantizer"], r["free_lo"], r["free_hi"]) for r in rr["rows"] if r["free"] is not None]
+    ties = [f"{_label(a)} and {_label(b)}" for i, (a, alo, ahi) in enumerate(ivs) for (b, blo, bhi) in ivs[i + 1:]
+            if alo <= bhi and blo <= ahi]
+    common = rr["rows"][0]["common"] if rr["rows"] else []
+    text = (f"Quantized weights, one study per quantizer with its loads placed where its own transition lies, on the "
+            f"networks of the float record (same seed and networks per size, so the bootstrap over networks is paired; "
+            f"`{rr['command']}`, {rr['date']}, record [docs/{rr['path']}](docs/{rr['path']})). Each quantizer's own "
+            "alpha_inf (nu free, over its sizes) is beside theory's alpha_c(rho) (AGS with Sompolinsky's static noise "
+            "1/rho^2 - 1); the ratios to float are taken on the sizes both records hold"
+            + (f", N = {min(common)}..{max(common)}" if common else "") + ", at the largest of them and extrapolated "
+            "(alpha_inf / alpha_inf(float), each fitted with nu free per bootstrap replica, and with nu = 1/2).")
+    if rr.get("runs"):
+        r0 = rr["runs"][0]
+        text += (f" Each quantizer's study: `python -m hopfield.study --sizes {' '.join(map(str, r0['sizes']))} --networks "
+                 f"{r0['networks']} --quantizers Q --window C0 C1 H0 H1` on the grid {min(r0['alphas']):g}-{max(r0['alphas']):g} "
+                 f"(step {r0['alphas'][1] - r0['alphas'][0]:.3g}), its loads within "
+                 "C0 + C1/sqrt(N) +- (H0 + H1/sqrt(N)), the centre from that quantizer's alpha_c(N) in the earlier records: "
+                 + "; ".join(f"{_label(', '.join(r['quantizers']))} {r['window']['center'][0]:g} + "
+                             f"{r['window']['center'][1]:g}/sqrt(N)" for r in rr["runs"] if r["window"])
+                 + f" (half-width {r0['window']['half'][0]:g} + {r0['window']['half'][1]:g}/sqrt(N) for all); "
+                 f"{sum(r['seconds'] for r in rr['runs']) / 60:.0f} minutes of runs on 2 cores in all.")
+    if rr["stale"]:
+        text += f" The comparison is out of date: {', '.join(rr['stale'])} changed since it ran."
+    out = [_para(text), _table(["weights", "rho (Gaussian optimum)", "theory alpha_c(rho)", "theory / float",
+                                "N", "alpha_inf, nu free [95%]", "nu (chi-square / dof)",
+                                f"alpha_c / float at N = {rr['rows'][0]['N'] if rr['rows'] else '-'}",
+                                "alpha_inf / float, nu free", "alpha_inf / float, nu = 1/2", "record"], rows)]
+    verdict = ("The extrapolated ratio (nu free): " + "; ".join(notes) + ". "
+               + (("Cannot be told apart at this precision: " + "; ".join(ties) + ".") if ties else
+                  "Every pair of quantizers is told apart (their intervals do not overlap)."))
+    out.append(_para(verdict))
+    return out
 
 
 def loads_text(cfg: dict) -> str:
@@ -165,16 +256,20 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
                      + ("contains it." if SIM - SIM_SE <= lo and hi <= SIM + SIM_SE else
                         "overlaps it." if SIM - SIM_SE <= hi and lo <= SIM + SIM_SE else "lies apart from it."))
         head += limit_sentence()
+    rr = ratio_rows()
+    paired = {r["quantizer"] for r in rr["rows"]} if rr else set()
     best: dict[str, tuple] = {}  # each quantizer from the record where it reached the largest N (the first on ties)
     for rec in [st, *(extra or [])]:
         for r in rec["ratios"]:
+            if r["quantizer"] in paired:
+                continue
             if r["quantizer"] != "float" and (r["quantizer"] not in best or r["N"] > best[r["quantizer"]][0]["N"]):
                 best[r["quantizer"]] = (r, rec)
-    ratio_rows, notes = [], []
+    old_rows, notes = [], []
     for r, rec in best.values():
-        ratio_rows.append([_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['theory_ratio']:.3f}", str(r["N"]),
-                           _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["half"], r["half_lo"], r["half_hi"]),
-                           f"[docs/{rec['path']}](docs/{rec['path']})"])
+        old_rows.append([_label(r["quantizer"]), f"{r['rho']:.4f}", f"{r['theory_ratio']:.3f}", str(r["N"]),
+                         _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["half"], r["half_lo"], r["half_hi"]),
+                         f"[docs/{rec['path']}](docs/{rec['path']})"])
         if r["ratio_lo"] > r["theory_ratio"]:
             notes.append(f"{_label(r['quantizer'])} (N = {r['N']}) above theory by {r['ratio'] - r['theory_ratio']:.3f}")
         elif r["ratio_hi"] < r["theory_ratio"]:
@@ -185,10 +280,14 @@ def study_block(st: dict | None, extra: list[dict] | None, finite: str) -> str:
     fig = STUDY_RECORD.with_suffix(".png")
     if fig.exists():  # written beside the record by the command's --figure
         out.append(f"![alpha_c(N) of the float study against N^-nu with its fits](docs/{fig.name})")
-    if ratio_rows:
+    if rr:
+        out.extend(ratio_block(rr))
+    if old_rows:
+        if rr:
+            out.append(_para("The other quantizers, from the earlier records with every quantizer on one load grid:"))
         out.append(_table(["weights", "rho (a-priori optimum, Gaussian)", "theory alpha_c(rho) / float",
                            "N", "measured alpha_c / float at N [95% CI, paired bootstrap]",
-                           "extrapolated with nu = 1/2 [95% CI]", "record"], ratio_rows))
+                           "extrapolated with nu = 1/2 [95% CI]", "record"], old_rows))
         out.append(_para("Measured ratios outside their interval from theory: " + ("; ".join(notes) if notes else "none")
                          + ". Whether such a gap closes as N grows cannot be decided from these sizes."))
     return "\n\n".join(out)

@@ -26,3 +26,27 @@ def test_loads_text_names_the_window_or_the_grid():
     assert loads_text(dict(alphas=[0.08, 0.09, 0.2])) == "loads 0.08-0.2"
     w = loads_text(dict(alphas=[0.1, 0.105, 0.11], window=dict(center=[0.138, 0.86], half=[0.008, 0.3])))
     assert "0.138 + 0.86/sqrt(N) +- (0.008 + 0.3/sqrt(N))" in w and "step 0.005" in w
+
+
+def _rr(rows, stale=()):
+    base = dict(rho=0.8, theory_alpha_c=0.1, own_sizes=[128, 4096], alpha_inf=0.1, lo=0.099, hi=0.101, nu=0.6, chi2=3.0,
+                dof=8, common=[256, 4096], N=4096, ratio=0.76, ratio_lo=0.75, ratio_hi=0.77, half=0.75, half_lo=0.74,
+                half_hi=0.76, record="docs/x.json")
+    return dict(rows=[dict(base, **r) for r in rows], command="python -m hopfield.compare a b --out c", date="today",
+                reference="a", stale=list(stale), path="c.json")
+
+
+def test_ratio_block_says_where_theory_lies_and_which_quantizers_cannot_be_told_apart():
+    from report.readme_study import ratio_block
+
+    rr = _rr([dict(quantizer="sign", theory_ratio=0.738, free=0.78, free_lo=0.77, free_hi=0.79),
+              dict(quantizer="uniform 2 bit", theory_ratio=0.918, free=0.92, free_lo=0.91, free_hi=0.93),
+              dict(quantizer="lloyd_max 2 bit", theory_ratio=0.919, free=0.925, free_lo=0.915, free_hi=0.935)])
+    text = " ".join(" ".join(ratio_block(rr)).split())
+    assert "sign above theory (0.780 [0.770, 0.790] against 0.738)" in text
+    assert "uniform 2 bit consistent with theory (0.920 [0.910, 0.930] against 0.918)" in text
+    assert "Cannot be told apart at this precision: uniform 2 bit and Lloyd-Max 2 bit." in text
+    assert "sign and" not in text and "out of date" not in text
+    apart = " ".join(" ".join(ratio_block(_rr([dict(quantizer="sign", theory_ratio=0.8, free=0.78, free_lo=0.77, free_hi=0.79)],
+                                     stale=["docs/a.json"]))).split())
+    assert "sign below theory" in apart and "told apart" in apart and "out of date: docs/a.json changed" in apart
