@@ -9,8 +9,8 @@ the float record's networks (a network's patterns depend only on the seed, N and
 bootstrap replicas of both (resampled networks seeded by N) are paired.  On the sizes both records hold,
 this gives alpha_c / alpha_c(float) per size and alpha_inf / alpha_inf(float) (each fitted alpha_inf +
 a N^-nu, nu free per replica, and nu = 1/2), with percentile intervals, beside the theory ratio
-``theory.predicted_capacity(rho) / 0.138`` (Sompolinsky 1986's static synaptic noise).  Every quantizer's own
-nu-free fit over all its sizes is quoted beside, from its record.
+``theory.predicted_capacity(rho) / 0.138`` (Sompolinsky 1986's static synaptic noise), and the quantizer's own
+alpha_inf (nu free) fitted on the same sizes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .scaling import fit_finite_size
 from .study import CRITERIA, paired_ratios, parse_quantizer, quantizer_label, size_boots, theory_capacity
 
 #: Config keys that must agree for two records to share their networks and their retrieval rule.
@@ -62,13 +65,15 @@ def compare(ref: dict, recs: list[dict], *, n_boot: int = 200) -> dict:
                 label = quantizer_label(parse_quantizer(qname))
                 rho, th = theory_capacity(qname)
                 e: dict[str, Any] = dict(rho=rho, theory_alpha_c=th, theory_ratio=th / th_float, record=i)
-                own = rec.get("analysis", {}).get(crit, {}).get(label, {})
-                e["fit"] = own.get("fit")
                 e["own_sizes"] = [r["N"] for r in rows]
                 common = [] if bq is None or bf is None else [n for n in bq["sizes"] if n in bf["sizes"]]
                 e["sizes"] = [r for r in rows if r["N"] in common]
+                e["fit"] = None  # alpha_inf of the quantizer, nu free, on the sizes of its ratios to float
                 if len(common) >= 3:
-                    paired_ratios(e, _restrict(bq, common), _restrict(bf, common), e["theory_ratio"])
+                    c = _restrict(bq, common)
+                    paired_ratios(e, c, _restrict(bf, common), e["theory_ratio"])
+                    if len(common) >= 4:
+                        e["fit"] = fit_finite_size(c["N"], c["ac"], 1 / np.sqrt(c["w"]))
                 per_q[label] = e
         out[crit] = per_q
     return out

@@ -132,16 +132,22 @@ def ratio_block(rr: dict) -> list[str]:
     """The README's paired-ratio table (one study per quantizer against the float record) and what it shows."""
     from .readme_blocks import _para, _table
 
-    rows, notes = [], []
+    rows, notes, absolute = [], [], []
     for r in rr["rows"]:
-        q, own = _label(r["quantizer"]), r["own_sizes"]
+        q = _label(r["quantizer"])
         rows.append([q, f"{r['rho']:.4f}", f"{r['theory_alpha_c']:.4f}", f"{r['theory_ratio']:.3f}",
-                     f"{min(own)}..{max(own)}", _ci(r["alpha_inf"], r["lo"], r["hi"], ".4f"),
+                     f"{min(r['common'])}..{max(r['common'])}", _ci(r["alpha_inf"], r["lo"], r["hi"], ".4f"),
                      "-" if r["nu"] is None else f"{r['nu']:.2f} ({r['chi2']:.1f} / {r['dof']})",
                      _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), _ci(r["free"], r["free_lo"], r["free_hi"]),
                      _ci(r["half"], r["half_lo"], r["half_hi"]), f"[{r['record']}]({r['record']})"])
+        side = {"below": "above theory", "above": "below theory", "inside": "consistent with theory"}
+        if r["alpha_inf"] is not None:
+            p_fit = _chi2_sf(r["chi2"], r["dof"])
+            absolute.append(f"{q} {side[_where(r['theory_alpha_c'], r['lo'], r['hi'])]} "
+                            f"({_ci(r['alpha_inf'], r['lo'], r['hi'], '.4f')} against {r['theory_alpha_c']:.4f}"
+                            + (f"; the fit's chi-square has p = {p_fit:.2g}, so one power of N describes these sizes "
+                               "only roughly" if p_fit < 0.05 else "") + ")")
         if r["free"] is not None:
-            side = {"below": "above theory", "above": "below theory", "inside": "consistent with theory"}
             notes.append(f"{q} {side[_where(r['theory_ratio'], r['free_lo'], r['free_hi'])]} "
                          f"({_ci(r['free'], r['free_lo'], r['free_hi'])} against {r['theory_ratio']:.3f})")
     ivs = [(r["quantizer"], r["free_lo"], r["free_hi"]) for r in rr["rows"] if r["free"] is not None]
@@ -151,9 +157,12 @@ def ratio_block(rr: dict) -> list[str]:
     text = (f"Quantized weights, one study per quantizer with its loads placed where its own transition lies, on the "
             f"networks of the float record (same seed and networks per size, so the bootstrap over networks is paired; "
             f"`{rr['command']}`, {rr['date']}, record [docs/{rr['path']}](docs/{rr['path']})). Each quantizer's own "
-            "alpha_inf (nu free, over its sizes) is beside theory's alpha_c(rho) (AGS with Sompolinsky's static noise "
-            "1/rho^2 - 1); the ratios to float are taken on the sizes both records hold"
-            + (f", N = {min(common)}..{max(common)}" if common else "") + ", at the largest of them and extrapolated "
+            "alpha_inf (alpha_inf + a N^-nu, nu free, profile likelihood) is beside theory's alpha_c(rho) (AGS with Sompolinsky's static noise "
+            "1/rho^2 - 1); both, and the ratios to float, are taken on the sizes both records hold"
+            + (f", N = {min(common)}..{max(common)}" if common else "")
+            + (f" (the quantizer records also hold N = {', '.join(map(str, extra))}, below the float record's sizes)"
+               if (extra := sorted({n for r in rr["rows"] for n in r["own_sizes"]} - set(common))) else "")
+            + "; the ratios at the largest of them and extrapolated "
             "(alpha_inf / alpha_inf(float), each fitted with nu free per bootstrap replica, and with nu = 1/2).")
     if rr.get("runs"):
         r0 = rr["runs"][0]
@@ -171,9 +180,10 @@ def ratio_block(rr: dict) -> list[str]:
                                 "N", "alpha_inf, nu free [95%]", "nu (chi-square / dof)",
                                 f"alpha_c / float at N = {rr['rows'][0]['N'] if rr['rows'] else '-'}",
                                 "alpha_inf / float, nu free", "alpha_inf / float, nu = 1/2", "record"], rows)]
-    verdict = ("The extrapolated ratio (nu free): " + "; ".join(notes) + ". "
+    verdict = ("alpha_inf against theory's alpha_c(rho): " + "; ".join(absolute) + ". "
+               "The extrapolated ratio (nu free): " + "; ".join(notes) + ". "
                + (("Cannot be told apart at this precision: " + "; ".join(ties) + ".") if ties else
-                  "Every pair of quantizers is told apart (their intervals do not overlap)."))
+                  "Every pair of quantizers is told apart (their intervals do not overlap)." if len(ivs) > 1 else ""))
     out.append(_para(verdict))
     return out
 
