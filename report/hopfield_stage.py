@@ -318,8 +318,8 @@ def blocks(res: dict[str, Any]) -> list:
         iv = lambda x, lo, hi: "-" if x is None else f"{x:.3f} [{lo:.3f}, {hi:.3f}]"  # noqa: E731
         b.append(("p", f"One study per quantizer, its loads where its own transition lies, on the networks of "
                        f"docs/{Path(rr['reference']).name} (paired bootstrap; docs/{rr['path']}, `{rr['command']}`, "
-                       f"{rr['date']}): alpha_inf with nu free over each quantizer's own sizes, and the ratios to float "
-                       "on the sizes both records hold."
+                       f"{rr['date']}): each quantizer's alpha_inf (nu free) and its ratios to float, on the sizes both "
+                       "records hold."
                        + (f" Out of date: {', '.join(rr['stale'])} changed since." if rr["stale"] else "")))
         b.append(("table", ["quantizer", "rho", "theory alpha_c", "theory / float", "alpha_inf (nu free)", "nu",
                             "alpha_c / float at N", "N", "alpha_inf / float (nu free)", "alpha_inf / float (nu=1/2)"],
