@@ -47,6 +47,7 @@ def test_ratio_block_says_where_theory_lies_and_which_quantizers_cannot_be_told_
     assert "uniform 2 bit consistent with theory (0.920 [0.910, 0.930] against 0.918)" in text
     assert "Cannot be told apart at this precision: uniform 2 bit and Lloyd-Max 2 bit." in text
     assert "sign consistent with theory (0.1000 [0.0990, 0.1010] against 0.1000)" in text
+    assert "At N = 4096 the measured ratio lies above theory for sign, below it for uniform 2 bit, Lloyd-Max 2 bit, and agrees for none" in text
     assert "sign and" not in text and "out of date" not in text
     apart = " ".join(" ".join(ratio_block(_rr([dict(quantizer="sign", theory_ratio=0.8, free=0.78, free_lo=0.77, free_hi=0.79)],
                                      stale=["docs/a.json"]))).split())
