@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from theory import Recipe
-from .readme_study import STUDY_EXTRA, STUDY_RECORD, loads_text, ratio_rows, study_rows
+from .readme_study import STUDY_EXTRA, STUDY_RECORD, _ci, loads_text, ratio_rows, study_rows
 
 #: Quantizers of the m(alpha) section: float weights, the clipped (sign) synapse, 3-bit uniform.
 REPORT_QUANTIZERS = (None, Recipe("sign"), Recipe("uniform", bits=3))
@@ -315,7 +315,6 @@ def blocks(res: dict[str, Any]) -> list:
             b.append(_ratio_table(ex["ratios"]))
     rr = res.get("study_ratios")
     if rr and rr["rows"]:
-        iv = lambda x, lo, hi: "-" if x is None else f"{x:.3f} [{lo:.3f}, {hi:.3f}]"  # noqa: E731
         b.append(("p", f"One study per quantizer, its loads where its own transition lies, on the networks of "
                        f"docs/{Path(rr['reference']).name} (paired bootstrap; docs/{rr['path']}, `{rr['command']}`, "
                        f"{rr['date']}): each quantizer's alpha_inf (nu free) and its ratios to float, on the sizes both "
@@ -323,7 +322,7 @@ def blocks(res: dict[str, Any]) -> list:
                        + (f" Out of date: {', '.join(rr['stale'])} changed since." if rr["stale"] else "")))
         b.append(("table", ["quantizer", "rho", "theory alpha_c", "theory / float", "alpha_inf (nu free)", "nu",
                             "alpha_c / float at N", "N", "alpha_inf / float (nu free)", "alpha_inf / float (nu=1/2)"],
-                  [[r["quantizer"], r["rho"], r["theory_alpha_c"], r["theory_ratio"], iv(r["alpha_inf"], r["lo"], r["hi"]),
-                    r["nu"], iv(r["ratio"], r["ratio_lo"], r["ratio_hi"]), r["N"], iv(r["free"], r["free_lo"], r["free_hi"]),
-                    iv(r["half"], r["half_lo"], r["half_hi"])] for r in rr["rows"]]))
+                  [[r["quantizer"], r["rho"], r["theory_alpha_c"], r["theory_ratio"], _ci(r["alpha_inf"], r["lo"], r["hi"]),
+                    r["nu"], _ci(r["ratio"], r["ratio_lo"], r["ratio_hi"]), r["N"], _ci(r["free"], r["free_lo"], r["free_hi"]),
+                    _ci(r["half"], r["half_lo"], r["half_hi"])] for r in rr["rows"]]))
     return b

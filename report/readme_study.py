@@ -1,9 +1,10 @@
 """The README's Hopfield capacity-study paragraph and table, rendered from the committed study records.
 
 The records are ``python -m hopfield.study`` runs committed in docs/ (``docs/hopfield_study_float.json``, the
-float weights at N = 256..8192, and the records with quantizers on the same networks); each holds its own
-analysis (:func:`hopfield.study.analyze`, written by the command), from which everything here is printed.  The
-report's Hopfield stage quotes the same records (:func:`study_rows`).
+float weights at N = 256..11585, and the records with quantizers on the same networks); each holds its own
+analysis (:func:`hopfield.study.analyze`, written by the command), from which everything here is printed, and
+``python -m hopfield.compare`` pairs the one-quantizer records with the float one (:func:`ratio_rows`).  The
+report's Hopfield stage quotes the same records (:func:`study_rows`, :func:`ratio_rows`).
 """
 
 from __future__ import annotations
@@ -102,8 +103,13 @@ def ratio_rows(path: Path = RATIO_RECORD) -> dict[str, Any] | None:
     rec = json.loads(Path(path).read_text())
     root = Path(path).resolve().parent.parent
     inputs = [rec["reference"], *rec["records"]]
-    stale = [i["path"] for i in inputs
-             if not (root / i["path"]).exists() or hashlib.sha256((root / i["path"]).read_bytes()).hexdigest() != i["sha256"]]
+    stale, records = [], []  # each input read once: its checksum against the comparison's, and the record
+    for i in inputs:
+        f = root / i["path"]
+        raw = f.read_bytes() if f.exists() else None
+        if raw is None or hashlib.sha256(raw).hexdigest() != i["sha256"]:
+            stale.append(i["path"])
+        records.append(json.loads(raw) if raw is not None else None)
     rows = []
     for q, e in rec["analysis"]["fraction"].items():
         if not e.get("sizes"):
@@ -117,20 +123,13 @@ def ratio_rows(path: Path = RATIO_RECORD) -> dict[str, Any] | None:
                          ratio_lo=last["ratio_lo"], ratio_hi=last["ratio_hi"], free=free.get("ratio"),
                          free_lo=free.get("lo"), free_hi=free.get("hi"), half=half.get("ratio"), half_lo=half.get("lo"),
                          half_hi=half.get("hi"), record=inputs[1 + e["record"]]["path"]))
-    runs = []  # how each quantizer's own study was run, from its record
-    for i in rec["records"]:
-        f = root / i["path"]
-        if f.exists():
-            c = json.loads(f.read_text())
-            runs.append(dict(quantizers=c["config"]["quantizers"], sizes=c["config"]["sizes"], window=c["config"].get("window"),
-                             alphas=c["config"]["alphas"], networks=c["config"]["networks"], seconds=float(sum(c.get("seconds", {}).values()))))
+        c = records[1 + e["record"]]  # how the quantizer's own study was run, from its record
+        if c is not None:
+            rows[-1]["run"] = dict(sizes=c["config"]["sizes"], window=c["config"].get("window"), alphas=c["config"]["alphas"],
+                                   networks=c["config"]["networks"], seconds=float(sum(c.get("seconds", {}).values())))
+    runs = [r["run"] for r in rows if "run" in r]
     return dict(rows=rows, command=rec["command"], date=rec["date"], reference=rec["reference"]["path"], stale=stale,
                 path=str(Path(path).name), runs=runs)
-
-
-def _name(q: str) -> str:
-    """A study's quantizer argument as the records label it: ``"uniform:2"`` -> ``"uniform 2 bit"``."""
-    return q.replace(":", " ") + " bit" if ":" in q else q
 
 
 def ratio_block(rr: dict) -> list[str]:
@@ -175,8 +174,8 @@ def ratio_block(rr: dict) -> list[str]:
                  f"{r0['networks']} --quantizers Q --window C0 C1 H0 H1` on the grid {min(r0['alphas']):g}-{max(r0['alphas']):g} "
                  f"(step {r0['alphas'][1] - r0['alphas'][0]:.3g}), its loads within "
                  "C0 + C1/sqrt(N) +- (H0 + H1/sqrt(N)), the centre from that quantizer's alpha_c(N) in the earlier records: "
-                 + "; ".join(f"{_label(_name(', '.join(r['quantizers'])))} {r['window']['center'][0]:g} + "
-                             f"{r['window']['center'][1]:g}/sqrt(N)" for r in rr["runs"] if r["window"])
+                 + "; ".join(f"{_label(r['quantizer'])} {r['run']['window']['center'][0]:g} + "
+                             f"{r['run']['window']['center'][1]:g}/sqrt(N)" for r in rr["rows"] if r.get("run", {}).get("window"))
                  + f" (half-width {r0['window']['half'][0]:g} + {r0['window']['half'][1]:g}/sqrt(N) for all); "
                  f"{sum(r['seconds'] for r in rr['runs']) / 60:.0f} minutes of runs on 2 cores in all.")
     if rr["stale"]:
