@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from theory._encode import RowEncoder
 from theory.fitting import check_data
 
 
@@ -90,6 +91,30 @@ def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return inv, off
 
 
+def _redo_rows(rows: np.ndarray, thresholds: np.ndarray, levels32: np.ndarray, margin: np.ndarray, dec,
+               codes: np.ndarray, deq: np.ndarray, idx: np.ndarray) -> None:
+    """Rows ``idx`` whose guessed codes failed the cell check of :func:`guess_and_check`: codes and decoded weights
+    made exact where they are not (written into ``codes`` and ``deq``).
+
+    A row whose ``clip(x, L[0], L[K-1]) - q`` is within the row's margin everywhere has the right codes
+    already (a weight beyond an end level is in that end level's cell, and each level is inside its own
+    cell: the clipped tails of max-rho grids); the other rows are encoded again by
+    :class:`theory._encode.RowEncoder` (``#{j : t[g, j] <= x}`` in float64: the exact encoder's codes) and
+    decoded.
+    """
+    x, q, lv = rows[idx], deq[idx], levels32[idx]
+    e = np.clip(x, lv[:, :1], lv[:, -1:])
+    e -= q
+    mg = margin[idx, None]
+    wrong = np.flatnonzero(~np.all((e < mg) & (e > -mg), axis=1))
+    if wrong.size:
+        cw = RowEncoder(thresholds[idx[wrong]], x.dtype, codes.dtype).encode(
+            x[wrong], 0, np.empty((wrong.size, x.shape[1]), codes.dtype))
+        for i, g in enumerate(idx[wrong]):
+            codes[g] = cw[i]
+            dec(codes[g : g + 1], g, deq[g : g + 1])
+
+
 def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes: np.ndarray,
                     deq: np.ndarray) -> tuple[float, float, float, float] | None:
     """Codes, decoded weights and :func:`_moments` of float32 rows (G, m) of a min-max layer, block by block of rows.
@@ -98,10 +123,11 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     (:class:`deepnets.codebook.Table`) and ``dec`` its decoder.  Each block's codes are guessed by
     ``floor(x * inv + off)`` (:func:`uniform_guess`) and decoded by the affine float32 arithmetic of
     the table (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`); a
-    block where some ``|x - q| >= margin`` of its row (:func:`_cell_margin`: the guess may be off near a
+    row where some ``|x - q| >= margin`` (:func:`_cell_margin`: the guess may be off near a
     threshold; and half the smallest nonzero level, so that the float32 ``x - q`` is exact and the sums are
-    the float64 sums of exact products) is redone exactly on its rows (:func:`numpy.searchsorted` on the
-    float64 thresholds).
+    the float64 sums of exact products) is checked again with its weights clipped to its end levels and,
+    where that fails too, encoded exactly (:func:`_redo_rows`: :class:`theory._encode.RowEncoder`, the
+    float64 comparisons with the thresholds).
     So codes and weights are always the exact ones; the guess only saves the table lookups.
     None (nothing written) where the guess does not apply: other tables, non-uniform thresholds,
     float64 rows, rows longer than 8192.
@@ -112,17 +138,12 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     if guess is None or m > 8192:  # row sums by BLAS dot on one thread (OpenBLAS threads from 10,000 entries thrash)
         return None
     K = thresholds.shape[1] + 1
-    L = table.values().astype(np.float64)
+    L32 = table.values()
+    L = L32.astype(np.float64)
     # |x - q| < half the smallest nonzero |level| too: then x lies in [q/2, 2q] (or q = 0), so x - q is exact in
     # float32 (Sterbenz's lemma); and 2**-22 covers the rounding of the float32 difference that is compared
     half = 0.5 * np.min(np.where(L != 0, np.abs(L), np.inf), axis=1)
     margin = np.minimum(_cell_margin(thresholds, L), half) * (1 - 2.0**-22)
-
-    def exact(g0, g1):  # #{j : t[g, j] <= x} by binary search in float64, row by row (rare)
-        for g in range(g0, g1):
-            codes[g] = np.searchsorted(thresholds[g], rows[g].astype(np.float64), side="right")
-        dec(codes[g0:g1], g0, deq[g0:g1])
-
     inv, off = guess
     u0, shift, scale = factors
     f = np.float32
@@ -155,8 +176,9 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
         q *= scale[g0:g1, None]
         e = np.subtract(x, q, out=yb)  # e = w - q, exact where the check passes
         mg = margin[g0:g1]
-        if (maximum.reduce(e, axis=1) >= mg).any() or (minimum.reduce(e, axis=1) <= -mg).any():
-            exact(g0, g1)
+        bad = (maximum.reduce(e, axis=1) >= mg) | (minimum.reduce(e, axis=1) <= -mg)
+        if bad.any():  # rare for min-max (a weight within float32 rounding of a threshold); clipped tails
+            _redo_rows(rows, thresholds, L32, margin, dec, codes, deq, g0 + np.flatnonzero(bad))
             acc += _moments(x, q)
             continue
         xd, d = x64[:j].reshape(R, m), e64[:j].reshape(R, m)
