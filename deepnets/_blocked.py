@@ -91,28 +91,29 @@ def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return inv, off
 
 
-def _redo_rows(rows: np.ndarray, thresholds: np.ndarray, levels32: np.ndarray, margin: np.ndarray, dec,
-               codes: np.ndarray, deq: np.ndarray, idx: np.ndarray) -> None:
-    """Rows ``idx`` whose guessed codes failed the cell check of :func:`guess_and_check`: codes and decoded weights
-    made exact where they are not (written into ``codes`` and ``deq``).
+def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, thresholds: np.ndarray,
+               levels32: np.ndarray, cell: np.ndarray, dec, buf: np.ndarray) -> None:
+    """The rows of a block (rows ``g0 ..`` of the layer: weights ``x``, guessed ``codes`` and decoded ``q``) made exact
+    where their guessed codes are not proven right by :func:`guess_and_check`'s check.
 
-    A row whose ``clip(x, L[0], L[K-1]) - q`` is within the row's margin everywhere has the right codes
-    already (a weight beyond an end level is in that end level's cell, and each level is inside its own
-    cell: the clipped tails of max-rho grids); the other rows are encoded again by
+    A row whose ``clip(x, L[0], L[K-1]) - q`` is within the row's cell margin ``cell`` everywhere has the
+    right codes (a weight beyond an end level is in that end level's cell, and each level is inside its
+    own cell: the clipped tails of max-rho grids); the other rows are encoded again by
     :class:`theory._encode.RowEncoder` (``#{j : t[g, j] <= x}`` in float64: the exact encoder's codes) and
-    decoded.
+    decoded into ``codes`` and ``q``.
     """
-    x, q, lv = rows[idx], deq[idx], levels32[idx]
-    e = np.clip(x, lv[:, :1], lv[:, -1:])
+    R = x.shape[0]
+    lv = levels32[g0 : g0 + R]
+    e = np.clip(x, lv[:, :1], lv[:, -1:], out=buf)
     e -= q
-    mg = margin[idx, None]
-    wrong = np.flatnonzero(~np.all((e < mg) & (e > -mg), axis=1))
+    mg = cell[g0 : g0 + R]
+    wrong = np.flatnonzero((np.maximum.reduce(e, axis=1) >= mg) | (np.minimum.reduce(e, axis=1) <= -mg))
     if wrong.size:
-        cw = RowEncoder(thresholds[idx[wrong]], x.dtype, codes.dtype).encode(
+        cw = RowEncoder(thresholds[g0 + wrong], x.dtype, codes.dtype).encode(
             x[wrong], 0, np.empty((wrong.size, x.shape[1]), codes.dtype))
-        for i, g in enumerate(idx[wrong]):
-            codes[g] = cw[i]
-            dec(codes[g : g + 1], g, deq[g : g + 1])
+        for i, r in enumerate(wrong):
+            codes[r] = cw[i]
+            dec(codes[r : r + 1], g0 + r, q[r : r + 1])
 
 
 def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes: np.ndarray,
@@ -143,7 +144,8 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     # |x - q| < half the smallest nonzero |level| too: then x lies in [q/2, 2q] (or q = 0), so x - q is exact in
     # float32 (Sterbenz's lemma); and 2**-22 covers the rounding of the float32 difference that is compared
     half = 0.5 * np.min(np.where(L != 0, np.abs(L), np.inf), axis=1)
-    margin = np.minimum(_cell_margin(thresholds, L), half) * (1 - 2.0**-22)
+    cell = _cell_margin(thresholds, L) * (1 - 2.0**-22)
+    margin = np.minimum(cell, half * (1 - 2.0**-22))
     inv, off = guess
     u0, shift, scale = factors
     f = np.float32
@@ -175,11 +177,13 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
             q += c[g0:g1, None]
         q *= scale[g0:g1, None]
         e = np.subtract(x, q, out=yb)  # e = w - q, exact where the check passes
+        emax, emin = maximum.reduce(e, axis=1), minimum.reduce(e, axis=1)
         mg = margin[g0:g1]
-        bad = (maximum.reduce(e, axis=1) >= mg) | (minimum.reduce(e, axis=1) <= -mg)
-        if bad.any():  # rare for min-max (a weight within float32 rounding of a threshold); clipped tails
-            _redo_rows(rows, thresholds, L32, margin, dec, codes, deq, g0 + np.flatnonzero(bad))
-            acc += _moments(x, q)
+        if (emax >= mg).any() or (emin <= -mg).any():  # min-max: rare (a weight within rounding of a threshold)
+            cg = cell[g0:g1]
+            if (emax >= cg).any() or (emin <= -cg).any():  # codes not proven right (max-rho grids: clipped tails)
+                _redo_rows(x, q, codes[g0:g1], g0, thresholds, L32, cell, dec, yb)
+            acc += _moments(x, q)  # float64 differences: x - q need not be exact in float32 here
             continue
         xd, d = x64[:j].reshape(R, m), e64[:j].reshape(R, m)
         np.copyto(xd, x)
