@@ -197,3 +197,66 @@ def test_every_method_per_channel_is_the_exact_encoder(method, bits):
     ref, rdeq, rmom = _reference(w, cfg)
     assert np.array_equal(lq.codes, ref.codes) and np.array_equal(deq.view(np.uint32), rdeq.view(np.uint32))
     np.testing.assert_allclose(mom, rmom, rtol=1e-12)
+
+
+class _SpyEncoder:
+    """theory._encode.RowEncoder, recording the number of rows of every table it is built for."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __call__(self, thresholds, *a):
+        from theory._encode import RowEncoder
+
+        self.calls.append(thresholds.shape[0])
+        return RowEncoder(thresholds, *a)
+
+
+@pytest.mark.parametrize("method,bits", [("minmax", 4), ("minmax", 8), ("uniform", 3), ("uniform", 4)])
+def test_blocks_forced_to_fail_the_check_give_the_exact_encoders_codes(method, bits, monkeypatch):
+    """No cell margin at all (every level judged outside its cell): every row of every block (3 blocks) fails both
+    checks and is encoded again; codes, weights and sums are still those of the exact encoder."""
+    import deepnets._blocked as B
+
+    rng = np.random.default_rng(11 + bits)
+    shape = (300, 64, 3, 3)  # blocks of 113 rows
+    w = _on_thresholds(rng, shape, bits) if method == "minmax" else (rng.standard_t(3, shape) * 0.05).astype(np.float32)
+    cfg = QuantConfig(method, bits)
+    calls = []
+    monkeypatch.setattr(B, "_cell_margin", lambda t, L: np.zeros(t.shape[0]))
+    monkeypatch.setattr(B, "RowEncoder", _SpyEncoder(calls))
+    lq, deq, mom = _quantize_layer(w, cfg, checked=True)
+    assert sum(calls) == 300 and len(calls) == 3  # every row was encoded again, block by block
+    monkeypatch.undo()
+    ref, rdeq, rmom = _reference(w, cfg)
+    assert np.array_equal(lq.codes, ref.codes) and np.array_equal(deq.view(np.uint32), rdeq.view(np.uint32))
+    np.testing.assert_allclose(mom, rmom, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method,bits", [("minmax", 3), ("uniform", 4)])
+def test_a_guess_off_in_one_row_is_redone_in_that_row_only(method, bits, monkeypatch):
+    """The guess of row 5 shifted by half a step (about half its codes wrong): only that row is encoded again."""
+    import deepnets._blocked as B
+
+    rng = np.random.default_rng(5)
+    w = (rng.standard_t(3, (40, 8, 3, 3)) * 0.05).astype(np.float32)
+    cfg = QuantConfig(method, bits)
+    real, calls = B.uniform_guess, []
+
+    def off_in_row_5(t):
+        inv, off = real(t)
+        off = off.copy()
+        off[5] += np.float32(0.5)
+        return inv, off
+
+    monkeypatch.setattr(B, "uniform_guess", off_in_row_5)
+    monkeypatch.setattr(B, "RowEncoder", _SpyEncoder(calls))
+    lq, deq, mom = _quantize_layer(w, cfg, checked=True)
+    monkeypatch.undo()
+    ref, rdeq, rmom = _reference(w, cfg)
+    assert np.array_equal(lq.codes, ref.codes) and np.array_equal(deq.view(np.uint32), rdeq.view(np.uint32))
+    np.testing.assert_allclose(mom, rmom, rtol=1e-12)
+    if method == "minmax":  # centred levels: every other row is proven right by the cell margin
+        assert calls == [1]
+    else:  # gained levels: rows may be encoded again, row 5 among them
+        assert calls and sum(calls) <= 40
