@@ -91,10 +91,10 @@ def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return inv, off
 
 
-def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, thresholds: np.ndarray,
-               levels32: np.ndarray, cell: np.ndarray, dec, buf: np.ndarray) -> None:
-    """The rows of a block (rows ``g0 ..`` of the layer: weights ``x``, guessed ``codes`` and decoded ``q``) made exact
-    where their guessed codes are not proven right by :func:`guess_and_check`'s check.
+def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: np.ndarray, thresholds: np.ndarray,
+               levels32: np.ndarray, cell: np.ndarray, dec) -> None:
+    """Rows ``rows`` of a block (rows ``g0 ..`` of the layer: weights ``x``, guessed ``codes`` and decoded ``q``) whose
+    guessed codes the cell margin did not prove right in :func:`guess_and_check`, made exact where they are not.
 
     A row whose ``clip(x, L[0], L[K-1]) - q`` is within the row's cell margin ``cell`` everywhere has the
     right codes (a weight beyond an end level is in that end level's cell, and each level is inside its
@@ -102,18 +102,18 @@ def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, thresho
     :class:`theory._encode.RowEncoder` (``#{j : t[g, j] <= x}`` in float64: the exact encoder's codes) and
     decoded into ``codes`` and ``q``.
     """
-    R = x.shape[0]
-    lv = levels32[g0 : g0 + R]
-    e = np.clip(x, lv[:, :1], lv[:, -1:], out=buf)
-    e -= q
-    mg = cell[g0 : g0 + R]
+    g = g0 + rows
+    xr, lv = x[rows], levels32[g]
+    e = np.clip(xr, lv[:, :1], lv[:, -1:], out=xr)  # xr: a copy (fancy indexing)
+    e -= q[rows]
+    mg = cell[g]
     wrong = np.flatnonzero((np.maximum.reduce(e, axis=1) >= mg) | (np.minimum.reduce(e, axis=1) <= -mg))
     if wrong.size:
-        cw = RowEncoder(thresholds[g0 + wrong], x.dtype, codes.dtype).encode(
-            x[wrong], 0, np.empty((wrong.size, x.shape[1]), codes.dtype))
-        for i, r in enumerate(wrong):
-            codes[r] = cw[i]
-            dec(codes[r : r + 1], g0 + r, q[r : r + 1])
+        r = rows[wrong]
+        cw = RowEncoder(thresholds[g0 + r], x.dtype, codes.dtype).encode(x[r], 0, np.empty((r.size, x.shape[1]), codes.dtype))
+        for i, ri in enumerate(r):
+            codes[ri] = cw[i]
+            dec(codes[ri : ri + 1], g0 + ri, q[ri : ri + 1])
 
 
 def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes: np.ndarray,
@@ -181,8 +181,9 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
         mg = margin[g0:g1]
         if (emax >= mg).any() or (emin <= -mg).any():  # min-max: rare (a weight within rounding of a threshold)
             cg = cell[g0:g1]
-            if (emax >= cg).any() or (emin <= -cg).any():  # codes not proven right (max-rho grids: clipped tails)
-                _redo_rows(x, q, codes[g0:g1], g0, thresholds, L32, cell, dec, yb)
+            unproven = np.flatnonzero((emax >= cg) | (emin <= -cg))  # (max-rho grids: clipped tails)
+            if unproven.size:
+                _redo_rows(x, q, codes[g0:g1], g0, unproven, thresholds, L32, cell, dec)
             acc += _moments(x, q)  # float64 differences: x - q need not be exact in float32 here
             continue
         xd, d = x64[:j].reshape(R, m), e64[:j].reshape(R, m)

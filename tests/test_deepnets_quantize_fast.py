@@ -260,3 +260,25 @@ def test_a_guess_off_in_one_row_is_redone_in_that_row_only(method, bits, monkeyp
         assert calls == [1]
     else:  # gained levels: rows may be encoded again, row 5 among them
         assert calls and sum(calls) <= 40
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_minmax_codebook_by_closed_form_is_the_least_squares_one(bits, monkeypatch):
+    """The min-max level tables factored without np.linalg.lstsq: the same float32 unit row, scales and shifts."""
+    import deepnets.codebook as CB
+
+    rng = np.random.default_rng(bits)
+    real, calls = CB._integer_shifts, []
+    for w in (rng.standard_normal((300, 40)), np.abs(rng.standard_normal((50, 9))), -np.abs(rng.standard_normal((50, 9))),
+              rng.standard_normal((64, 30)) * 10.0 ** rng.integers(-30, 30, (64, 1)), rng.standard_normal((8, 3)) + 5):
+        M = theory.fit(w.astype(np.float32), "minmax", bits=bits, granularity=theory.PerChannel(0)).levels
+        calls.clear()
+        monkeypatch.setattr(CB, "_integer_shifts", lambda *a: calls.append(1) or real(*a))
+        fast = CB.Table._affine(M)
+        monkeypatch.setattr(CB, "_integer_shifts", lambda *a: None)
+        slow = CB.Table._affine(M)
+        monkeypatch.undo()
+        assert calls and fast is not None and slow is not None
+        for k in ("unit", "scale", "shift"):
+            assert getattr(fast, k).dtype == np.float32
+            assert np.array_equal(getattr(fast, k).view(np.uint32), getattr(slow, k).view(np.uint32)), k
