@@ -92,7 +92,7 @@ def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
 
 
 def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: np.ndarray, thresholds: np.ndarray,
-               levels32: np.ndarray, cell: np.ndarray, dec) -> None:
+               levels32: np.ndarray, cell: np.ndarray) -> None:
     """Rows ``rows`` of a block (rows ``g0 ..`` of the layer: weights ``x``, guessed ``codes`` and decoded ``q``) whose
     guessed codes the cell margin did not prove right in :func:`guess_and_check`, made exact where they are not.
 
@@ -100,20 +100,22 @@ def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: n
     right codes (a weight beyond an end level is in that end level's cell, and each level is inside its
     own cell: the clipped tails of max-rho grids); the other rows are encoded again by
     :class:`theory._encode.RowEncoder` (``#{j : t[g, j] <= x}`` in float64: the exact encoder's codes) and
-    decoded into ``codes`` and ``q``.
+    decoded into ``codes`` and ``q`` by a lookup in ``levels32`` (the table's values, which its decoder gives
+    bit for bit).
     """
     g = g0 + rows
     xr, lv = x[rows], levels32[g]
     e = np.clip(xr, lv[:, :1], lv[:, -1:], out=xr)  # xr: a copy (fancy indexing)
     e -= q[rows]
     mg = cell[g]
-    wrong = np.flatnonzero((np.maximum.reduce(e, axis=1) >= mg) | (np.minimum.reduce(e, axis=1) <= -mg))
-    if wrong.size:
-        r = rows[wrong]
-        cw = RowEncoder(thresholds[g0 + r], x.dtype, codes.dtype).encode(x[r], 0, np.empty((r.size, x.shape[1]), codes.dtype))
-        for i, ri in enumerate(r):
-            codes[ri] = cw[i]
-            dec(codes[ri : ri + 1], g0 + ri, q[ri : ri + 1])
+    r = rows[(np.maximum.reduce(e, axis=1) >= mg) | (np.minimum.reduce(e, axis=1) <= -mg)]
+    if r.size:
+        cr = RowEncoder(thresholds[g0 + r], x.dtype, codes.dtype).encode(x[r], 0, np.empty((r.size, x.shape[1]), codes.dtype))
+        codes[r] = cr
+        K = levels32.shape[1]
+        idx = cr.astype(np.intp)
+        idx += K * (g0 + r)[:, None]
+        q[r] = levels32.ravel().take(idx)  # the decoded values: the decoder's bits (Table.decoder)
 
 
 def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes: np.ndarray,
@@ -160,10 +162,19 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     y, x64, e64 = np.empty(n, f), np.empty(n), np.empty(n)
     acc = np.zeros(4)
     vecdot, maximum, minimum, add = np.vecdot, np.maximum, np.minimum, np.add
+    enc = None  # the exact encoder of the whole layer, once a block needed it for most of its rows
     for g0 in range(0, G, step):
         g1 = min(G, g0 + step)
         R, j = g1 - g0, (g1 - g0) * m
         x, yb, q = rows[g0:g1], y[:j].reshape(R, m), deq[g0:g1]
+        mg = margin[g0:g1]
+        if enc is not None:  # the guess failed most rows of the last block (max-rho grids): exact codes first
+            dec(enc.encode(x, g0, codes[g0:g1], yb), g0, q)
+            e = np.subtract(x, q, out=yb)
+            if (maximum.reduce(e, axis=1) >= mg).any() or (minimum.reduce(e, axis=1) <= -mg).any():
+                acc += _moments(x, q)  # the block the guess would have failed too (the exact codes fail already)
+                continue
+            enc = None  # every weight within the margin of its exact level: back to the guess, which decides
         np.multiply(x, inv[g0:g1, None], out=yb)
         yb += off[g0:g1, None]
         if minimum.reduce(yb, axis=None) < lo or maximum.reduce(yb, axis=None) >= top:  # rare: rounding at the ends
@@ -178,12 +189,14 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
         q *= scale[g0:g1, None]
         e = np.subtract(x, q, out=yb)  # e = w - q, exact where the check passes
         emax, emin = maximum.reduce(e, axis=1), minimum.reduce(e, axis=1)
-        mg = margin[g0:g1]
         if (emax >= mg).any() or (emin <= -mg).any():  # min-max: rare (a weight within rounding of a threshold)
             cg = cell[g0:g1]
             unproven = np.flatnonzero((emax >= cg) | (emin <= -cg))  # (max-rho grids: clipped tails)
-            if unproven.size:
-                _redo_rows(x, q, codes[g0:g1], g0, unproven, thresholds, L32, cell, dec)
+            if 2 * unproven.size > R:  # most rows: the whole block encoded again, and the next ones first
+                enc = RowEncoder(thresholds, x.dtype, codes.dtype)
+                dec(enc.encode(x, g0, codes[g0:g1], yb), g0, q)
+            elif unproven.size:
+                _redo_rows(x, q, codes[g0:g1], g0, unproven, thresholds, L32, cell)
             acc += _moments(x, q)  # float64 differences: x - q need not be exact in float32 here
             continue
         xd, d = x64[:j].reshape(R, m), e64[:j].reshape(R, m)
