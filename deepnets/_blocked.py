@@ -91,6 +91,16 @@ def uniform_guess(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return inv, off
 
 
+def _encode_exact(x: np.ndarray, thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``#{j : thresholds[g, j] <= x[g, i]}`` compared in float64 (the exact encoder's codes) for a few rows (R, m):
+    :func:`numpy.searchsorted` row by row up to 8 rows (a lookup table costs more to build), else
+    :class:`theory._encode.RowEncoder`."""
+    if x.shape[0] > 8:
+        return RowEncoder(thresholds, x.dtype, dtype).encode(x, 0, np.empty(x.shape, dtype))
+    return np.stack([np.searchsorted(t, r.astype(np.float64), side="right") for t, r in zip(thresholds, x, strict=True)]
+                    ).astype(dtype)
+
+
 def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: np.ndarray, thresholds: np.ndarray,
                levels32: np.ndarray, cell: np.ndarray) -> None:
     """Rows ``rows`` of a block (rows ``g0 ..`` of the layer: weights ``x``, guessed ``codes`` and decoded ``q``) whose
@@ -99,7 +109,7 @@ def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: n
     A row whose ``clip(x, L[0], L[K-1]) - q`` is within the row's cell margin ``cell`` everywhere has the
     right codes (a weight beyond an end level is in that end level's cell, and each level is inside its
     own cell: the clipped tails of max-rho grids); the other rows are encoded again by
-    :class:`theory._encode.RowEncoder` (``#{j : t[g, j] <= x}`` in float64: the exact encoder's codes) and
+    :func:`_encode_exact` (``#{j : t[g, j] <= x}`` in float64: the exact encoder's codes) and
     decoded into ``codes`` and ``q`` by a lookup in ``levels32`` (the table's values, which its decoder gives
     bit for bit).
     """
@@ -110,7 +120,7 @@ def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: n
     mg = cell[g]
     r = rows[(np.maximum.reduce(e, axis=1) >= mg) | (np.minimum.reduce(e, axis=1) <= -mg)]
     if r.size:
-        cr = RowEncoder(thresholds[g0 + r], x.dtype, codes.dtype).encode(x[r], 0, np.empty((r.size, x.shape[1]), codes.dtype))
+        cr = _encode_exact(x[r], thresholds[g0 + r], codes.dtype)
         codes[r] = cr
         K = levels32.shape[1]
         idx = cr.astype(np.intp)

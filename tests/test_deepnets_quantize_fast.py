@@ -253,13 +253,15 @@ def test_a_guess_off_in_one_row_is_redone_in_that_row_only(method, bits, monkeyp
 
     monkeypatch.setattr(B, "uniform_guess", off_in_row_5)
     monkeypatch.setattr(B, "RowEncoder", _SpyEncoder(calls))
+    real_exact = B._encode_exact
+    monkeypatch.setattr(B, "_encode_exact", lambda x, *a: calls.append(x.shape[0]) or real_exact(x, *a))
     lq, deq, mom = _quantize_layer(w, cfg, checked=True)
     monkeypatch.undo()
     ref, rdeq, rmom = _reference(w, cfg)
     assert np.array_equal(lq.codes, ref.codes) and np.array_equal(deq.view(np.uint32), rdeq.view(np.uint32))
     np.testing.assert_allclose(mom, rmom, rtol=1e-12)
     if method == "minmax":  # centred levels: every other row is proven right by the cell margin
-        assert calls == [1]
+        assert calls == [1]  # (row 5, by searchsorted)
     else:  # gained levels: rows may be encoded again, row 5 among them
         assert calls and sum(calls) <= 40
 
@@ -284,3 +286,19 @@ def test_minmax_codebook_by_closed_form_is_the_least_squares_one(bits, monkeypat
         for k in ("unit", "scale", "shift"):
             assert getattr(fast, k).dtype == np.float32
             assert np.array_equal(getattr(fast, k).view(np.uint32), getattr(slow, k).view(np.uint32)), k
+
+
+@pytest.mark.parametrize("R", [1, 8, 9, 40])
+def test_encode_exact_is_the_float64_count_on_and_beside_thresholds(R):
+    """Both branches of the fallback encoder (searchsorted up to 8 rows, RowEncoder above): #{t <= x} in float64."""
+    from deepnets._blocked import _encode_exact
+
+    rng = np.random.default_rng(R)
+    t = np.sort(rng.standard_normal((R, 15)), axis=1)
+    t[:, 3] = t[:, 2]  # a tie
+    t32 = t.astype(np.float32)
+    x = np.concatenate([rng.standard_normal((R, 50)).astype(np.float32), t32, np.nextafter(t32, np.float32(np.inf)),
+                        np.nextafter(t32, np.float32(-np.inf))], axis=1)
+    want = (x.astype(np.float64)[:, :, None] >= t[:, None, :]).sum(axis=2)
+    got = _encode_exact(x, t, np.uint8)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
