@@ -129,7 +129,7 @@ def _redo_rows(x: np.ndarray, q: np.ndarray, codes: np.ndarray, g0: int, rows: n
 
 
 def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes: np.ndarray,
-                    deq: np.ndarray) -> tuple[float, float, float, float] | None:
+                    deq: np.ndarray, levels: np.ndarray | None = None) -> tuple[float, float, float, float] | None:
     """Codes, decoded weights and :func:`_moments` of float32 rows (G, m) of a min-max layer, block by block of rows.
 
     ``thresholds`` (G, K-1) float64 define the codes, ``table`` is the stored level table
@@ -143,7 +143,8 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     float64 comparisons with the thresholds).
     So codes and weights are always the exact ones; the guess only saves the table lookups.
     None (nothing written) where the guess does not apply: other tables, non-uniform thresholds,
-    float64 rows, rows longer than 8192.
+    float64 rows, rows longer than 8192.  ``levels``: the float64 values of the table's float32 levels
+    (``Quantizer.levels``), if already computed.
     """
     factors = table.affine_factors() if rows.dtype == np.float32 else None
     guess = uniform_guess(thresholds) if factors is not None else None
@@ -151,8 +152,8 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     if guess is None or m > 8192:  # row sums by BLAS dot on one thread (OpenBLAS threads from 10,000 entries thrash)
         return None
     K = thresholds.shape[1] + 1
-    L32 = table.values()
-    L = L32.astype(np.float64)
+    L = table.values().astype(np.float64) if levels is None else levels
+    L32 = L.astype(np.float32)
     # |x - q| < half the smallest nonzero |level| too: then x lies in [q/2, 2q] (or q = 0), so x - q is exact in
     # float32 (Sterbenz's lemma); and 2**-22 covers the rounding of the float32 difference that is compared
     half = 0.5 * np.min(np.where(L != 0, np.abs(L), np.inf), axis=1)

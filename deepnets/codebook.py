@@ -448,10 +448,10 @@ def _book(q: theory.Quantizer, half: bool, offset: bool) -> tuple[Codebook, np.n
         return book, lv32, book.threshold_values(lv32)
     t64 = q.thresholds.reshape(G, -1)
     mids32 = _midpoints32(lv32)
-    mids = mids32.astype(np.float64)
 
     def cands():
         yield None, None
+        mids = mids32.astype(np.float64)
         yield np.sum(t64 * mids, axis=1) / np.maximum(np.sum(mids * mids, axis=1), 1e-300), None
         if offset:
             lv_mean = np.mean(lv32.astype(np.float64), axis=1)

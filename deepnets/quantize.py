@@ -311,7 +311,7 @@ def _quantize_layer(w: np.ndarray, config: QuantConfig, checked: bool = False, n
     lq = LayerQuant.from_fit(codes.reshape(arr.shape), q, config.bits, config)  # codes are filled in below
     t64 = q.thresholds.reshape(q.G, -1)
     dec = lq.book.levels.decoder()
-    acc = guess_and_check(rows, t64, lq.book.levels, dec, codes, deq)
+    acc = guess_and_check(rows, t64, lq.book.levels, dec, codes, deq, lq.quantizer.levels.reshape(q.G, -1))
     if acc is None:
         enc = RowEncoder(t64, rows.dtype)
         step = block_rows(rows.shape[1])
