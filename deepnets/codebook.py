@@ -19,7 +19,7 @@ import numpy as np
 import theory
 from theory._encode import block_rows
 
-from ._blocked import _about_centre, _lstsq_columns
+from ._blocked import _about_centre, _close, _increasing, _integer_shifts, _lstsq_columns
 
 _EPS32 = float(np.finfo(np.float32).eps)
 #: float16 codebooks (``QuantConfig(codebook="float16")``): every decoded level is within
@@ -190,18 +190,12 @@ class Table:
     def _fit32(cls, M: np.ndarray) -> tuple[Table, np.ndarray]:
         """(:meth:`fit` of float64 ``M`` without ``half``, its :meth:`values`), the values computed once."""
         C, n = M.shape
-        if C * n <= n + 2 * C or n < 2:
-            t = cls(full=M.astype(np.float32))
-            return t, t.values()
         amax = np.max(np.abs(M), axis=1)
-        for form in (cls._affine, cls._geometric):
-            t = form(M, amax=amax) if form == cls._affine else form(M)
-            if t is not None:
-                v = t.values()
-                if _close(v, M, 8 * _EPS32, amax):
-                    return t, v
-        t = cls(full=M.astype(np.float32))
-        return t, t.values()
+        for form in () if C * n <= n + 2 * C or n < 2 else (lambda: cls._affine(M, amax=amax), lambda: cls._geometric(M)):
+            v = None if (t := form()) is None else t.values()
+            if v is not None and _close(v, M, 8 * _EPS32, amax):
+                return t, v
+        return cls(full=M.astype(np.float32)), M.astype(np.float32)
 
     @classmethod
     def _fit_half(cls, M: np.ndarray) -> Table | None:
@@ -221,8 +215,7 @@ class Table:
 
     @classmethod
     def _affine(cls, M: np.ndarray, centred: bool = False, amax: np.ndarray | None = None) -> Table | None:
-        """``centred``: a non-integer unit row is centred on 0 first (float16 tables: the smallest factors);
-        ``amax``: ``max |M|`` of each row if already computed."""
+        """``centred``: a non-integer unit row is centred on 0 first (float16 tables); ``amax``: max |M| per row."""
         n = M.shape[1]
         amax = np.max(np.abs(M), axis=1) if amax is None else amax
         i = int(np.argmax(amax))
@@ -263,36 +256,6 @@ class Table:
         return cls(scale=pos[:, 0].astype(np.float32), base=base.astype(np.float32), n=n)
 
 
-def _integer_shifts(unit: np.ndarray, M: np.ndarray, amax: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(a, shift)`` (C,) with ``M[c] = a[c] * (unit + shift[c])`` to float64 rounding, integer shifts and the
-    integer row ``unit`` (min-max grids), by the closed-form least squares; None unless that certainly gives the
-    float32 ``a`` and the rounded shifts of :meth:`Table._affine`'s ``np.linalg.lstsq`` (rows affine to 1e-13,
-    shifts within 1e-9 of integers, every ``a`` further than 1e-12 of it from a float32 rounding boundary: both
-    solutions agree to about 1e-15, 2e-15 measured at 1..8 bits).
-    """
-    du = unit - unit.mean()
-    a = (M @ du) / (du @ du)
-    b = np.mean(M, axis=1) - a * unit.mean()
-    if not np.all(a > 0):
-        return None
-    shift = b / a
-    r = np.round(shift)
-    if not np.all(np.abs(shift - r) <= 1e-9):
-        return None
-    fit = a[:, None] * (unit[None, :] + r[:, None])
-    fit -= M
-    np.abs(fit, out=fit)
-    if not np.all(fit <= 1e-13 * amax[:, None]):  # ``amax``: max |M| of each row
-        return None
-    a32 = a.astype(np.float32)
-    up, down = (np.nextafter(a32, np.float32(d)).astype(np.float64) for d in (np.inf, -np.inf))
-    a32 = a32.astype(np.float64)
-    gap = np.minimum(np.abs(a - 0.5 * (a32 + up)), np.abs(a - 0.5 * (a32 + down)))  # to the rounding boundaries
-    if not np.all(gap > 1e-12 * a):
-        return None
-    return a, r
-
-
 def _geometric_unit(base: np.ndarray, n: int) -> np.ndarray:
     """(C, n) float32 rows ``[-b**(m-1), ..., -1, (0 if n odd), 1, ..., b**(m-1)]``, m = n // 2, by running products."""
     m = n // 2
@@ -324,19 +287,6 @@ def _as_grid(t: Table) -> Table | None:
         return None
     c = float(np.round(2 * off[0]) / 2) if abs(2 * off[0] - np.round(2 * off[0])) <= 1e-9 * n else float(off[0])
     return Table(scale=(t.scale.astype(np.float64) * step), shift=c + t.shift.astype(np.float64) / step, n=n, grid=True)
-
-
-def _close(v: np.ndarray, M: np.ndarray, rel: float, amax: np.ndarray | None = None) -> bool:
-    """float32 rows ``v`` within ``rel`` of each float64 row's largest |entry| of ``M`` (``amax`` if already
-    computed), finite, in the same order."""
-    amax = np.max(np.abs(M), axis=1) if amax is None else amax
-    ok = bool(np.all(np.isfinite(v)) and np.all(np.abs(v - M) <= rel * amax[:, None]))
-    return ok and (not _increasing(M) or _increasing(v))
-
-
-def _increasing(M: np.ndarray) -> bool:
-    """Every row strictly increasing (``np.all(np.diff(M, axis=1) > 0)``: the same truth for any floats)."""
-    return bool(np.all(M[:, 1:] > M[:, :-1]))
 
 
 def within_half(v: np.ndarray, M: np.ndarray) -> bool:
@@ -438,11 +388,9 @@ def codebook(q: theory.Quantizer, half: bool = False, offset: bool = False) -> C
 def _book(q: theory.Quantizer, half: bool, offset: bool) -> tuple[Codebook, np.ndarray, np.ndarray]:
     """(:func:`codebook`, its float32 levels, its float32 thresholds): each table computed once."""
     G = q.G
-    if half:
-        levels = Table.fit(q.levels.reshape(G, -1), half)
-        lv32 = levels.values()
-    else:
-        levels, lv32 = Table._fit32(np.asarray(q.levels.reshape(G, -1), dtype=np.float64))
+    M = np.asarray(q.levels.reshape(G, -1), dtype=np.float64)
+    levels, lv32 = (Table.fit(M, half), None) if half else Table._fit32(M)
+    lv32 = levels.values() if half else lv32
     if half:  # the lean file: only what decoding needs; a loaded quantizer encodes new weights to the nearest level
         book = Codebook(levels, None, None)
         return book, lv32, book.threshold_values(lv32)
