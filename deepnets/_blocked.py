@@ -1,5 +1,6 @@
-"""Array helpers of :func:`deepnets.quantize.quantize` that only need numpy (checked weights, float64 layer sums,
-the min-max codes by arithmetic checked against the cells)."""
+"""Array helpers of :func:`deepnets.quantize.quantize` and :mod:`deepnets.codebook` that only need numpy (checked
+weights, float64 layer sums, the min-max codes by arithmetic checked against the cells with exact fallbacks, the
+closed-form factoring of min-max level tables and the closeness checks of stored tables)."""
 
 from __future__ import annotations
 
@@ -178,13 +179,17 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     ``thresholds`` (G, K-1) float64 define the codes, ``table`` is the stored level table
     (:class:`deepnets.codebook.Table`) and ``dec`` its decoder.  Each block's codes are guessed by
     ``floor(x * inv + off)`` (:func:`uniform_guess`) and decoded by the affine float32 arithmetic of
-    the table (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`); a
-    row where some ``|x - q| >= margin`` (:func:`_cell_margin`: the guess may be off near a
-    threshold; and half the smallest nonzero level, so that the float32 ``x - q`` is exact and the sums are
-    the float64 sums of exact products) is checked again with its weights clipped to its end levels and,
-    where that fails too, encoded exactly (:func:`_redo_rows`: :class:`theory._encode.RowEncoder`, the
-    float64 comparisons with the thresholds).
-    So codes and weights are always the exact ones; the guess only saves the table lookups.
+    the table (``((code + u0) + shift) * scale``, :meth:`deepnets.codebook.Table.affine_factors`).  A
+    block where every ``|x - q| < margin`` (:func:`_cell_margin`, and half the smallest nonzero level,
+    so that the float32 ``x - q`` is exact) has the right codes and its sums are the float64 sums of
+    exact products.  In any other block, the rows whose codes the cell margin does not prove right are
+    checked again with their weights clipped to the end levels and, where that fails too, encoded
+    exactly (:func:`_redo_rows`, :func:`_encode_exact`: the float64 comparisons with the thresholds);
+    where that is most rows (the clipped tails of max-rho grids), the whole block is encoded by the
+    layer's :class:`theory._encode.RowEncoder`, and so are the next blocks first (a block whose exact
+    codes all pass the margin goes back to the guess, which decides how its sums are taken); the sums
+    of these blocks are those of :func:`_moments`.  So codes and weights are always the exact ones, and
+    which blocks take which sums does not depend on the fallbacks.
     None (nothing written) where the guess does not apply: other tables, non-uniform thresholds,
     float64 rows, rows longer than 8192.  ``levels``: the float64 values of the table's float32 levels
     (``Quantizer.levels``), if already computed.
