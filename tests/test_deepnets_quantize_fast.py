@@ -302,3 +302,24 @@ def test_encode_exact_is_the_float64_count_on_and_beside_thresholds(R):
     want = (x.astype(np.float64)[:, :, None] >= t[:, None, :]).sum(axis=2)
     got = _encode_exact(x, t, np.uint8)
     assert got.dtype == np.uint8 and np.array_equal(got, want)
+
+
+def test_exact_codes_first_after_a_failed_block_and_back_to_the_guess(monkeypatch):
+    """Block 0 (rows 0..112) has weights on every threshold of every row: the guess is proven for none of its rows,
+    so it is encoded whole and block 1 is encoded exactly first; block 1's exact codes all pass the margin, so it
+    goes back to the guess (which decides its sums: the fast ones), and block 2 is guessed only."""
+    import deepnets._blocked as B
+
+    rng = np.random.default_rng(21)
+    w = rng.standard_normal((300, 64, 3, 3)).astype(np.float32)
+    w[:113] = _on_thresholds(rng, (113, 64, 3, 3), 4)
+    cfg = QuantConfig("minmax", 4)
+    encoded, slow = [], []
+    monkeypatch.setattr(B, "RowEncoder", _SpyEncoder(encoded))
+    monkeypatch.setattr(B, "_moments", lambda x, q: slow.append(x.shape[0]) or _moments(x, q))
+    lq, deq, mom = _quantize_layer(w, cfg, checked=True)
+    monkeypatch.undo()
+    assert encoded == [113, 113] and slow == [113]
+    ref, rdeq, rmom = _reference(w, cfg)
+    assert np.array_equal(lq.codes, ref.codes) and np.array_equal(deq.view(np.uint32), rdeq.view(np.uint32))
+    np.testing.assert_allclose(mom, rmom, rtol=1e-12)
