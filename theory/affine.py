@@ -45,38 +45,88 @@ SMALL_GROUP = 64
 SMALL_SHIFTS = (0.0, -0.5, -0.25, 0.25, 0.5)
 #: At most this many alternations per start (each never lowers rho; most groups stop in < 20).
 MAX_ITER = 200
+#: Entries (slots x row length) of each working array of the refinement: 2 MiB of float64, so that
+#: the five arrays stay in the cache rather than sweep a whole layer times the starts.
+BLOCK = 1 << 18
 
 
 def _assign(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> np.ndarray:
     return np.clip(np.round((rows - a[:, None]) / b[:, None]), 0, K - 1)
 
 
-def _refine(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Alternate nearest-level codes and the least-squares line until no code changes; (a, b, |q|^2 / |w|^2 = rho^2)."""
-    a, b = a.copy(), b.copy()
-    codes = _assign(rows, a, b, K)
+def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alternate nearest-level codes and the least-squares line from each start; (a, b, |q|^2 / |w|^2 = rho^2).
+
+    ``rows`` is (G, m); start ``s`` of row ``g`` is entry ``s * G + g`` of ``a0``, ``b0`` and of the results.
+    Every (start, row) pair is its own iteration: the pairs run in ``R = BLOCK // m`` slots of
+    cache-sized working arrays, and a slot whose pair has finished takes the next pair (no
+    whole-layer arrays, no copies of an active set).  The numbers are the ones of the plain
+    iteration over all pairs at once (tests/test_theory_affine_blocked.py keeps that version and
+    compares bit for bit): every operation is elementwise or a sum along a contiguous row
+    (numpy's pairwise summation of that row alone), so a pair does not see its neighbours.  A pair
+    stops when its codes no longer change; that is detected one step late or on time, without
+    comparing codes, as a line (a, b) equal bit for bit to the one before: equal lines give equal
+    codes, equal codes give the same line again (a function of the codes; or the old one kept), so
+    the line and codes that stop are the same.  A pair still moving after MAX_ITER lines stops
+    there, as before.
+    """
+    G, m = rows.shape
+    N = a0.size
     wb = rows.mean(axis=1)
-    act = np.arange(rows.shape[0])  # rows whose codes still change
-    for _ in range(MAX_ITER):
-        c, w = codes[act], rows[act]
-        kb = c.mean(axis=1)
-        dk = c - kb[:, None]
-        vk = np.sum(dk * dk, axis=1)
-        ck = np.sum(dk * (w - wb[act, None]), axis=1)
-        ok = (vk > 0) & (ck > 0)  # a line needs two distinct codes and a positive slope; else keep the grid
-        b[act] = np.where(ok, ck / np.where(ok, vk, 1.0), b[act])
-        a[act] = np.where(ok, wb[act] - b[act] * kb, a[act])
-        new = _assign(w, a[act], b[act], K)
-        moved = np.any(new != c, axis=1)
-        codes[act] = new
-        act = act[moved]
-        if act.size == 0:
-            break
-    q = a[:, None] + b[:, None] * codes
     e2 = np.sum(rows * rows, axis=1)
-    err = np.sum((rows - q) ** 2, axis=1)
-    r2 = np.where(e2 > 0, 1.0 - err / np.where(e2 > 0, e2, 1.0), 0.0)
-    return a, b, r2
+    a_out, b_out, r2_out = np.empty(N), np.empty(N), np.empty(N)
+    R = max(1, min(N, BLOCK // m))
+    W, WC, C, T, U = (np.empty((R, m)) for _ in range(5))  # weights, centred weights, codes, scratch
+    a, b = np.empty(R), np.empty(R)
+    steps, item = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64)
+
+    def load(slots: np.ndarray, items: np.ndarray) -> None:
+        g = items % G
+        W[slots] = rows[g]
+        WC[slots] = rows[g] - wb[g, None]
+        C[slots] = _assign(rows[g], a0[items], b0[items], K)
+        a[slots], b[slots], steps[slots], item[slots] = a0[items], b0[items], 0, items
+
+    n = nxt = R
+    load(np.arange(R), np.arange(R))
+    while n:
+        Wv, Cv, Tv, Uv, av, bv = W[:n], C[:n], T[:n], U[:n], a[:n], b[:n]
+        kb = np.add.reduce(Cv, axis=1) / m  # = Cv.mean(axis=1): a sum of small integers is exact
+        np.subtract(Cv, kb[:, None], out=Tv)
+        ck = np.add.reduce(np.multiply(Tv, WC[:n], out=Uv), axis=1)
+        vk = np.add.reduce(np.multiply(Tv, Tv, out=Uv), axis=1)
+        ok = (vk > 0) & (ck > 0)  # a line needs two distinct codes and a positive slope; else keep the grid
+        nb = np.where(ok, ck / np.where(ok, vk, 1.0), bv)
+        na = np.where(ok, wb[item[:n] % G] - nb * kb, av)
+        same = (na.view(np.int64) == av.view(np.int64)) & (nb.view(np.int64) == bv.view(np.int64))
+        av[:], bv[:] = na, nb
+        np.subtract(Wv, av[:, None], out=Cv)  # the nearest level, as _assign, in place
+        np.divide(Cv, bv[:, None], out=Cv)
+        np.rint(Cv, out=Cv)  # np.round with no decimals is rint (half to even)
+        np.clip(Cv, 0, K - 1, out=Cv)
+        steps[:n] += 1
+        fin = np.flatnonzero(same | (steps[:n] >= MAX_ITER))
+        if fin.size == 0:
+            continue
+        done = item[fin]
+        q = av[fin, None] + bv[fin, None] * Cv[fin]
+        err = np.sum((Wv[fin] - q) ** 2, axis=1)
+        e = e2[done % G]
+        r2_out[done] = np.where(e > 0, 1.0 - err / np.where(e > 0, e, 1.0), 0.0)
+        a_out[done], b_out[done] = av[fin], bv[fin]
+        k = min(fin.size, N - nxt)  # finished slots take the next pairs ...
+        if k:
+            load(fin[:k], np.arange(nxt, nxt + k))
+            nxt += k
+        if k < fin.size:  # ... and once none is left, the last live slots fill the holes
+            holes = fin[k:]
+            live = np.ones(n, dtype=bool)
+            live[holes] = False
+            n -= holes.size
+            src, dst = np.flatnonzero(live[n:]) + n, holes[holes < n]
+            for arr in (W, WC, C, a, b, steps, item):
+                arr[dst] = arr[src]
+    return a_out, b_out, r2_out
 
 
 def _minmax_grid(rows: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +167,7 @@ def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray
     a0 = np.concatenate([a for a, _ in starts])
     b0 = np.concatenate([b for _, b in starts])
     b0 = np.where(b0 > 0, b0, np.tile((hi - lo) / (K - 1), S))
-    a, b, r2 = _refine(np.tile(rows, (S, 1)), a0, b0, K)  # every start at once
+    a, b, r2 = _refine(rows, a0, b0, K)  # every start of every row
     pick = np.argmax(r2.reshape(S, G), axis=0) * G + np.arange(G)  # the first best start wins ties
     a, b = a[pick], b[pick]
     lv = a[:, None] + b[:, None] * np.arange(K)
