@@ -1,0 +1,206 @@
+"""theory.affine's blocked refinement against the whole-layer iteration it replaced, bit for bit (issue 13, item 6).
+
+``theory.affine._refine`` runs every (start, row) pair in a few cache-sized slots and stops a pair
+on a line equal bit for bit to the one before; the version below is the previous one, kept
+verbatim: every start of every row tiled into one array, whole-array passes over the rows whose
+codes still change.  Thresholds and levels must be equal (``np.array_equal``, not a tolerance)
+for every row length, K, gain and dtype, with constant rows mixed in, with the refill and the
+compaction of the slots exercised (small ``BLOCK``) and with pairs stopped by ``MAX_ITER``.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+
+import theory.affine as blocked
+from theory._search import midpoints, strictly_increasing
+from theory.correlation import gain_factor
+
+# ---- the reference: theory/affine.py before the blocked refinement, verbatim from here to the marker ----
+#: Clipped starting ranges ``mean +- c * sd`` (besides the min-max grid and the full range).
+CLIP_STARTS = (1.0, 1.5, 2.0, 2.5, 3.0)
+#: Groups of at most this many weights (depthwise 3x3 convolutions have 9) also start from
+#: each clipped grid shifted by these fractions of its step: their rho has many local maxima.
+SMALL_GROUP = 64
+SMALL_SHIFTS = (0.0, -0.5, -0.25, 0.25, 0.5)
+#: At most this many alternations per start (each never lowers rho; most groups stop in < 20).
+MAX_ITER = 200
+
+
+def _assign(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> np.ndarray:
+    return np.clip(np.round((rows - a[:, None]) / b[:, None]), 0, K - 1)
+
+
+def _refine(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alternate nearest-level codes and the least-squares line until no code changes; (a, b, |q|^2 / |w|^2 = rho^2)."""
+    a, b = a.copy(), b.copy()
+    codes = _assign(rows, a, b, K)
+    wb = rows.mean(axis=1)
+    act = np.arange(rows.shape[0])  # rows whose codes still change
+    for _ in range(MAX_ITER):
+        c, w = codes[act], rows[act]
+        kb = c.mean(axis=1)
+        dk = c - kb[:, None]
+        vk = np.sum(dk * dk, axis=1)
+        ck = np.sum(dk * (w - wb[act, None]), axis=1)
+        ok = (vk > 0) & (ck > 0)  # a line needs two distinct codes and a positive slope; else keep the grid
+        b[act] = np.where(ok, ck / np.where(ok, vk, 1.0), b[act])
+        a[act] = np.where(ok, wb[act] - b[act] * kb, a[act])
+        new = _assign(w, a[act], b[act], K)
+        moved = np.any(new != c, axis=1)
+        codes[act] = new
+        act = act[moved]
+        if act.size == 0:
+            break
+    q = a[:, None] + b[:, None] * codes
+    e2 = np.sum(rows * rows, axis=1)
+    err = np.sum((rows - q) ** 2, axis=1)
+    r2 = np.where(e2 > 0, 1.0 - err / np.where(e2 > 0, e2, 1.0), 0.0)
+    return a, b, r2
+
+
+def _minmax_grid(rows: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and step of the toolkit min-max grid (zero included, integer zero point)."""
+    lo = np.minimum(rows.min(axis=1), 0.0)
+    hi = np.maximum(rows.max(axis=1), 0.0)
+    step = np.where(hi > lo, (hi - lo) / (K - 1), 1.0)
+    zp = np.clip(np.round(-lo / step), 0, K - 1)
+    return -zp * step, step
+
+
+def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds (G, K-1), levels (G, K)) of the maximum-rho affine grid of each row of ``rows`` (G, m).
+
+    A constant row ``c`` gets the grid ``c + s k`` with a tiny step ``s = 1e-6 max(|c|, 1e-14)``,
+    so ``q(c) = c`` exactly.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    const = ~(rows.max(axis=1) > rows.min(axis=1))
+    if np.any(const):
+        t, lv = np.empty((rows.shape[0], K - 1)), np.empty((rows.shape[0], K))
+        c = rows[const, 0]
+        lv[const] = c[:, None] + 1e-6 * np.maximum(np.abs(c), 1e-14)[:, None] * np.arange(K)
+        t[const] = midpoints(lv[const])
+        if not np.all(const):
+            t[~const], lv[~const] = affine_rows(rows[~const], K, gain)
+        return t, lv
+    G, m = rows.shape
+    lo, hi = rows.min(axis=1), rows.max(axis=1)
+    starts = [_minmax_grid(rows, K), (lo, (hi - lo) / (K - 1))]
+    mu, sd = rows.mean(axis=1), rows.std(axis=1)
+    shifts = SMALL_SHIFTS if m <= SMALL_GROUP else (0.0,)
+    for c in CLIP_STARTS:
+        half = np.minimum(c * sd, 0.5 * (hi - lo))
+        step = 2.0 * half / (K - 1)
+        starts += [(mu - half + s * step, step) for s in shifts]
+    S = len(starts)
+    a0 = np.concatenate([a for a, _ in starts])
+    b0 = np.concatenate([b for _, b in starts])
+    b0 = np.where(b0 > 0, b0, np.tile((hi - lo) / (K - 1), S))
+    a, b, r2 = _refine(np.tile(rows, (S, 1)), a0, b0, K)  # every start at once
+    pick = np.argmax(r2.reshape(S, G), axis=0) * G + np.arange(G)  # the first best start wins ties
+    a, b = a[pick], b[pick]
+    lv = a[:, None] + b[:, None] * np.arange(K)
+    t = midpoints(lv)
+    if gain != "mse":  # about the group mean (module docstring)
+        m = rows.mean(axis=1, keepdims=True)
+        codes = np.clip(np.round((rows - a[:, None]) / b[:, None]), 0, K - 1).astype(np.int64)
+        qc = np.take_along_axis(lv, codes, axis=1) - m
+        wc = rows - m
+        g = np.asarray(gain_factor(gain, np.sum(wc * wc, axis=1), np.sum(wc * qc, axis=1), np.sum(qc * qc, axis=1)))
+        lv = m + g[:, None] * (lv - m)
+    return t, strictly_increasing(lv)
+# ---- end of the verbatim reference ----
+
+THIS = sys.modules[__name__]
+LENGTHS = (9, 27, 64, 65, 147, 1152, 4608)
+
+
+def _rows(m: int, seed: int, dtype) -> np.ndarray:
+    """About 20,000 weights (at least 6 rows) of length ``m``: Gaussian, Laplace and t3 rows of random
+    scale and offset in turn, and two constant rows (one of them zero) among them."""
+    rng = np.random.default_rng(seed)
+    G = max(6, 20_000 // m)
+    draws = (lambda n: rng.standard_normal(n), lambda n: rng.laplace(size=n), lambda n: rng.standard_t(3, size=n))
+    x = np.stack([draws[i % 3](m) * rng.uniform(0.01, 2.0) + rng.normal(0, 0.3) for i in range(G)])
+    x[G // 3] = 0.0
+    x[(2 * G) // 3] = -0.25
+    return x.astype(dtype)
+
+
+def _check(x: np.ndarray, K: int, gain: str) -> None:
+    before = x.copy()
+    t_ref, lv_ref = affine_rows(x, K, gain)
+    t, lv = blocked.affine_rows(x, K, gain)
+    assert t.dtype == t_ref.dtype and lv.dtype == lv_ref.dtype
+    assert np.array_equal(t, t_ref), f"thresholds differ in rows {np.flatnonzero(np.any(t != t_ref, axis=1))}"
+    assert np.array_equal(lv, lv_ref), f"levels differ in rows {np.flatnonzero(np.any(lv != lv_ref, axis=1))}"
+    assert np.array_equal(x, before)  # the input is not mutated
+
+
+def test_the_reference_uses_the_same_constants():
+    assert (CLIP_STARTS, SMALL_GROUP, SMALL_SHIFTS, MAX_ITER) == (
+        blocked.CLIP_STARTS, blocked.SMALL_GROUP, blocked.SMALL_SHIFTS, blocked.MAX_ITER)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gain", ["mse", "unbiased"])
+@pytest.mark.parametrize("K", [2, 4, 8, 16])
+def test_blocked_fit_is_bitwise_the_whole_layer_fit(K, gain, dtype):
+    for i, m in enumerate(LENGTHS):
+        _check(_rows(m, 1000 * K + i, dtype), K, gain)
+
+
+@pytest.mark.parametrize("block", [1, 64, 3000])
+@pytest.mark.parametrize("max_iter", [1, 2, 7])
+def test_refill_compaction_and_the_iteration_cap_are_bitwise_the_same(monkeypatch, block, max_iter):
+    """One slot, a few slots, many: pairs finish at different steps, finished slots are refilled and,
+    at the end, filled from the last live ones; with a small MAX_ITER most pairs stop at the cap
+    (some exactly when their codes stop changing)."""
+    monkeypatch.setattr(blocked, "BLOCK", block)
+    monkeypatch.setattr(blocked, "MAX_ITER", max_iter)
+    monkeypatch.setattr(THIS, "MAX_ITER", max_iter)
+    for i, m in enumerate((9, 65, 147)):
+        for K in (2, 16):
+            _check(_rows(m, 7 * i + K, np.float64)[:40], K, "mse")
+
+
+def test_a_resnet50_shaped_conv_layer_is_bitwise_the_same():
+    """A real 3x3 convolution of deepnets.zoo.resnet50_shaped(0) (128 output channels of 1152 weights)."""
+    import torch  # a dependency of corrquant; imported here only, the other tests need no torch
+
+    from deepnets.zoo import resnet50_shaped
+
+    with torch.no_grad():
+        w = resnet50_shaped(0).layer2[0].conv2.weight
+        assert tuple(w.shape) == (128, 128, 3, 3)
+        rows = w.reshape(w.shape[0], -1).numpy().copy()
+    for K, gain in ((16, "mse"), (4, "unbiased")):
+        _check(rows, K, gain)
+
+
+@pytest.mark.parametrize("m", LENGTHS)
+def test_row_sums_do_not_depend_on_the_other_rows(m):
+    """What the blocked version rests on: np.sum / np.add.reduce / mean along axis 1 of a C-contiguous
+    array gives each row the sum of that row alone (pairwise), in any subset, order, tiling or
+    prefix view of the rows, and np.round with no decimals is np.rint."""
+    rng = np.random.default_rng(m)
+    x = rng.standard_normal((50, m)) * np.exp(rng.normal(0, 3, (50, 1)))
+    full = np.sum(x, axis=1)
+    assert np.array_equal(np.add.reduce(x, axis=1), full)
+    assert np.array_equal(x.mean(axis=1), full / m)
+    one = np.array([np.sum(x[i : i + 1], axis=1)[0] for i in range(50)])
+    assert np.array_equal(one, full)
+    pick = rng.permutation(50)[:17]
+    assert np.array_equal(np.sum(x[pick], axis=1), full[pick])
+    assert np.array_equal(np.sum(np.tile(x, (3, 1)), axis=1), np.tile(full, 3))
+    buf = np.empty((64, m))
+    buf[:23] = x[pick[:5].repeat(5)[:23]]
+    assert np.array_equal(np.add.reduce(buf[:23], axis=1), full[pick[:5].repeat(5)[:23]])
+    # sequential sums differ from pairwise ones in general: the check above is not vacuous for long rows
+    if m >= 1152:
+        seq = np.array([float(np.cumsum(r)[-1]) for r in x])
+        assert not np.array_equal(seq, full)
+    h = np.concatenate([np.arange(-20, 21) * 0.5, [-0.0, 0.0, 2.5000000000000004, -1.4999999999999998]])
+    assert np.array_equal(np.round(h), np.rint(h)) and np.array_equal(np.signbit(np.round(h)), np.signbit(np.rint(h)))
