@@ -204,3 +204,15 @@ def test_row_sums_do_not_depend_on_the_other_rows(m):
         assert not np.array_equal(seq, full)
     h = np.concatenate([np.arange(-20, 21) * 0.5, [-0.0, 0.0, 2.5000000000000004, -1.4999999999999998]])
     assert np.array_equal(np.round(h), np.rint(h)) and np.array_equal(np.signbit(np.round(h)), np.signbit(np.rint(h)))
+
+
+@pytest.mark.parametrize("K", [4, 16])
+def test_rows_that_are_not_c_contiguous_give_the_same_bits(K):
+    """A transposed or Fortran-ordered array of rows (what a per-channel view of axis 1 can give) is fitted
+    as its C-ordered copy: the reference tiled it into one, the blocked version copies it once."""
+    x = _rows(1152, K, np.float64)[:12]
+    x = x[x.max(axis=1) > x.min(axis=1)]  # no constant row: those send the others through a (contiguous) copy
+    assert not np.array_equal(np.asfortranarray(x).mean(axis=1), x.mean(axis=1))  # the order of the sums differs
+    for view in (np.asfortranarray(x), np.ascontiguousarray(x.T).T, np.repeat(x, 2, axis=1)[:, ::2]):
+        assert not view.flags.c_contiguous and np.array_equal(view, x)
+        _check(view, K, "mse")

@@ -71,6 +71,7 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
     the line and codes that stop are the same.  A pair still moving after MAX_ITER lines stops
     there, as before.
     """
+    rows = np.ascontiguousarray(rows)  # row sums in the pairwise order of a C-ordered row, as the tiled copy had
     G, m = rows.shape
     N = a0.size
     wb = rows.mean(axis=1)
