@@ -152,6 +152,13 @@ def test_blocked_fit_is_bitwise_the_whole_layer_fit(K, gain, dtype):
         _check(_rows(m, 1000 * K + i, dtype), K, gain)
 
 
+@pytest.mark.parametrize("gain", ["mse", "unbiased"])
+def test_no_rows_and_one_row_are_the_same(gain):
+    _check(np.empty((0, 5)), 4, gain)
+    _check(_rows(4608, 3, np.float64)[:1], 16, gain)
+    _check(np.full((1, 7), 3.5), 4, gain)
+
+
 @pytest.mark.parametrize("block", [1, 64, 3000])
 @pytest.mark.parametrize("max_iter", [1, 2, 7])
 def test_refill_compaction_and_the_iteration_cap_are_bitwise_the_same(monkeypatch, block, max_iter):

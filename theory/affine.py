@@ -77,6 +77,8 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
     wb = rows.mean(axis=1)
     e2 = np.sum(rows * rows, axis=1)
     a_out, b_out, r2_out = np.empty(N), np.empty(N), np.empty(N)
+    if N == 0:  # no rows
+        return a_out, b_out, r2_out
     R = max(1, min(N, BLOCK // m))
     W, WC, C, T, U = (np.empty((R, m)) for _ in range(5))  # weights, centred weights, codes, scratch
     a, b = np.empty(R), np.empty(R)
