@@ -59,6 +59,31 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
     """Alternate nearest-level codes and the least-squares line from each start; (a, b, |q|^2 / |w|^2 = rho^2).
 
     ``rows`` is (G, m); start ``s`` of row ``g`` is entry ``s * G + g`` of ``a0``, ``b0`` and of the results.
+    A start is all that its iteration depends on besides its row, so starts equal bit for bit on one
+    row (the clipped ranges of a small group often reach its full range) are iterated once and share
+    the result.
+    """
+    rows = np.ascontiguousarray(rows)  # row sums in the pairwise order of a C-ordered row, as the tiled copy had
+    G, N = rows.shape[0], a0.size
+    S = N // max(G, 1)
+    ab = np.ascontiguousarray(a0).view(np.int64).reshape(S, G)
+    bb = np.ascontiguousarray(b0).view(np.int64).reshape(S, G)
+    root = np.repeat(np.arange(S), G).reshape(S, G)  # the first start equal to each, bit for bit
+    for k in range(1, S):
+        eq = (ab[:k] == ab[k]) & (bb[:k] == bb[k])
+        root[k] = np.where(eq.any(axis=0), np.argmax(eq, axis=0), k)
+    item = (root * G + np.arange(G)).ravel()
+    first = np.flatnonzero(item == np.arange(N))
+    if first.size == N:
+        return _refine_pairs(rows, np.arange(N) % max(G, 1), a0, b0, K)
+    a, b, r2 = np.empty(N), np.empty(N), np.empty(N)
+    a[first], b[first], r2[first] = _refine_pairs(rows, first % G, a0[first], b0[first], K)
+    return a[item], b[item], r2[item]
+
+
+def _refine_pairs(rows: np.ndarray, row_of: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_refine` of the pairs (row ``row_of[i]`` of the C-ordered ``rows``, start ``a0[i]``, ``b0[i]``).
+
     Every (start, row) pair is its own iteration: the pairs run in ``R = BLOCK // m`` slots of
     cache-sized working arrays, and a slot whose pair has finished takes the next pair (no
     whole-layer arrays, no copies of an active set).  The numbers are the ones of the plain
@@ -71,8 +96,7 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
     the line and codes that stop are the same.  A pair still moving after MAX_ITER lines stops
     there, as before.
     """
-    rows = np.ascontiguousarray(rows)  # row sums in the pairwise order of a C-ordered row, as the tiled copy had
-    G, m = rows.shape
+    m = rows.shape[1]
     N = a0.size
     wb = rows.mean(axis=1)
     e2 = np.sum(rows * rows, axis=1)
@@ -85,7 +109,7 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
     steps, item = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64)
 
     def load(slots: np.ndarray, items: np.ndarray) -> None:
-        g = items % G
+        g = row_of[items]
         W[slots] = rows[g]
         WC[slots] = rows[g] - wb[g, None]
         C[slots] = _assign(rows[g], a0[items], b0[items], K)
@@ -101,7 +125,7 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
         vk = np.add.reduce(np.multiply(Tv, Tv, out=Uv), axis=1)
         ok = (vk > 0) & (ck > 0)  # a line needs two distinct codes and a positive slope; else keep the grid
         nb = np.where(ok, ck / np.where(ok, vk, 1.0), bv)
-        na = np.where(ok, wb[item[:n] % G] - nb * kb, av)
+        na = np.where(ok, wb[row_of[item[:n]]] - nb * kb, av)
         same = (na.view(np.int64) == av.view(np.int64)) & (nb.view(np.int64) == bv.view(np.int64))
         av[:], bv[:] = na, nb
         np.subtract(Wv, av[:, None], out=Cv)  # the nearest level, as _assign, in place
@@ -115,7 +139,7 @@ def _refine(rows: np.ndarray, a0: np.ndarray, b0: np.ndarray, K: int) -> tuple[n
         done = item[fin]
         q = av[fin, None] + bv[fin, None] * Cv[fin]
         err = np.sum((Wv[fin] - q) ** 2, axis=1)
-        e = e2[done % G]
+        e = e2[row_of[done]]
         r2_out[done] = np.where(e > 0, 1.0 - err / np.where(e > 0, e, 1.0), 0.0)
         a_out[done], b_out[done] = av[fin], bv[fin]
         k = min(fin.size, N - nxt)  # finished slots take the next pairs ...
