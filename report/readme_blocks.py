@@ -359,7 +359,9 @@ def benchmarks_block(bench: dict) -> str:
          f"{rng([r['ratio_vs_float32'] for r in dn['rows']], '.1f')}x smaller; save {rng([r['save_MBps'] for r in dn['rows']], '.0f')} "
          f"MB/s, load {rng([r['load_MBps'] for r in dn['rows']], '.0f')} MB/s"
          + (f"; pack + save {rng([r['save_x_tofile'] for r in dn['rows']], '.1f')}x the time of numpy `tofile` of the same bytes"
-            if "rtn_s" in dn else ""), dn],
+            if "rtn_s" in dn else "")
+         + (f" into the page cache, {rng([r['save_durable_x_tofile'] for r in dn['rows']], '.2f')}x with each write made durable "
+            "(fsync)" if "save_durable_x_tofile" in dn["rows"][0] else ""), dn],
     ]
     out, prev = [], None
     for *cells, src in rows:
