@@ -38,6 +38,7 @@ import io
 import json
 import math
 import os
+import queue
 import struct
 import threading
 from typing import Any
@@ -96,9 +97,10 @@ def _write(path: str, meta_json: str, tensors: dict) -> None:
     raw little-endian tensor bytes), the tensors in sorted key order.
 
     The metadata is ONE entry ``"corrquant-v1"``: ``{"meta": meta_json, "sha256": _digest(meta_json, tensors)}``.
-    Every tensor is laid out in one data buffer (the codes packed straight into it); then a second thread
-    hashes the buffer in :func:`_digest`'s order while the buffer is written behind the header's place (hashlib
-    and file writes release the GIL), and the header goes last (a hex digest has a fixed length).
+    Every tensor is laid out in one data buffer (the codes packed straight into it) while a second thread
+    hashes each part, in :func:`_digest`'s order, as soon as it is laid out (hashlib releases the GIL); the
+    buffer is written behind the header's place, and the header goes last (a hex digest has a fixed length).
+    Nothing is opened before every part is laid out, so a refused tensor leaves an existing file untouched.
     """
     keys = sorted(tensors)
     header, pos, parts = {}, 0, []
@@ -110,13 +112,6 @@ def _write(path: str, meta_json: str, tensors: dict) -> None:
         shape = a.shape if isinstance(a, _Packed) else np.shape(np.ascontiguousarray(a))  # _digest's shape (0-d: (1,))
         parts.append((f"{k}|{a.dtype.newbyteorder('<').str}|{shape}".encode(), pos, pos + a.nbytes))
         pos += a.nbytes
-    data = np.empty(pos, np.uint8)
-    for k, (_, p0, p1) in zip(keys, parts, strict=True):
-        a = tensors[k]
-        if isinstance(a, _Packed):
-            a.pack_into(data[p0:p1])
-        elif p1 > p0:
-            np.copyto(data[p0:p1], np.ascontiguousarray(a, a.dtype.newbyteorder("<")).reshape(-1).view(np.uint8))
 
     def head(sha: str) -> bytes:
         wrapped = json.dumps({"meta": meta_json, "sha256": sha}, sort_keys=True)
@@ -125,16 +120,27 @@ def _write(path: str, meta_json: str, tensors: dict) -> None:
 
     n = len(head("0" * 64))
     h = hashlib.sha256(meta_json.encode())
+    data = np.empty(pos, np.uint8)
     mv = memoryview(data)
+    ready: queue.SimpleQueue = queue.SimpleQueue()  # parts laid out, in order; None ends
 
-    def hash_all():
-        for prefix, p0, p1 in parts:
+    def hash_parts():
+        while (part := ready.get()) is not None:
+            prefix, p0, p1 = part
             h.update(prefix)
             h.update(mv[p0:p1])
 
-    worker = threading.Thread(target=hash_all, daemon=True)
+    worker = threading.Thread(target=hash_parts, daemon=True)
     worker.start()
     try:
+        for k, part in zip(keys, parts, strict=True):  # each part is hashed as soon as it is laid out
+            a, (_, p0, p1) = tensors[k], part
+            if isinstance(a, _Packed):
+                a.pack_into(data[p0:p1])
+            elif p1 > p0:
+                np.copyto(data[p0:p1], np.ascontiguousarray(a, a.dtype.newbyteorder("<")).reshape(-1).view(np.uint8))
+            ready.put(part)
+        ready.put(None)
         with open(path, "wb") as f:
             f.seek(8 + n)
             f.write(mv)
@@ -145,6 +151,7 @@ def _write(path: str, meta_json: str, tensors: dict) -> None:
             f.seek(0)
             f.write(struct.pack("<Q", n) + b)
     finally:
+        ready.put(None)
         worker.join()
 
 
