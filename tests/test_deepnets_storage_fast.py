@@ -116,3 +116,18 @@ def test_pack_into_a_given_buffer(bits):
     assert np.all(big[:5] == 0xAA) and np.all(big[5 + nb :] == 0xAA)  # nothing written outside its place
     with pytest.raises(ValueError, match="out must be"):
         pack(codes, bits, out=np.empty(nb + 1, np.uint8))
+
+
+def test_a_layer_refused_while_packing_leaves_an_existing_file_untouched(tmp_path):
+    """The codes are packed (and hashed) before the file is opened: a code out of range is refused, old file intact."""
+    torch.manual_seed(0)
+    qm, _ = quantize(small_cnn(), QuantConfig("minmax", 3))
+    path = tmp_path / "q.safetensors"
+    save(qm, path)
+    before = path.read_bytes()
+    name = sorted(qm.corrquant.layers)[-1]  # the last layer in the file's key order: every other part is laid out first
+    codes = qm.corrquant.layers[name].codes
+    codes.reshape(-1)[-1] = 8  # out of range for 3 bits
+    with pytest.raises(ValueError, match="code"):
+        save(qm, path)
+    assert path.read_bytes() == before
