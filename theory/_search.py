@@ -208,6 +208,10 @@ class SortedRows(_Rows):
         """All rows as ONE row."""
         return SortedRows(self.sorted.reshape(1, -1))
 
+    def pooled_magnitudes(self) -> SortedRows:
+        """``magnitudes().pooled()`` without sorting ``|z|`` row by row: the same values, so the same sorted row."""
+        return SortedRows(np.abs(self.sorted).reshape(1, -1))
+
     def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, M1), each (R, m, k+1): counts and sums of the cells ``[t_{j-1}, t_j)`` of rows ``rows``.
 

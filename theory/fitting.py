@@ -99,14 +99,13 @@ def _family_levels(signed: S.SortedRows, absz: S.SortedRows, method: str, K: int
 def _shape_levels(signed: S.SortedRows, method: str, K: int, shared: bool) -> np.ndarray:
     """(C, K) unit levels for the unit-RMS rows in ``signed``: own shapes (best of own and pooled) or the pooled one."""
     C = signed.C
-    absz = signed.magnitudes()
     if C == 1:
-        return _family_levels(signed, absz, method, K)
+        return _family_levels(signed, signed.magnitudes(), method, K)
     pooled_signed = signed.pooled() if method == "lloyd_max" else None
-    pooled = np.broadcast_to(_family_levels(pooled_signed, absz.pooled(), method, K), (C, K))
-    if shared:
+    pooled = np.broadcast_to(_family_levels(pooled_signed, signed.pooled_magnitudes(), method, K), (C, K))
+    if shared:  # the rows' own |z| are not needed
         return np.array(pooled)
-    cands = [pooled, _family_levels(signed, absz, method, K)]
+    cands = [pooled, _family_levels(signed, signed.magnitudes(), method, K)]
     if method == "lloyd_max":
         cands.append(S.lloyd_max_rows(signed, init=pooled))
     rows = np.arange(C)
