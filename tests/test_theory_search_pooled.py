@@ -18,3 +18,18 @@ def test_pooled_magnitudes_is_magnitudes_pooled_bitwise(dtype):
         for name in ("sorted", "cs", "e2", "keys", "spread"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
             assert not np.signbit(getattr(a, name)).any() or name == "keys", name
+
+
+@pytest.mark.parametrize("K", [2, 4, 16])
+def test_lloyd_max_on_one_row_is_the_batched_iteration_bitwise(K):
+    """The one-row Lloyd loop (pooled tensors) gives the levels of the batched loop on that row, bit for bit."""
+    rng = np.random.default_rng(K)
+    for z in (rng.standard_normal(5000), rng.laplace(size=777), np.round(rng.standard_normal(400), 1), rng.standard_t(3, 2000)):
+        one = S.SortedRows(z[None, :])
+        two = S.SortedRows(np.vstack([z, z]))  # two rows: the batched loop
+        init = S.uniform_rows(one.magnitudes(), K)
+        got = S.lloyd_max_rows(one, init)
+        want = S.lloyd_max_rows(two, np.vstack([init, init]))
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[0], want[1])
+        short = S.lloyd_max_rows(one, init, max_iter=3)  # the iteration cap is the same too
+        assert np.array_equal(short[0], S.lloyd_max_rows(two, np.vstack([init, init]), max_iter=3)[0])
