@@ -33,3 +33,28 @@ def test_lloyd_max_on_one_row_is_the_batched_iteration_bitwise(K):
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[0], want[1])
         short = S.lloyd_max_rows(one, init, max_iter=3)  # the iteration cap is the same too
         assert np.array_equal(short[0], S.lloyd_max_rows(two, np.vstack([init, init]), max_iter=3)[0])
+
+
+@pytest.mark.parametrize("kind", ["gauss", "ties", "const", "one", "short"])
+def test_bisection_is_the_binary_search_over_all_keys(kind):
+    """The first small searches of SortedRows bisect each query's row: the very counts of np.searchsorted on the keys."""
+    rng = np.random.default_rng(11)
+    z = {"gauss": rng.standard_normal((30, 1000)), "ties": np.round(rng.standard_normal((12, 257)), 1),
+         "const": np.vstack([np.full((2, 50), 1.5), np.zeros((1, 50)), rng.standard_t(2, (5, 50))]),
+         "one": rng.laplace(size=(1, 4097)), "short": rng.standard_normal((40, 1))}[kind]
+    r = S.SortedRows(z)
+    C, n = r.C, r.n
+    t = np.sort(rng.standard_normal((C, 3, 4)) * 2.0, axis=2)
+    t[:, 1] = np.sort(r.sorted[np.arange(C)[:, None], rng.integers(0, n, (C, 4))], axis=1)  # on data values
+    t[0, 0] = [r.lo - 5.0, r.lo, r.hi, r.hi + 9.0]
+    rows = np.arange(C)[::-1]  # any order of rows
+    q = np.clip(t, r.lo - 0.25, r.hi + 0.25) - r.lo + r.width * rows[:, None, None]
+    assert r._keys is None  # nothing laid out yet
+    got = r._bisect(q, rows)
+    want = np.searchsorted(r.keys, q.ravel(), side="left").reshape(q.shape) - n * rows[:, None, None]
+    assert np.array_equal(got, want)
+    fresh = S.SortedRows(z)
+    P1, M1 = fresh.cell_sums(t, rows)  # by bisection (a first, small search)
+    assert fresh._keys is None or q.size * 64 >= C * n
+    P2, M2 = r.cell_sums(t, rows)  # by the keys (laid out above)
+    assert np.array_equal(P1, P2) and np.array_equal(M1, M2)

@@ -39,6 +39,8 @@ from .densities import Density, Discrete
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 #: Half-width of the bulk of a continuous unit-variance density, for search ranges.
 CONTINUOUS_SPREAD = 8.0
+#: :class:`SortedRows` answers its first few small searches by bisection before laying out its keys.
+_BISECT_CALLS = 4
 
 
 # -- level grids -------------------------------------------------------------------
@@ -183,7 +185,14 @@ class SortedRows(_Rows):
         self.spread = np.maximum(np.abs(s[:, 0]), np.abs(s[:, -1]))
         self.discrete = True
         self.width = (self.hi - self.lo) + 1.0  # row r lives in [r*width, r*width + hi - lo]
-        self.keys = (s - self.lo + self.width * np.arange(C)[:, None]).ravel()
+        self._keys, self._calls = None, 0  # the keys are laid out on the first searches that need them (keys)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """All rows end to end, row r shifted into ``[r width, r width + hi - lo]``: one sorted array (C n,)."""
+        if self._keys is None:
+            self._keys = (self.sorted - self.lo + self.width * np.arange(self.C)[:, None]).ravel()
+        return self._keys
 
     @classmethod
     def scaled(cls, rows: np.ndarray, scale: np.ndarray) -> SortedRows:
@@ -219,10 +228,35 @@ class SortedRows(_Rows):
         """
         r = rows[:, None, None]
         q = np.clip(t, self.lo - 0.25, self.hi + 0.25) - self.lo + self.width * r
-        idx = np.searchsorted(self.keys, q.ravel(), side="left").reshape(q.shape) - self.n * r
+        self._calls += 1
+        if self._keys is None and self._calls <= _BISECT_CALLS and q.size * 64 < self.C * self.n:
+            idx = self._bisect(q, rows)  # a few small searches (a gain, a moment): no need to lay out every key
+        else:
+            idx = np.searchsorted(self.keys, q.ravel(), side="left").reshape(q.shape) - self.n * r
         R, m, _ = t.shape
         idx = np.concatenate((np.zeros((R, m, 1), np.intp), idx, np.full((R, m, 1), self.n, np.intp)), axis=2)
         return np.diff(idx, axis=2), np.diff(self.cs[r, idx], axis=2)
+
+
+    def _bisect(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``np.searchsorted(self.keys, q) - n r`` by a bisection in each query's own row, computing only the
+        keys it looks at (with the same arithmetic as :attr:`keys`, so the same comparisons)."""
+        n = self.n
+        shape = q.shape
+        qf = q.ravel()
+        rr = np.broadcast_to(rows[:, None, None], shape).ravel()
+        base = rr * n
+        shift = np.broadcast_to(self.width * rows[:, None, None], shape).ravel()
+        flat = self.sorted.ravel()
+        lo = np.zeros(qf.size, np.intp)
+        hi = np.full(qf.size, n, np.intp)
+        for _ in range(max(1, int(n).bit_length())):  # lower bound: #{keys < q} in [lo, hi]
+            mid = (lo + hi) >> 1
+            below = (flat[base + np.minimum(mid, n - 1)] - self.lo + shift) < qf
+            open_ = lo < hi
+            lo = np.where(open_ & below, mid + 1, lo)
+            hi = np.where(open_ & ~below, mid, hi)
+        return lo.reshape(shape)
 
 
 def _half(levels: np.ndarray, K: int) -> np.ndarray:
