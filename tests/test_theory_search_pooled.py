@@ -58,3 +58,13 @@ def test_bisection_is_the_binary_search_over_all_keys(kind):
     assert fresh._keys is None or q.size * 64 >= C * n
     P2, M2 = r.cell_sums(t, rows)  # by the keys (laid out above)
     assert np.array_equal(P1, P2) and np.array_equal(M1, M2)
+
+
+@pytest.mark.parametrize("K", [2, 3, 8, 16, 255])
+def test_exponential_grid_with_one_base_is_the_broadcast_grid_bitwise(K):
+    rng = np.random.default_rng(K)
+    c = rng.uniform(1e-3, 2.0, (37, 24))
+    for base in (1.0 + np.exp(-4.0), 1.37, 2.0, 7.9):
+        one = S.exponential_grid(K, c, base)
+        many = S.exponential_grid(K, c, np.full(c.shape, base))
+        assert one.shape == many.shape == (37, 24, K) and np.array_equal(one, many)

@@ -63,8 +63,12 @@ def exponential_grid(K: int, c, base) -> np.ndarray:
 
     ``c`` and ``base`` may be arrays (broadcast together to (...,)); the result is then (..., K).
     """
-    c, base = np.broadcast_arrays(np.asarray(c, dtype=np.float64), np.asarray(base, dtype=np.float64))
-    pos = c[..., None] * base[..., None] ** np.arange(K // 2)
+    c, base = np.asarray(c, dtype=np.float64), np.asarray(base, dtype=np.float64)
+    if base.ndim == 0:  # one base for every row and candidate: its K//2 powers computed once (the same values)
+        pos = c[..., None] * base[None] ** np.arange(K // 2)
+    else:
+        c, base = np.broadcast_arrays(c, base)
+        pos = c[..., None] * base[..., None] ** np.arange(K // 2)
     zero = [np.zeros(c.shape + (1,))] if K % 2 else []
     return np.concatenate([-pos[..., ::-1], *zero, pos], axis=-1)
 
@@ -354,7 +358,7 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     best_v = np.full(C, -np.inf)
     best_lx, best_la = np.zeros(C), np.zeros(C)
     for lx in lxs:  # the grid, one base at a time (memory: C x n_top candidates)
-        v = f(all_rows, np.full(las.shape, lx), las)
+        v = f(all_rows, lx, las)  # one base for all rows
         j = np.argmax(v, axis=1)
         vj = v[all_rows, j]
         better = vj > best_v
