@@ -1,9 +1,10 @@
 """theory.affine's blocked refinement against the whole-layer iteration it replaced, bit for bit (issue 13, item 6).
 
 ``theory.affine._refine`` runs every (start, row) pair in a few cache-sized slots and stops a pair
-on a line equal bit for bit to the one before; the version below is the previous one, kept
-verbatim: every start of every row tiled into one array, whole-array passes over the rows whose
-codes still change.  Thresholds and levels must be equal (``np.array_equal``, not a tolerance)
+on a line equal bit for bit to the one before; the refinement below is the previous one, kept
+verbatim, and its call as it was: every start of every row tiled into one array, whole-array passes
+over the rows whose codes still change (the starts, the pick and the gain around it did not change
+and are theory.affine's own).  Thresholds and levels must be equal (``np.array_equal``, not a tolerance)
 for every row length, K, gain and dtype, with constant rows mixed in, with the refill and the
 compaction of the slots exercised (small ``BLOCK``) and with pairs stopped by ``MAX_ITER``.
 """
@@ -14,8 +15,6 @@ import numpy as np
 import pytest
 
 import theory.affine as blocked
-from theory._search import midpoints, strictly_increasing
-from theory.correlation import gain_factor
 
 # ---- the reference: theory/affine.py before the blocked refinement, verbatim from here to the marker ----
 #: Clipped starting ranges ``mean +- c * sd`` (besides the min-max grid and the full range).
@@ -60,58 +59,24 @@ def _refine(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int) -> tuple[np.
     return a, b, r2
 
 
-def _minmax_grid(rows: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
-    """Origin and step of the toolkit min-max grid (zero included, integer zero point)."""
-    lo = np.minimum(rows.min(axis=1), 0.0)
-    hi = np.maximum(rows.max(axis=1), 0.0)
-    step = np.where(hi > lo, (hi - lo) / (K - 1), 1.0)
-    zp = np.clip(np.round(-lo / step), 0, K - 1)
-    return -zp * step, step
+# ---- end of the verbatim reference ----
+# The starts, the pick of the best start and the gain are theory.affine's own (unchanged by the blocked
+# refinement, whose only change there is the call): the reference runs them with the refinement above.
+
+
+def _whole_layer_refine(rows: np.ndarray, a: np.ndarray, b: np.ndarray, K: int):
+    """The previous call: every start of every row tiled into one array, then the refinement above."""
+    return _refine(np.tile(rows, (a.size // max(rows.shape[0], 1), 1)), a, b, K)
 
 
 def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds (G, K-1), levels (G, K)) of the maximum-rho affine grid of each row of ``rows`` (G, m).
-
-    A constant row ``c`` gets the grid ``c + s k`` with a tiny step ``s = 1e-6 max(|c|, 1e-14)``,
-    so ``q(c) = c`` exactly.
-    """
-    rows = np.asarray(rows, dtype=np.float64)
-    const = ~(rows.max(axis=1) > rows.min(axis=1))
-    if np.any(const):
-        t, lv = np.empty((rows.shape[0], K - 1)), np.empty((rows.shape[0], K))
-        c = rows[const, 0]
-        lv[const] = c[:, None] + 1e-6 * np.maximum(np.abs(c), 1e-14)[:, None] * np.arange(K)
-        t[const] = midpoints(lv[const])
-        if not np.all(const):
-            t[~const], lv[~const] = affine_rows(rows[~const], K, gain)
-        return t, lv
-    G, m = rows.shape
-    lo, hi = rows.min(axis=1), rows.max(axis=1)
-    starts = [_minmax_grid(rows, K), (lo, (hi - lo) / (K - 1))]
-    mu, sd = rows.mean(axis=1), rows.std(axis=1)
-    shifts = SMALL_SHIFTS if m <= SMALL_GROUP else (0.0,)
-    for c in CLIP_STARTS:
-        half = np.minimum(c * sd, 0.5 * (hi - lo))
-        step = 2.0 * half / (K - 1)
-        starts += [(mu - half + s * step, step) for s in shifts]
-    S = len(starts)
-    a0 = np.concatenate([a for a, _ in starts])
-    b0 = np.concatenate([b for _, b in starts])
-    b0 = np.where(b0 > 0, b0, np.tile((hi - lo) / (K - 1), S))
-    a, b, r2 = _refine(np.tile(rows, (S, 1)), a0, b0, K)  # every start at once
-    pick = np.argmax(r2.reshape(S, G), axis=0) * G + np.arange(G)  # the first best start wins ties
-    a, b = a[pick], b[pick]
-    lv = a[:, None] + b[:, None] * np.arange(K)
-    t = midpoints(lv)
-    if gain != "mse":  # about the group mean (module docstring)
-        m = rows.mean(axis=1, keepdims=True)
-        codes = np.clip(np.round((rows - a[:, None]) / b[:, None]), 0, K - 1).astype(np.int64)
-        qc = np.take_along_axis(lv, codes, axis=1) - m
-        wc = rows - m
-        g = np.asarray(gain_factor(gain, np.sum(wc * wc, axis=1), np.sum(wc * qc, axis=1), np.sum(qc * qc, axis=1)))
-        lv = m + g[:, None] * (lv - m)
-    return t, strictly_increasing(lv)
-# ---- end of the verbatim reference ----
+    """theory.affine.affine_rows as it was: its starts and gain with the whole-layer refinement."""
+    new = blocked._refine
+    blocked._refine = _whole_layer_refine
+    try:
+        return blocked.affine_rows(rows, K, gain)
+    finally:
+        blocked._refine = new
 
 THIS = sys.modules[__name__]
 LENGTHS = (9, 27, 64, 65, 147, 1152, 4608)
