@@ -192,7 +192,7 @@ def cmd_quantize(a: argparse.Namespace) -> None:
         arch.update({"class": a.arch, "kwargs": a.arch_kwargs or {}})
     elif name in models.MODELS:
         arch["name"] = name
-    qnet, report = quantize(net, config, arch=arch)
+    qnet, report = quantize(net, config, arch=arch, progress=sys.stderr.isatty())  # a bar only on a terminal
     out = a.out or f"{name}_{a.dataset}_{a.method}{qnet.corrquant.config.bits}.safetensors"
     _check_out_file("--out", out)
     sizes = save(qnet, out)

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 import theory
 from theory._encode import RowEncoder, block_rows, encode_rows
@@ -42,10 +43,6 @@ GAINS = theory.GAINS
 FIXED_BITS = {m: theory.Recipe(m).bits for m in theory.recipe.FIXED_LEVELS}
 #: Granularity values are theory's.
 PerTensor, PerChannel, PerGroup = theory.PerTensor, theory.PerChannel, theory.PerGroup
-
-
-def granularity_name(g: Any) -> str:
-    return as_granularity(g).name
 
 
 def _granularity_from(value: Any) -> Any:
@@ -376,7 +373,7 @@ def _plan(config: Any, layers: list[tuple[str, nn.Module]], filter_fn: Callable 
 
 # -- the entry point ------------------------------------------------------------------
 def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | None = None, arch: dict | None = None,
-             **kwargs: Any) -> tuple[nn.Module, list[LayerRecord]]:
+             progress: bool = False, **kwargs: Any) -> tuple[nn.Module, list[LayerRecord]]:
     """Quantize the Conv2d and Linear weights of ``model`` post-training; returns a NEW model.
 
     **Arguments:**
@@ -388,19 +385,21 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
     - `filter_fn`: optional ``f(module, name) -> bool``; layers for which it is False stay float
       (as torchao's ``quantize_``).
     - `arch`: optional ``{"name":..., "dataset":...}`` so :func:`deepnets.storage.load` can rebuild it.
+    - `progress`: a tqdm bar over the quantized layers, counted in weights (large models take seconds).
 
     **Returns:** ``(qmodel, report)``: the quantized copy (codes and quantizers in
     ``qmodel.corrquant``) and one :class:`LayerRecord` per Conv2d/Linear layer with the
     empirical rho (Pushkareva & Karandashev 2020) and relative MSE ``sum (w - q)^2 / sum w^2``.
     """
     if args or kwargs:
-        extra = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        raise ValueError(f"quantize(model, config): give every setting in the config (QuantConfig(...) or a mapping), "
-                         f"not as extra arguments; got {', '.join(extra)}")
+        extra = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        raise ValueError(f"quantize(model, config): give every setting in the config (QuantConfig(...) or a mapping), not as extra arguments; got {extra}")
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if filter_fn is not None and not callable(filter_fn):
         raise ValueError(f"filter_fn must be callable f(module, name) -> bool, got {filter_fn!r}")
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress must be a bool, got {progress!r}")
     state_cfg, fold, plan0 = _plan(config, weight_layers(model), filter_fn)  # validate before copying and folding
     deferred = frozenset() if fold else frozenset(f"{n}.weight" if n else "weight" for n, m, cfg, _ in plan0
                                                   if deferred_check(m.weight, cfg))
@@ -416,26 +415,28 @@ def quantize(model: nn.Module, config: Any, *args: Any, filter_fn: Callable | No
         qmodel = models.fold_batchnorm(qmodel)
     _, _, plan = _plan(config, weight_layers(qmodel), filter_fn)
     state = QuantState(state_cfg, arch=dict(arch or getattr(model, "corrquant_arch", {}) or {}))
-    for name, m, cfg, reason in plan:
-        w = m.weight.detach().cpu().numpy()
-        if cfg is None:
-            state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
-            continue
-        key = f"{name}.weight" if name else "weight"  # folded weights: checked again
-        lq, deq, (ww, wq, qq, ee) = _quantize_layer(w, cfg, "minmax" if key in deferred else not fold, key)
-        rel = ee / max(ww, 1e-300)
-        exact_zero = ww == 0 and qq == 0  # an all-zero layer decodes to exactly zero: rho 1 by convention
-        if exact_zero:
-            r = 1.0
-        elif ww == 0 or qq == 0:
-            r = theory.rho(w.astype(np.float64), deq)  # undefined: theory's error
-        else:
-            r = float(np.clip(wq / np.sqrt(ww * qq), -1.0, 1.0))  # theory.rho(w, deq), exact products in float64
-        state.layers[name] = lq
-        with torch.no_grad():  # new storage (the old one may be the float model's): the decoded array itself for float32 on CPU
-            m.weight.data = torch.from_numpy(deq).to(dtype=m.weight.dtype, device=m.weight.device)
-        state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, r, rel, False,
-                                        method=cfg.recipe.label, granularity=cfg.granularity.name))
+    total = sum(int(m.weight.numel()) for _, m, cfg, _ in plan if cfg is not None)
+    with tqdm(total=total, desc="quantize", unit="weight", unit_scale=True, disable=not progress, leave=False) as bar:
+        for name, m, cfg, reason in plan:
+            w = m.weight.detach().cpu().numpy()
+            if cfg is None:
+                state.report.append(LayerRecord(name, layer_type(m), int(w.size), None, None, None, None, True, reason))
+                continue
+            key = f"{name}.weight" if name else "weight"  # folded weights: checked again
+            lq, deq, (ww, wq, qq, ee) = _quantize_layer(w, cfg, "minmax" if key in deferred else not fold, key)
+            rel = ee / max(ww, 1e-300)
+            if ww == 0 and qq == 0:  # an all-zero layer decodes to exactly zero: rho 1 by convention
+                r = 1.0
+            elif ww == 0 or qq == 0:
+                r = theory.rho(w.astype(np.float64), deq)  # undefined: theory's error
+            else:
+                r = float(np.clip(wq / np.sqrt(ww * qq), -1.0, 1.0))  # theory.rho(w, deq), exact products in float64
+            state.layers[name] = lq
+            with torch.no_grad():  # new storage (the old one may be the float model's): the decoded array itself for float32 on CPU
+                m.weight.data = torch.from_numpy(deq).to(dtype=m.weight.dtype, device=m.weight.device)
+            state.report.append(LayerRecord(name, layer_type(m), int(w.size), cfg.bits, lq.K, r, rel, False,
+                                            method=cfg.recipe.label, granularity=cfg.granularity.name))
+            bar.update(int(w.size))
     qmodel.corrquant = state
     return qmodel, state.report
 

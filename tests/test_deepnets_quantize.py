@@ -142,3 +142,35 @@ def test_shared_shape_defaults_and_per_channel_gain():
             assert np.mean(gain) > 0.003, f"exponential own-shape mean rho gain only {np.mean(gain):.4f}"
     books = quantize(model, QuantConfig("lloyd_max", 3))[0].corrquant.layers["0"].book.levels
     assert books.full is None, "default Lloyd-Max codebook should be one shape times a per-channel scale"
+
+
+def test_progress_bar_counts_the_quantized_weights_and_changes_nothing(capsys, monkeypatch):
+    import importlib
+
+    dq = importlib.import_module("deepnets.quantize")  # the module (deepnets.quantize is also the function's name)
+    updates, totals = [], []
+
+    class Recording(dq.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            totals.append(self.total)
+
+        def update(self, n=1):
+            updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(dq, "tqdm", Recording)
+    torch.manual_seed(0)
+    net = small_cnn()
+    cfg = QuantConfig("uniform", 3, skip=("first",))
+    quiet, rep_quiet = quantize(net, cfg)
+    assert capsys.readouterr().err == ""  # no bar unless asked
+    loud, rep_loud = quantize(net, cfg, progress=True)
+    assert "quantize" in capsys.readouterr().err  # the bar, on stderr
+    n = sum(r.params for r in rep_loud if not r.skipped)
+    assert totals == [n, n] and sum(updates) == 2 * n  # counted in quantized weights (the first layer is skipped)
+    for a, b in zip(quiet.parameters(), loud.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert [r.rho for r in rep_quiet] == [r.rho for r in rep_loud]
+    with pytest.raises(ValueError, match="progress must be a bool"):
+        quantize(net, cfg, progress="yes")
