@@ -21,8 +21,8 @@ def test_pooled_magnitudes_is_magnitudes_pooled_bitwise(dtype):
 
 
 @pytest.mark.parametrize("K", [2, 4, 16])
-def test_lloyd_max_on_one_row_is_the_batched_iteration_bitwise(K):
-    """The one-row Lloyd loop (pooled tensors) gives the levels of the batched loop on that row, bit for bit."""
+def test_lloyd_max_on_one_row_is_that_row_in_a_batch_bitwise(K):
+    """Lloyd-Max of a row alone (a pooled tensor) gives the levels of that row among others, bit for bit."""
     rng = np.random.default_rng(K)
     for z in (rng.standard_normal(5000), rng.laplace(size=777), np.round(rng.standard_normal(400), 1), rng.standard_t(3, 2000)):
         one = S.SortedRows(z[None, :])

@@ -216,8 +216,6 @@ def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: f
     (Han, Mao, Dally 2016, weight sharing).  Deterministic.
     """
     c = np.array(init, dtype=np.float64)
-    if isinstance(rows, SortedRows) and rows.C == 1:
-        return _lloyd_max_one(rows, c, max_iter, tol)
     active = np.arange(rows.C)
     prev = None
     for _ in range(max_iter):
@@ -234,33 +232,6 @@ def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: f
         active, P = active[moved], P[moved]
         prev = P
     return c
-
-
-def _lloyd_max_one(rows: SortedRows, c: np.ndarray, max_iter: int, tol: float) -> np.ndarray:
-    """:func:`lloyd_max_rows` for ONE data row (a pooled tensor: hundreds of iterations on a long row), the same
-    arithmetic on (K,) arrays without the batching of many rows (whose overhead dominates an iteration here)."""
-    c = c[0].copy()
-    K = c.size
-    keys, cs, lo = rows.keys, rows.cs[0], rows.lo
-    clip_lo, clip_hi = rows.lo - 0.25, rows.hi + 0.25
-    edges = np.empty(K + 1, np.intp)
-    edges[0], edges[-1] = 0, rows.n
-    P = prev = None
-    clip, where, diff, take, searchsorted = np.clip, np.where, np.diff, np.take, np.searchsorted
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for _ in range(max_iter):
-            t = 0.5 * (c[:-1] + c[1:])  # midpoints()
-            edges[1:-1] = searchsorted(keys, clip(t, clip_lo, clip_hi) - lo, side="left")  # cell_sums() of row 0
-            P = diff(edges)
-            M1 = diff(take(cs, edges))
-            live = P > 1e-300
-            new = np.maximum.accumulate(where(live, M1 / where(live, P, 1.0), c))
-            small = np.max(np.abs(new - c)) <= tol * max(np.max(np.abs(new)), 1e-300)
-            c = new
-            if small or (prev is not None and np.array_equal(P, prev)):
-                break
-            prev = P
-    return c[None, :]
 
 
 def ternary_rows(rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
