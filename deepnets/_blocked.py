@@ -221,19 +221,19 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
     y, x64, e64 = np.empty(n, f), np.empty(n), np.empty(n)
     acc = np.zeros(4)
     vecdot, maximum, minimum, add = np.vecdot, np.maximum, np.minimum, np.add
-    enc = None  # the exact encoder of the whole layer, once a block needed it for most of its rows
+    enc, exact_first = None, False  # the layer's exact encoder (built once, when a block needs it for most rows)
     for g0 in range(0, G, step):
         g1 = min(G, g0 + step)
         R, j = g1 - g0, (g1 - g0) * m
         x, yb, q = rows[g0:g1], y[:j].reshape(R, m), deq[g0:g1]
         mg = margin[g0:g1]
-        if enc is not None:  # the guess failed most rows of the last block (max-rho grids): exact codes first
+        if exact_first:  # the guess failed most rows of the last block (max-rho grids): exact codes first
             dec(enc.encode(x, g0, codes[g0:g1], yb), g0, q)
             e = np.subtract(x, q, out=yb)
             if (maximum.reduce(e, axis=1) >= mg).any() or (minimum.reduce(e, axis=1) <= -mg).any():
                 acc += _moments(x, q)  # the block the guess would have failed too (the exact codes fail already)
                 continue
-            enc = None  # every weight within the margin of its exact level: back to the guess, which decides
+            exact_first = False  # every weight within the margin of its exact level: back to the guess, which decides
         np.multiply(x, inv[g0:g1, None], out=yb)
         yb += off[g0:g1, None]
         if minimum.reduce(yb, axis=None) < lo or maximum.reduce(yb, axis=None) >= top:  # rare: rounding at the ends
@@ -252,7 +252,8 @@ def guess_and_check(rows: np.ndarray, thresholds: np.ndarray, table, dec, codes:
             cg = cell[g0:g1]
             unproven = np.flatnonzero((emax >= cg) | (emin <= -cg))  # (max-rho grids: clipped tails)
             if 2 * unproven.size > R:  # most rows: the whole block encoded again, and the next ones first
-                enc = RowEncoder(thresholds, x.dtype, codes.dtype)
+                enc = RowEncoder(thresholds, x.dtype, codes.dtype) if enc is None else enc
+                exact_first = True
                 dec(enc.encode(x, g0, codes[g0:g1], yb), g0, q)
             elif unproven.size:
                 _redo_rows(x, q, codes[g0:g1], g0, unproven, thresholds, L32, cell)
