@@ -102,11 +102,13 @@ def _maximize_1d(f, lo: np.ndarray, hi: np.ndarray, n_grid: int = 64, n_golden: 
     return best_x
 
 
-def uniform_rows(rows: _Rows, K: int) -> np.ndarray:
+def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.ndarray:
     """(C, K) unit levels of the rho-optimal uniform quantizer of each row of ``|z|`` rows.
 
     Same search range as :func:`theory.families.uniform` on an empirical density:
-    step in ``[1e-4, 1] * 2 max|z| / (K - 1)``.
+    step in ``[1e-4, 1] * 2 max|z| / (K - 1)``.  ``around`` (C, K) levels: search each row's
+    step only within a factor 1.5 of theirs (8 grid points, 16 golden steps; a local refinement
+    of a pooled shape).
     """
     if K == 2:
         return uniform_grid(K, np.ones(rows.C))
@@ -115,12 +117,15 @@ def uniform_rows(rows: _Rows, K: int) -> np.ndarray:
     def f(r, step):
         return rows.rho(_half(uniform_grid(K, step), K), r)
 
+    if around is not None:
+        s0 = around[:, -1] - around[:, -2]
+        return uniform_grid(K, _maximize_1d(f, s0 / 1.5, s0 * 1.5, n_grid=8, n_golden=16))
     hi = 2 * spread / (K - 1)
     return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi))
 
 
 def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int | None = None,
-                     n_pattern: int | None = None) -> np.ndarray:
+                     n_pattern: int | None = None, around: np.ndarray | None = None) -> np.ndarray:
     """(C, K) unit levels ``+-c base**j`` of the rho-optimal exponential quantizer of each row of ``|z|`` rows.
 
     Searched over ``x = base - 1`` in ``[1e-2, min(8, 1e4**(1/(n-1))) - 1]`` and the top level
@@ -129,11 +134,14 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     then a shrinking pattern search in ``(log x, log a)`` from the best grid point.  The grid
     is 16 x 24 (24 pattern steps) for many rows and 96 x 128 (60 steps) for one row (a density
     or a whole tensor), where rho of discrete data is piecewise constant and a coarse grid can
-    miss the best plateau.
+    miss the best plateau (one row whose rho has no plateaus, a histogram, takes 48 x 64).  ``around`` (C, K) levels: no grid; the pattern search starts from their base and top
+    level with steps of a quarter of the coarse grid's and takes 8 steps (a local refinement of
+    a pooled shape).
     """
     one = rows.C == 1
-    n_base = n_base or (96 if one else 16)
-    n_top = n_top or (128 if one else 24)
+    fine = one and rows.plateaus
+    n_base = n_base or (96 if fine else 48 if one else 16)
+    n_top = n_top or (128 if fine else 64 if one else 24)
     n_pattern = n_pattern or (60 if one else 24)
     n = K // 2
     C = rows.C
@@ -158,7 +166,13 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     las = top_lo[:, None] + np.linspace(0.0, 1.0, n_top)[None, :] * (top_hi - top_lo)[:, None]  # (C, n_top)
     best_v = np.full(C, -np.inf)
     best_lx, best_la = np.zeros(C), np.zeros(C)
-    for lx in lxs:  # the grid, one base at a time (memory: C x n_top candidates)
+    if around is not None:  # start from the given shapes: no grid
+        half = _half(np.asarray(around, np.float64), K)
+        best_lx = np.clip(np.log(half[:, -1] / half[:, -2] - 1.0), lxs[0], lxs[-1])
+        best_la = np.clip(np.log(half[:, -1]), top_lo, top_hi)
+        best_v = f(all_rows, best_lx[:, None], best_la[:, None])[:, 0]
+        lxs, n_top, n_pattern = np.linspace(lxs[0], lxs[-1], 4 * (n_base - 1) + 1), 4 * (n_top - 1) + 1, 8
+    for lx in (lxs if around is None else ()):  # the grid, one base at a time (memory: C x n_top candidates)
         v = f(all_rows, lx, las)  # one base for all rows
         j = np.argmax(v, axis=1)
         vj = v[all_rows, j]
@@ -206,18 +220,25 @@ def exponential_given(rows: _Rows, K: int, base: float | None, c: float | None) 
     return exponential_grid(K, np.full(rows.C, c), 1.0 + x)
 
 
-def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: float = 1e-12) -> np.ndarray:
+def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: float | None = None) -> np.ndarray:
     """(C, K) Lloyd-Max levels of each signed row from ``init`` (C, K) (S. Lloyd 1982; J. Max 1960).
 
     Thresholds at level midpoints, levels at cell centroids (empty cells keep their
     level), until, per row, no weight changes cell (data) or the largest level change is
     below ``tol`` relative to the largest level (a continuous density), or ``max_iter``
-    iterations; rows that have converged stop iterating.  On data this is 1-D k-means
+    iterations; rows that have converged stop iterating.  ``tol`` defaults to the rows'
+    ``lloyd_tol`` (1e-12).  Rows with a ``lloyd_gain_tol`` (histograms, whose cells change
+    with every threshold move) also stop when an iteration raises the explained energy
+    ``sum_k M1_k^2 / P_k`` (``rho^2 E[z^2]`` at the centroids, never decreasing) by no more
+    than that fraction of ``E[z^2]``.  On data this is 1-D k-means
     (Han, Mao, Dally 2016, weight sharing).  Deterministic.
     """
+    tol = rows.lloyd_tol if tol is None else tol
+    gain_tol = rows.lloyd_gain_tol
     c = np.array(init, dtype=np.float64)
     active = np.arange(rows.C)
     prev = None
+    prev_fit = np.full(rows.C, -np.inf)
     for _ in range(max_iter):
         if active.size == 0:
             break
@@ -227,9 +248,14 @@ def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: f
             new = np.where(P > 1e-300, M1 / np.where(P > 1e-300, P, 1.0), c[active])
         new = np.maximum.accumulate(new, axis=1)  # guard ordering against round-off
         small = np.max(np.abs(new - c[active]), axis=1) <= tol * np.maximum(np.max(np.abs(new), axis=1), 1e-300)
+        if gain_tol is not None:
+            fit = np.sum(new * M1, axis=1)
+            small |= fit - prev_fit <= gain_tol * rows.e2[active]
         c[active] = new
         moved = ~small if prev is None else (~small & np.any(P != prev, axis=1))
         active, P = active[moved], P[moved]
+        if gain_tol is not None:
+            prev_fit = fit[moved]
         prev = P
     return c
 

@@ -37,6 +37,7 @@ import numpy as np
 from . import _search as S
 from ._quantizer import Quantizer
 from ._search import midpoints
+from ._hist import HistRows
 from .affine import affine_rows
 from .correlation import GAINS, gain_factor
 from .granularity import PerGroup, PerTensor, as_granularity
@@ -86,30 +87,46 @@ def _minmax_rows(rows: np.ndarray, K: int) -> np.ndarray:
     return (np.arange(K)[None, :] - zp[:, None]) * scale[:, None]
 
 
-def _family_levels(signed: S.SortedRows, absz: S.SortedRows, method: str, K: int) -> np.ndarray:
-    """(C, K) unit levels of ``method``'s rho-optimal quantizer for each row (sorted rows of z and of |z|)."""
+def _family_levels(signed: S._Rows, absz: S._Rows, method: str, K: int, around: np.ndarray | None = None) -> np.ndarray:
+    """(C, K) unit levels of ``method``'s rho-optimal quantizer for each row (rows of z and of |z|).
+
+    ``around`` (C, K): search each row only near these levels (the pooled shape, histogram search).
+    """
     if method == "exponential":
-        return S.exponential_rows(absz, K)
-    uni = S.uniform_rows(absz, K)
+        return S.exponential_rows(absz, K, around=around)
+    if method == "lloyd_max" and around is not None:
+        return S.lloyd_max_rows(signed, init=around)
+    uni = S.uniform_rows(absz, K, around=around)
     if method == "uniform":
         return uni
     return S.lloyd_max_rows(signed, init=uni)  # Lloyd-Max from the uniform optimum
 
 
-def _shape_levels(signed: S.SortedRows, method: str, K: int, shared: bool) -> np.ndarray:
-    """(C, K) unit levels for the unit-RMS rows in ``signed``: own shapes (best of own and pooled) or the pooled one."""
+def _shape_levels(signed: S._Rows, method: str, K: int, shared: bool) -> np.ndarray:
+    """(C, K) unit levels for the unit-RMS rows in ``signed``: own shapes (best of own and pooled) or the pooled one.
+
+    Histogram rows (:class:`theory._hist.HistRows`) search each row's own shape near the pooled
+    one, and compare symmetric candidates on the rows of |z| (the same rho, no signed table).
+    """
     C = signed.C
     if C == 1:
         return _family_levels(signed, signed.magnitudes(), method, K)
+    hist = isinstance(signed, HistRows)
     pooled_signed = signed.pooled() if method == "lloyd_max" else None
     pooled = np.broadcast_to(_family_levels(pooled_signed, signed.pooled_magnitudes(), method, K), (C, K))
     if shared:  # the rows' own |z| are not needed
         return np.array(pooled)
-    cands = [pooled, _family_levels(signed, signed.magnitudes(), method, K)]
-    if method == "lloyd_max":
-        cands.append(S.lloyd_max_rows(signed, init=pooled))
+    if hist:
+        cands = [pooled, _family_levels(signed, signed.magnitudes(), method, K, around=pooled)]
+    else:
+        cands = [pooled, _family_levels(signed, signed.magnitudes(), method, K)]
+        if method == "lloyd_max":
+            cands.append(S.lloyd_max_rows(signed, init=pooled))
     rows = np.arange(C)
-    r = np.stack([signed.rho(c[:, None, :], rows)[:, 0] for c in cands])  # (candidates, C)
+    if hist and method != "lloyd_max":
+        r = np.stack([signed.magnitudes().rho(c[:, None, K // 2:], rows)[:, 0] for c in cands])
+    else:
+        r = np.stack([signed.rho(c[:, None, :], rows)[:, 0] for c in cands])  # (candidates, C)
     best = np.argmax(r, axis=0)
     return np.stack(cands)[best, rows]
 
@@ -149,7 +166,10 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         t[~live], lv[~live] = _zero_group(K)
         if not np.any(live):
             return t, lv
-    signed = S.SortedRows.scaled(rows[live] if not np.all(live) else rows, rms[live])  # sorted rows / rms
+    data = rows[live] if not np.all(live) else rows
+    if recipe.search == "histogram":
+        return _fit_hist(data, rms[live], amax[live], recipe, t, lv, live)
+    signed = S.SortedRows.scaled(data, rms[live])  # sorted rows / rms
     if method == "sign":
         unit_t, unit = np.zeros((signed.C, 1)), np.tile([-1.0, 1.0], (signed.C, 1))
     elif method == "ternary":
@@ -165,9 +185,40 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     return t, lv
 
 
+def _fit_hist(data: np.ndarray, rms: np.ndarray, amax: np.ndarray, recipe: Recipe, t: np.ndarray,
+              lv: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fit_rows` of the live rows ``data`` with ``search="histogram"`` (:mod:`theory._hist`).
+
+    The same families and rules as the exact search; symmetric levels take their gain from the
+    rows of |z|; sign's gain is exact (``E[z q] = E|z|``).
+    """
+    method, K = recipe.method, recipe.K
+    C, n = data.shape
+    e2 = np.full(C, float(n))  # the rows are divided by their own RMS
+    signed = HistRows.of(data, rms, e2, amax=amax)
+    if method == "sign":
+        unit_t, unit = np.zeros((C, 1)), np.tile([-1.0, 1.0], (C, 1))
+        ewq = np.sum(np.abs(data), axis=1, dtype=np.float64) / rms
+        g = np.asarray(gain_factor(recipe.gain, e2, ewq, e2))
+    else:
+        if method == "ternary":
+            pt, pl = S.ternary_rows(signed.pooled() if C > 1 else signed)
+            unit_t, unit = np.repeat(pt, C, axis=0), np.repeat(pl, C, axis=0)
+        else:
+            unit = S.strictly_increasing(_shape_levels(signed, method, K, recipe.shared_shape))
+            unit_t = midpoints(unit)
+        if method in ("uniform", "exponential"):
+            g = signed.magnitudes().gain(unit[:, K // 2:], recipe.gain, midpoints(unit[:, K // 2:]))
+        else:
+            g = signed.gain(unit, recipe.gain, unit_t)
+    lv[live] = S.strictly_increasing(unit * (g * rms)[:, None])
+    t[live] = unit_t * rms[:, None]
+    return t, lv
+
+
 def _centred(recipe: Recipe) -> Recipe:
     """The same recipe without the offset (fitted to centred rows)."""
-    return Recipe(recipe.method, K=recipe.K, gain=recipe.gain, shared_shape=recipe.shared_shape)
+    return Recipe(recipe.method, K=recipe.K, gain=recipe.gain, shared_shape=recipe.shared_shape, search=recipe.search)
 
 
 def _zero_group(K: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,149 @@
+"""Histogram rows for the rho search (:mod:`theory._search`): cell sums without sorting.
+
+:class:`theory._rows.SortedRows` answers the search exactly: one sort per row, then a binary
+search per threshold in all rows laid end to end.  On a large model the sorts and those
+searches (chains of cache misses into tens of millions of keys) are nearly the whole cost of
+a fit.  :class:`HistRows` answers the same questions from a histogram of each row on one
+grid of ``bins`` equal bins shared by all rows of the tensor (one ``np.bincount`` for all
+rows; zero is always a bin edge), read as a piecewise-constant density: a threshold inside
+bin ``i`` takes the fraction ``f`` of its count, and ``f (e_i + t) / 2`` times its count as the
+sum (the integral of that density), so a lookup is a few gathers in a small table whatever
+the row length, and rho is a continuous function of the thresholds.
+
+What it costs in accuracy: the cell sums of a threshold are those of the data up to the
+values inside the threshold's bin, ``|P - P_exact| <= n_i`` and ``|M1 - M1_exact| <= n_i w``
+(``w`` the bin width) plus the bin-centre error of the sums, ``n w / 2`` at most over the
+row; so rho of any quantizer is within a bound of order ``w`` of the exact one (checked against
+:class:`theory._rows.SortedRows` in ``tests/test_theory_hist.py``).  Only the search sees this
+approximation: the quantizer that comes out is applied to the real weights, so its codes,
+rho and error are exact.  The rows of one tensor share a grid so that the pooled row (all
+rows as one, for shared shapes) is the exact sum of the rows' histograms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._rows import _Rows
+
+#: Bins of the grid shared by the rows of one tensor.
+BINS = 256
+
+
+def zero_edge_grid(lo: float, hi: float, bins: int) -> tuple[float, float]:
+    """(start, width) of ``bins`` equal bins covering ``[lo, hi]`` (``lo <= 0 <= hi``) with 0 on a bin edge."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo <= 0:
+        return 0.0, 1.0
+    nneg = 0 if lo == 0 else int(min(max(np.ceil(bins * -lo / (hi - lo)), 1), bins - 1))
+    w = max(-lo / nneg if nneg else 0.0, hi / (bins - nneg) if hi > 0 else 0.0)
+    return -nneg * w, w
+
+
+class HistRows(_Rows):
+    """C rows as histograms on one grid: ``cc`` (C, B+1) cumulative counts, bins ``start + w [i, i+1)``.
+
+    Build with :meth:`of` (the table is counted on first use).  ``e2`` (C,) are the rows' exact
+    sums of squares, ``spread`` (C,) their largest |value|.  :meth:`magnitudes` (the rows of
+    ``|z|``) is built from the data on first use.
+    """
+
+    #: Lloyd iterations on a histogram stop when an iteration gains less than this fraction of
+    #: E[z^2] in explained energy (rho^2 gains < 1e-10): cell counts move continuously with the
+    #: thresholds, so "no weight changes cell" never happens, and the levels of a near-flat
+    #: density drift for hundreds of iterations while rho no longer moves.
+    lloyd_gain_tol = 1e-10
+    #: The histogram density makes rho continuous in the thresholds: no plateaus to miss.
+    plateaus = False
+
+    def __init__(self, C: int, e2: np.ndarray, bins: int, source: tuple | None = None, table: tuple | None = None):
+        self.C, self.bins, self.e2, self.discrete = C, int(bins), np.asarray(e2, np.float64), True
+        self._source, self._table, self._magnitudes = source, table, None
+
+    @classmethod
+    def of(cls, rows: np.ndarray, scale: np.ndarray, e2: np.ndarray, *, absolute: bool = False,
+           bins: int = BINS, amax: np.ndarray | None = None) -> HistRows:
+        """The histograms of ``rows / scale[:, None]`` (or of their absolute values), rows (C, n) float32 or float64.
+
+        ``e2`` (C,): the sums of squares of ``rows / scale`` (the caller has them exactly);
+        ``amax`` (C,): the rows' largest |value| if known (saves a pass).
+        """
+        return cls(rows.shape[0], e2, bins, source=(rows, np.asarray(scale, np.float64), absolute, amax))
+
+    def _count(self) -> tuple:
+        rows, scale, absolute, amax = self._source
+        C, B = self.C, self.bins
+        a = np.abs(rows) if absolute else rows
+        hi = (a.max(axis=1) if amax is None or not absolute else amax).astype(np.float64) / scale
+        lo = np.zeros(C) if absolute else a.min(axis=1).astype(np.float64) / scale
+        start, w = zero_edge_grid(lo.min(), hi.max(), B)
+        mult = (1.0 / (w * scale)).astype(a.dtype)[:, None]  # bin coordinate, row by row
+        u = np.multiply(a, mult, out=a) if absolute else a * mult
+        if start != 0:
+            u += a.dtype.type(-start / w)
+        idx = u.astype(np.int32)
+        del u, a
+        np.clip(idx, 0, B - 1, out=idx)
+        idx += (np.arange(C, dtype=np.int32) * B)[:, None]
+        cc = np.zeros((C, B + 1))
+        np.cumsum(np.bincount(idx.ravel(), minlength=C * B).reshape(C, B), axis=1, out=cc[:, 1:])
+        return cc, start, w, np.maximum(np.abs(lo), np.abs(hi))
+
+    @property
+    def _tab(self) -> tuple:
+        """(cc, cs, start, width, spread): cumulative counts and sums (C, B+1) of the histogram density."""
+        if self._table is None:
+            cc, start, w, spread = self._count()
+            centres = start + w * (np.arange(self.bins) + 0.5)
+            cs = np.zeros_like(cc)
+            np.cumsum(np.diff(cc, axis=1) * centres, axis=1, out=cs[:, 1:])
+            self._table = (cc, cs, start, w, spread)
+        return self._table
+
+    @property
+    def spread(self) -> np.ndarray:
+        return self._tab[4]
+
+    def magnitudes(self) -> HistRows:
+        """The rows of ``|z|`` (from the data, on their own grid), built once."""
+        if self._magnitudes is None:
+            if self._source is None or self._source[2]:
+                raise ValueError("these rows are already magnitudes (or pooled): no data to take |z| of")
+            rows, scale, _, amax = self._source
+            self._magnitudes = HistRows.of(rows, scale, self.e2, absolute=True, bins=self.bins, amax=amax)
+        return self._magnitudes
+
+    def pooled(self) -> HistRows:
+        """All rows as ONE row: the sum of the histograms (one grid, so exact)."""
+        cc, cs, start, w, spread = self._tab
+        return HistRows(1, [self.e2.sum()], self.bins,
+                        table=(cc.sum(axis=0, keepdims=True), cs.sum(axis=0, keepdims=True), start, w, spread.max(keepdims=True)))
+
+    def pooled_magnitudes(self) -> HistRows:
+        return self.magnitudes().pooled()
+
+    def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P, M1), each (R, m, k+1): the counts and sums of the cells ``[t_{j-1}, t_j)`` under the histogram density."""
+        B = self.bins
+        R, m, _ = t.shape
+        cc, cs, start, width, _ = self._tab
+        u = (t - start) * (1.0 / width)
+        np.clip(u, 0.0, B, out=u)
+        i = np.minimum(u.astype(np.intp), B - 1)
+        f = u - i
+        j = i + (B + 1) * rows[:, None, None]
+        ccf, csf = cc.ravel(), cs.ravel()
+        c0 = ccf[j]
+        fn = f * (ccf[j + 1] - c0)
+        edge = start + width * i
+        P = np.empty((R, m, t.shape[2] + 2))
+        M = np.empty_like(P)
+        P[..., 0] = M[..., 0] = 0.0
+        P[..., 1:-1] = c0 + fn
+        M[..., 1:-1] = csf[j] + fn * (0.5 * (edge + np.clip(t, edge, edge + width)))
+        P[..., -1] = cc[rows, B][:, None]
+        M[..., -1] = cs[rows, B][:, None]
+        return np.diff(P, axis=2), np.diff(M, axis=2)
+
+
+__all__ = ["BINS", "HistRows", "zero_edge_grid"]
