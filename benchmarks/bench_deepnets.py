@@ -1,11 +1,13 @@
 """Time and peak memory to quantize and pack a 25.6M-parameter ResNet-50-shaped model, per method.
 
 Usage: ``.venv/bin/python benchmarks/bench_deepnets.py [--bits 4] [--seed 0] [--repeats 2] [--methods ...]
-[--fit-repeats 1] [--write docs/benchmarks.md] [--json docs/benchmarks.json]``
+[--searches exact histogram] [--fit-repeats 1] [--write docs/benchmarks.md] [--json docs/benchmarks.json]``
 
 Random weights (no download): ``deepnets.zoo.resnet50_shaped(seed)``, 25,557,032 parameters.
 Every method runs per output channel at ``--bits`` (sign and ternary at 1 and 2 bits) in ONE
-process.  The baseline is a plain vectorized torch round-to-nearest over every Conv/Linear
+process, the rho families with each ``--searches`` value (``theory.Recipe``'s ``search``: the
+exact search on sorted weights and the histogram search), with the parameter-weighted mean rho
+of the quantized layers beside the time (the report's exact rho of the real weights).  The baseline is a plain vectorized torch round-to-nearest over every Conv/Linear
 weight, per output channel (min, max, scale, round, clamp to uint8 codes; no model copy, no
 decoding, no report), timed alternately with the methods in the same run (min-max: alternately
 with it, at least 5 times each); every quantize time is printed as a ratio to it (``x RTN``;
@@ -117,6 +119,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per step; the minimum is reported (default 2)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to time (default all; minmax always runs first)")
+    ap.add_argument("--searches", nargs="+", default=["exact", "histogram"], choices=["exact", "histogram"],
+                    help="shape searches of the rho families to time (default both; min-max and affine have none)")
     ap.add_argument("--fit-repeats", type=int, default=None, help="timed quantize runs of the max-rho fits (default --repeats)")
     ap.add_argument("--no-trace", action="store_true", help="skip the traced (peak memory) calls")
     ap.add_argument("--write", default=None, help="Markdown file whose '## deepnets' table part is replaced")
@@ -126,25 +130,28 @@ def main(argv=None) -> None:
     load0 = os.getloadavg()[0]
     model = resnet50_shaped(a.seed)
     n = sum(p.numel() for p in model.parameters())
-    methods = ["minmax"] + [m for m in a.methods if m != "minmax"]
+    methods = [(m, s) for m in ["minmax"] + [m for m in a.methods if m != "minmax"]
+               for s in (("exact",) if m in ("minmax", "affine") else a.searches)]
     rows = []
     t_rtn = math.inf
     with tempfile.TemporaryDirectory() as tmp:
         fbytes = save_float(model, os.path.join(tmp, "float.safetensors"))
-        for m in methods:
+        for m, search in methods:
             _, t, _ = _measure(lambda: rtn(model, a.bits), a.repeats, trace=False)  # the baseline, beside every method
             t_rtn = min(t_rtn, t)
             bits = FIXED_BITS.get(m, a.bits)
-            cfg = QuantConfig(m, bits, "channel")
+            cfg = QuantConfig(m, bits, "channel", search=search)
             reps = a.repeats if m == "minmax" or a.fit_repeats is None else a.fit_repeats
             if m == "minmax":  # a fraction of a second: timed alternately with the baseline, at least 5 times each
                 tq = math.inf
                 for _ in range(max(5, reps)):
                     t_rtn = min(t_rtn, _measure(lambda: rtn(model, a.bits), 1, trace=False)[1])
                     tq = min(tq, _measure(lambda cfg=cfg: quantize(model, cfg), 1, trace=False)[1])
-                (qm, _), _, mq = _measure(lambda cfg=cfg: quantize(model, cfg), 1, not a.no_trace)
+                (qm, report), _, mq = _measure(lambda cfg=cfg: quantize(model, cfg), 1, not a.no_trace)
             else:
-                (qm, _), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), reps, not a.no_trace)
+                (qm, report), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), reps, not a.no_trace)
+            live = [r for r in report if not r.skipped]
+            rho = sum(r.rho * r.params for r in live) / sum(r.params for r in live)
             path = os.path.join(tmp, f"{m}.safetensors")
             sizes, _, ms = _measure(lambda qm=qm, path=path: save(qm, path), 1, not a.no_trace)
             raw = os.path.join(tmp, "raw.bin")
@@ -156,9 +163,9 @@ def main(argv=None) -> None:
             with torch.no_grad():
                 assert torch.equal(loaded(x), qm(x)), f"{m}: load is not bitwise exact"
             mb = sizes["file"] / 2**20
-            rows.append(dict(method=m, bits=bits, tq=tq, mq=mq, ts=ts, tf=tf, tsd=tsd, tfd=tfd, ms=ms, tl=tl, tr=tr, save_mbs=mb / ts, load_mbs=mb / tl,
+            rows.append(dict(method=m, search=search, rho=rho, bits=bits, tq=tq, mq=mq, ts=ts, tf=tf, tsd=tsd, tfd=tfd, ms=ms, tl=tl, tr=tr, save_mbs=mb / ts, load_mbs=mb / tl,
                              mb=mb, ratio=fbytes / sizes["file"]))
-            print(f"done {m}: quantize {tq:.2f}s (RTN {t:.3f}s)", file=sys.stderr, flush=True)
+            print(f"done {m} ({search}): quantize {tq:.2f}s (RTN {t:.3f}s), mean rho {rho:.8f}", file=sys.stderr, flush=True)
             del qm, loaded
         (_, _, tsize), tt, mt = _measure(lambda: int8_per_channel(model, tmp), a.repeats, not a.no_trace)
     base = rows[0]
@@ -174,23 +181,23 @@ def main(argv=None) -> None:
         "",
         f"Command: `{command}`",
         "",
-        "| method | bits | quantize s | x RTN | x minmax | peak MiB (tracemalloc) | pack+save s | x tofile | durable x tofile | save MB/s | load s | x fromfile | load MB/s | file MiB | ratio vs float32 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| method | search | bits | mean rho | quantize s | x RTN | x minmax | peak MiB (tracemalloc) | pack+save s | x tofile | durable x tofile | save MB/s | load s | x fromfile | load MB/s | file MiB | ratio vs float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['bits']} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
+        lines.append(f"| {r['method']} | {'' if r['method'] in ('minmax', 'affine') else r['search']} | {r['bits']} | {r['rho']:.6f} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
                      f"{r['ts']:.3f} | {r['ts'] / r['tf']:.1f} | {r['tsd'] / r['tfd']:.2f} | {r['save_mbs']:.0f} | {r['tl']:.3f} | {r['tl'] / r['tr']:.0f} | "
                      f"{r['load_mbs']:.0f} | {r['mb']:.1f} | {r['ratio']:.2f} |")
-    lines.append(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | 8 | {tt:.2f} | {tt / t_rtn:.1f} | "
+    lines.append(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | | 8 | | {tt:.2f} | {tt / t_rtn:.1f} | "
                  f"{tt / base['tq']:.2f} | {mt:.0f} | | | | | | | | {tsize / 2**20:.1f} | {fbytes / tsize:.2f} |")
     fitted = [r for r in rows if r["method"] != "minmax"]
     lines += ["", f"Targets: min-max within 2x of RTN: {'met' if base['tq'] <= 2 * t_rtn else 'NOT met'} "
               f"({base['tq'] / t_rtn:.1f}x); every max-rho fit within 10x: "
-              + ", ".join(f"{r['method']} {r['tq'] / t_rtn:.0f}x{'' if r['tq'] <= 10 * t_rtn else ' (NOT met)'}" for r in fitted)
+              + ", ".join(f"{_label(r)} {r['tq'] / t_rtn:.0f}x{'' if r['tq'] <= 10 * t_rtn else ' (NOT met)'}" for r in fitted)
               + "; pack + save within 1.5x of tofile: "
-              + ", ".join(f"{r['method']} {r['ts'] / r['tf']:.1f}x{'' if r['ts'] <= 1.5 * r['tf'] else ' (NOT met)'}" for r in rows)
+              + ", ".join(f"{_label(r)} {r['ts'] / r['tf']:.1f}x{'' if r['ts'] <= 1.5 * r['tf'] else ' (NOT met)'}" for r in rows)
               + "; durable (each write followed by fsync): "
-              + ", ".join(f"{r['method']} {r['tsd'] / r['tfd']:.2f}x{'' if r['tsd'] <= 1.5 * r['tfd'] else ' (NOT met)'}" for r in rows)
+              + ", ".join(f"{_label(r)} {r['tsd'] / r['tfd']:.2f}x{'' if r['tsd'] <= 1.5 * r['tfd'] else ' (NOT met)'}" for r in rows)
               + "."]
     out = "\n".join(lines) + "\n"
     print(out)
@@ -198,6 +205,10 @@ def main(argv=None) -> None:
         _write_md(a.write, out)
     if a.json:
         _write_json(a.json, rows, t_rtn, n, a.bits, fbytes, stamp, command)
+
+
+def _label(r: dict) -> str:
+    return r["method"] if r["search"] == "exact" else f"{r['method']} ({r['search']})"
 
 
 def _write_md(path: str, body: str) -> None:
@@ -219,7 +230,7 @@ def _write_json(path: str, rows: list, t_rtn: float, n: int, bits: int, fbytes: 
     base = rows[0]
 
     def row(r):
-        return {"method": r["method"], "bits": r["bits"], "quantize_s": round(r["tq"], 3), "time_x_rtn": round(r["tq"] / t_rtn, 1),
+        return {"method": r["method"], "search": r["search"], "mean_rho": round(r["rho"], 8), "bits": r["bits"], "quantize_s": round(r["tq"], 3), "time_x_rtn": round(r["tq"] / t_rtn, 1),
                 "time_x_minmax": round(r["tq"] / base["tq"], 2), "peak_x_minmax": round(r["mq"] / base["mq"], 2) if base["mq"] == base["mq"] else None,
                 "save_x_tofile": round(r["ts"] / r["tf"], 1), "save_durable_x_tofile": round(r["tsd"] / r["tfd"], 2), "save_MBps": round(r["save_mbs"], 1), "load_MBps": round(r["load_mbs"], 1),
                 "load_x_fromfile": round(r["tl"] / r["tr"], 1),

@@ -178,10 +178,10 @@ def cmd_quantize(a: argparse.Namespace) -> None:
     from .storage import compression, save
 
     try:  # validate before loading anything
-        config = QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, gain=a.gain)
+        config = QuantConfig(a.method, a.bits, a.granularity, tuple(a.skip), a.fold_bn, gain=a.gain, search=a.search)
     except ValueError as e:
         msg = str(e)
-        raise ValueError(f"--{msg}" if msg.split()[0].rstrip(":") in {"method", "bits", "granularity", "skip", "gain"} else msg) from None
+        raise ValueError(f"--{msg}" if msg.split()[0].rstrip(":") in {"method", "bits", "granularity", "skip", "gain", "search"} else msg) from None
     _check_out_file("--out", a.out)
     net, name = _load_float(a)
     if getattr(net, "corrquant_input_shape", None) is None:  # the sample input of BatchNorm folding
@@ -297,6 +297,9 @@ def parser() -> argparse.ArgumentParser:
                    help="scale of the levels: mse (least squares, default; minmax keeps its range scale) or unbiased "
                         "(E[w q] = E[w^2] per channel/tensor: no rho^2 shrinkage of the weights against float biases); "
                         "codes and rho are the same")
+    q.add_argument("--search", default="exact", choices=["exact", "histogram"],
+                   help="shape search of the rho families: exact (on sorted weights, default) or histogram (on per-channel "
+                        "histograms: several times faster on large models, a rho lower by ~1e-5; docs/benchmarks.md)")
     q.add_argument("--out", default=None, help="output packed file (default <model>_<dataset>_<method><bits>.safetensors)")
     q.set_defaults(func=cmd_quantize)
 

@@ -61,7 +61,7 @@ class QuantConfig:
     """Validated quantization settings for a layer or a whole model, written into every result record.
 
     ``QuantConfig(method, bits=None, granularity="channel", skip=(), fold_bn=False,
-    shared_shape=None, gain="mse")``
+    shared_shape=None, gain="mse", codebook="float32", search="exact")``
 
     **Arguments:**
 
@@ -80,6 +80,7 @@ class QuantConfig:
       ``deepnets.codebook.HALF_BOUND`` (2**-9) of the row's largest |level| (float32 elsewhere),
       and no thresholds (only what decoding needs; the layer's encoder becomes nearest-level);
       the model uses the decoded values, in memory and after loading.
+    - `search`: ``"exact"`` (default) or ``"histogram"`` (a faster shape search; :class:`theory.Recipe`).
     """
 
     recipe: theory.Recipe
@@ -90,10 +91,10 @@ class QuantConfig:
 
     def __init__(self, method: Any, bits: int | None = None, granularity: Any = "channel", skip: Any = (),
                  fold_bn: bool = False, shared_shape: bool | None = None, gain: str = "mse",
-                 codebook: str = "float32") -> None:
+                 codebook: str = "float32", search: str = "exact") -> None:
         if isinstance(method, theory.Recipe):
-            if bits is not None or shared_shape is not None or gain != "mse":
-                raise ValueError("pass either a Recipe or loose settings (bits, shared_shape, gain), not both")
+            if bits is not None or shared_shape is not None or gain != "mse" or search != "exact":
+                raise ValueError("pass either a Recipe or loose settings (bits, shared_shape, gain, search), not both")
             recipe = method
         else:
             if not isinstance(method, str) or method not in METHODS:
@@ -104,7 +105,7 @@ class QuantConfig:
                 bits = None
             elif isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 8:
                 raise ValueError(f"bits must be an integer in 1..8, got {bits!r}")
-            recipe = theory.Recipe(method, None if bits is None else int(bits), gain=gain, shared_shape=shared_shape)
+            recipe = theory.Recipe(method, bits and int(bits), gain=gain, shared_shape=shared_shape, search=search)
         if recipe.bits > 8:
             raise ValueError(f"recipe: {recipe.bits} bits per weight; packed storage holds 1..8")
         if isinstance(skip, str):
@@ -131,18 +132,17 @@ class QuantConfig:
         return {"method": self.method, "bits": self.bits, "K": self.K, "granularity": self.granularity.name,
                 "skip": list(self.skip), "fold_bn": self.fold_bn, "shared_shape": self.shared_shape, "gain": self.gain,
                 **({"offset": True} if self.recipe.offset else {}),
+                **({"search": self.recipe.search} if self.recipe.search != "exact" else {}),
                 **({"codebook": self.codebook} if self.codebook != "float32" else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> QuantConfig:
         method = d["method"]
         bits = None if method in FIXED_BITS else d.get("bits")
-        if d.get("offset"):  # mean-aware levels (theory.Recipe offset option)
-            recipe = theory.Recipe(method, bits, gain=d.get("gain", "mse"), shared_shape=d.get("shared_shape"), offset=True)
-            return cls(recipe, None, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
-                       codebook=d.get("codebook", "float32"))
-        return cls(method, bits, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
-                   d.get("shared_shape"), d.get("gain", "mse"), d.get("codebook", "float32"))  # files written before the gain option used least squares
+        recipe = theory.Recipe(method, bits, gain=d.get("gain", "mse"), shared_shape=d.get("shared_shape"),  # files before
+                               offset=bool(d.get("offset")), search=d.get("search", "exact"))  # the gain option: mse
+        return cls(recipe, None, d.get("granularity", "channel"), tuple(d.get("skip", ())), bool(d.get("fold_bn", False)),
+                   codebook=d.get("codebook", "float32"))
 
 
 def as_config(config: Any) -> QuantConfig:

@@ -309,7 +309,12 @@ def benchmarks_block(bench: dict) -> str:
     he = bench.get("hopfield_engine")
     sync = [r for r in dyn["rows"] if r["dynamics"] == "sync"]
     asyn = [r["ratio_to_matmul"] for r in dyn["rows"] if r["dynamics"] != "sync"]
-    d4 = {r["method"]: r for r in dn["rows"]}
+    d4 = {r["method"]: r for r in dn["rows"] if r.get("search", "exact") == "exact"}
+    both = dn["rows"] + dn.get("fixed_rows", [])
+    hist = {r["method"]: r for r in both if r.get("search") == "histogram"}
+    exact = {r["method"]: r for r in both if r.get("search", "exact") == "exact"}
+    hm = [m for m in ("sign", "ternary", "uniform", "exponential", "lloyd_max") if m in hist and m in exact]
+    drho = sorted(exact[m]["mean_rho"] - hist[m]["mean_rho"] for m in hm)
     fitted = [d4[m] for m in ("uniform", "exponential", "lloyd_max")]
     rng = lambda xs, f: f"{min(xs):{f}}-{max(xs):{f}}"  # noqa: E731
     same_overhead = all(abs(v - 1) <= 0.3 for v in qa["ratio"].values())
@@ -355,6 +360,12 @@ def benchmarks_block(bench: dict) -> str:
             " / ".join(f"{d4[m]['time_x_rtn']:.1f}x" for m in ("minmax", "uniform", "exponential", "lloyd_max"))
             + f" the time (issue 13's targets: {dn['targets']['minmax_x_rtn']:g}x for min-max, {dn['targets']['fit_x_rtn']:g}x for the fits)", dn]]
           if "rtn_s" in dn else []),
+        *([[f"`quantize` on that model with `search=\"histogram\"` (sign 1 bit, ternary 2, the others {dn['bits']})",
+            " / ".join(m.replace("lloyd_max", "Lloyd-Max") for m in hm), "the same round-to-nearest",
+            " / ".join(f"{hist[m]['time_x_rtn']:.1f}x" for m in hm) + " the time (exact search: "
+            + " / ".join(f"{exact[m]['time_x_rtn']:.0f}x" for m in hm) + "); mean rho of the layers "
+            + f"{drho[0]:.1e} to {drho[-1]:.1e} below the exact search's", dn]]
+          if hm else []),
         ["packed file of that model", f"{dn['bits']}-bit files", f"float32 safetensors ({dn['float_file_MiB']:g} MiB)",
          f"{rng([r['ratio_vs_float32'] for r in dn['rows']], '.1f')}x smaller; save {rng([r['save_MBps'] for r in dn['rows']], '.0f')} "
          f"MB/s, load {rng([r['load_MBps'] for r in dn['rows']], '.0f')} MB/s"

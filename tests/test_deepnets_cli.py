@@ -63,6 +63,29 @@ def test_train_delegates(tmp_path, capsys):
     assert os.path.isfile(res["weights"]) and res["epochs"] == 1 and res["test_top1"] > 0.3
 
 
+def test_quantize_with_histogram_search_records_it_and_reloads_bitwise(tmp_path):
+    from deepnets import models
+    from deepnets.storage import load, save_float
+
+    torch.manual_seed(0)
+    net = models.build("mlp", "digits").eval()
+    save_float(net, tmp_path / "mlp.safetensors")
+    outs = {}
+    for search in ("exact", "histogram"):
+        packed = tmp_path / f"{search}.safetensors"
+        assert main(["quantize", "--model", str(tmp_path / "mlp.safetensors"), "--arch", "mlp", "--dataset", "digits",
+                     "--method", "uniform", "--bits", "3", "--search", search, "--out", str(packed)]) == 0
+        qm = load(packed, models.build("mlp", "digits"))
+        assert qm.corrquant.config.recipe.search == search  # the option travels in the file
+        x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            outs[search] = qm(x)
+            assert torch.equal(load(packed, models.build("mlp", "digits"))(x), outs[search])
+    # the two searches find nearby but not identical levels: the outputs differ, by little
+    assert not torch.equal(outs["exact"], outs["histogram"])
+    assert torch.allclose(outs["exact"], outs["histogram"], rtol=0.05, atol=0.05 * outs["exact"].abs().max().item())
+
+
 # -- user errors: one line naming the flag, exit status 2, no traceback ------------------------
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
@@ -116,6 +139,7 @@ BAD = [  # (argv from the files folder d, the flag the message names)
     (lambda d: ["quantize", "--model", str(d / "mlp.pth"), "--arch", "mlp", "--dataset", "digits", "--method", "uniform",
                 "--bits", "3", "--out", str(d / "adir")], "--out"),
     (lambda d: ["quantize", "--model", "mlp", "--method", "uniform", "--bits", "9"], "--bits"),
+    (lambda d: ["quantize", "--model", "mlp", "--method", "uniform", "--bits", "3", "--search", "fast"], "--search"),
     (lambda d: ["train", "--model", "mlp", "--dataset", "digits", "--seed", "-1"], "--seed"),
     (lambda d: ["train", "--model", "mlp", "--dataset", "digits", "--out", str(d / "notes.txt")], "--out"),
     (lambda d: ["sweep", "--models", "mlp", "--dataset", "digits", "--limit", "0"], "--limit"),

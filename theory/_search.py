@@ -106,9 +106,10 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
     """(C, K) unit levels of the rho-optimal uniform quantizer of each row of ``|z|`` rows.
 
     Same search range as :func:`theory.families.uniform` on an empirical density:
-    step in ``[1e-4, 1] * 2 max|z| / (K - 1)``.  ``around`` (C, K) levels: search each row's
-    step only within a factor 1.5 of theirs (8 grid points, 16 golden steps; a local refinement
-    of a pooled shape).
+    step in ``[1e-4, 1] * 2 max|z| / (K - 1)``; 40 golden-section steps, 24 on rows whose rho
+    has no plateaus (histograms: 0.618**24 of the grid cell is far below their resolution).
+    ``around`` (C, K) levels: search each row's step only within a factor 1.5 of theirs (8 grid
+    points, 16 golden steps; a local refinement of a pooled shape).
     """
     if K == 2:
         return uniform_grid(K, np.ones(rows.C))
@@ -121,7 +122,7 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
         s0 = around[:, -1] - around[:, -2]
         return uniform_grid(K, _maximize_1d(f, s0 / 1.5, s0 * 1.5, n_grid=8, n_golden=16))
     hi = 2 * spread / (K - 1)
-    return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi))
+    return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24))
 
 
 def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int | None = None,
@@ -134,7 +135,8 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     then a shrinking pattern search in ``(log x, log a)`` from the best grid point.  The grid
     is 16 x 24 (24 pattern steps) for many rows and 96 x 128 (60 steps) for one row (a density
     or a whole tensor), where rho of discrete data is piecewise constant and a coarse grid can
-    miss the best plateau (one row whose rho has no plateaus, a histogram, takes 48 x 64).  ``around`` (C, K) levels: no grid; the pattern search starts from their base and top
+    miss the best plateau (one row whose rho has no plateaus, a histogram, takes 48 x 64).
+    ``around`` (C, K) levels: no grid; the pattern search starts from their base and top
     level with steps of a quarter of the coarse grid's and takes 8 steps (a local refinement of
     a pooled shape).
     """
@@ -279,7 +281,7 @@ def ternary_rows(rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
             v = sum(np.where(P[..., k] > 0, M1[..., k] ** 2 / np.where(P[..., k] > 0, P[..., k], 1.0), 0.0) for k in (0, 2))
         return np.sqrt(v / rows.e2[r, None])
 
-    t = _maximize_1d(f, 1e-3 * hi, hi)
+    t = _maximize_1d(f, 1e-3 * hi, hi, n_golden=40 if rows.plateaus else 24)
     P, M1 = cells(np.arange(rows.C), t[:, None])
     P, M1 = P[:, 0], M1[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
