@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._rows import _Rows
+from ._rows import _Rows, midpoints
 
 #: Bins of the grid shared by the rows of one tensor.
 BINS = 256
@@ -38,6 +38,14 @@ def zero_edge_grid(lo: float, hi: float, bins: int) -> tuple[float, float]:
     nneg = 0 if lo == 0 else int(min(max(np.ceil(bins * -lo / (hi - lo)), 1), bins - 1))
     w = max(-lo / nneg if nneg else 0.0, hi / (bins - nneg) if hi > 0 else 0.0)
     return -nneg * w, w
+
+
+def _sums(cc: np.ndarray, start: float, w: float) -> np.ndarray:
+    """Cumulative sums (C, B+1) of the piecewise-constant density of cumulative counts ``cc`` (bin centres)."""
+    centres = start + w * (np.arange(cc.shape[1] - 1) + 0.5)
+    cs = np.zeros_like(cc)
+    np.cumsum(np.diff(cc, axis=1) * centres, axis=1, out=cs[:, 1:])
+    return cs
 
 
 class HistRows(_Rows):
@@ -94,10 +102,7 @@ class HistRows(_Rows):
         """(cc, cs, start, width, spread): cumulative counts and sums (C, B+1) of the histogram density."""
         if self._table is None:
             cc, start, w, spread = self._count()
-            centres = start + w * (np.arange(self.bins) + 0.5)
-            cs = np.zeros_like(cc)
-            np.cumsum(np.diff(cc, axis=1) * centres, axis=1, out=cs[:, 1:])
-            self._table = (cc, cs, start, w, spread)
+            self._table = (cc, _sums(cc, start, w), start, w, spread)
         return self._table
 
     @property
@@ -120,30 +125,71 @@ class HistRows(_Rows):
                         table=(cc.sum(axis=0, keepdims=True), cs.sum(axis=0, keepdims=True), start, w, spread.max(keepdims=True)))
 
     def pooled_magnitudes(self) -> HistRows:
-        return self.magnitudes().pooled()
+        """``magnitudes().pooled()``; if the signed table is built and |z| is not, the pooled signed density
+        folded at 0 (a bin edge, so the fold is exact) instead of a new pass over the data."""
+        if self._magnitudes is not None or self._table is None:
+            return self.magnitudes().pooled()
+        cc, _, start, w, spread = self._table
+        n = np.diff(cc.sum(axis=0))
+        neg = int(round(-start / w))
+        L = max(neg, n.size - neg)
+        fold = np.zeros(L)
+        fold[:neg] += n[:neg][::-1]
+        fold[: n.size - neg] += n[neg:]
+        fc = np.zeros((1, L + 1))
+        np.cumsum(fold, out=fc[0, 1:])
+        return HistRows(1, [self.e2.sum()], L, table=(fc, _sums(fc, 0.0, w), 0.0, w, spread.max(keepdims=True)))
 
-    def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(P, M1), each (R, m, k+1): the counts and sums of the cells ``[t_{j-1}, t_j)`` under the histogram density."""
+    def below(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(count, sum) of the histogram density below each threshold ``t`` (R, m, k) of rows ``rows`` (R,)."""
         B = self.bins
-        R, m, _ = t.shape
         cc, cs, start, width, _ = self._tab
         u = (t - start) * (1.0 / width)
         np.clip(u, 0.0, B, out=u)
         i = np.minimum(u.astype(np.intp), B - 1)
         f = u - i
         j = i + (B + 1) * rows[:, None, None]
-        ccf, csf = cc.ravel(), cs.ravel()
+        ccf = cc.ravel()
         c0 = ccf[j]
         fn = f * (ccf[j + 1] - c0)
         edge = start + width * i
-        P = np.empty((R, m, t.shape[2] + 2))
-        M = np.empty_like(P)
+        return c0 + fn, cs.ravel()[j] + fn * (0.5 * (edge + np.clip(t, edge, edge + width)))
+
+    def density(self, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The histogram density (counts per unit) at thresholds ``t`` (R, k) of rows ``rows`` (R,)."""
+        B = self.bins
+        cc, _, start, width, _ = self._tab
+        i = np.clip(((t - start) * (1.0 / width)).astype(np.intp), 0, B - 1)
+        j = i + (B + 1) * rows[:, None]
+        ccf = cc.ravel()
+        inside = (t >= start) & (t < start + B * width)
+        return np.where(inside, (ccf[j + 1] - ccf[j]) / width, 0.0)
+
+    def cell_sums(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P, M1), each (R, m, k+1): the counts and sums of the cells ``[t_{j-1}, t_j)`` under the histogram density."""
+        R, m, k = t.shape
+        cc, cs = self._tab[:2]
+        P, M = np.empty((R, m, k + 2)), np.empty((R, m, k + 2))
         P[..., 0] = M[..., 0] = 0.0
-        P[..., 1:-1] = c0 + fn
-        M[..., 1:-1] = csf[j] + fn * (0.5 * (edge + np.clip(t, edge, edge + width)))
-        P[..., -1] = cc[rows, B][:, None]
-        M[..., -1] = cs[rows, B][:, None]
+        P[..., 1:-1], M[..., 1:-1] = self.below(t, rows)
+        P[..., -1] = cc[rows, -1][:, None]
+        M[..., -1] = cs[rows, -1][:, None]
         return np.diff(P, axis=2), np.diff(M, axis=2)
+
+    def rho(self, levels: np.ndarray, rows: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        """(R, m) rho of each row for m candidate quantizers ``levels`` (R, m, K), as :meth:`_Rows.rho` from the
+        sums below the thresholds: ``sum_k c_k M1_k = c_last M1_total + sum_j (c_j - c_{j+1}) S(t_j)`` (and so for
+        ``c^2`` and the counts), without forming the cells."""
+        t = midpoints(levels) if thresholds is None else thresholds
+        Pb, Sb = self.below(t, rows)
+        cc, cs = self._tab[:2]
+        last = levels[..., -1]
+        ewq = last * cs[rows, -1][:, None] + np.einsum("rmk,rmk->rm", levels[..., :-1] - levels[..., 1:], Sb)
+        sq = levels * levels
+        eq2 = sq[..., -1] * cc[rows, -1][:, None] + np.einsum("rmk,rmk->rm", sq[..., :-1] - sq[..., 1:], Pb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = ewq / np.sqrt(self.e2[rows, None] * eq2)
+        return np.where(eq2 > 0, out, 0.0)
 
 
 __all__ = ["BINS", "HistRows", "zero_edge_grid"]

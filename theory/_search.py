@@ -48,13 +48,21 @@ def uniform_grid(K: int, step) -> np.ndarray:
     return np.asarray(step, dtype=np.float64)[..., None] * (np.arange(K) - (K - 1) / 2.0)
 
 
-def exponential_grid(K: int, c, base) -> np.ndarray:
+def exponential_grid(K: int, c, base, products: bool = False) -> np.ndarray:
     """``+-c * base**j``, j = 0..K//2 - 1, plus a zero level when K is odd (Malsagov et al. 2019).
 
     ``c`` and ``base`` may be arrays (broadcast together to (...,)); the result is then (..., K).
+    ``products``: the powers by repeated multiplication (several times faster than ``**`` on many
+    candidates; equal up to the last bits, for searches that do not need bit-stable levels).
     """
     c, base = np.asarray(c, dtype=np.float64), np.asarray(base, dtype=np.float64)
-    if base.ndim == 0:  # one base for every row and candidate: its K//2 powers computed once (the same values)
+    if products:
+        c, base = np.broadcast_arrays(c, base)
+        pos = np.empty(c.shape + (K // 2,))
+        pos[..., 0] = c
+        for j in range(1, K // 2):
+            np.multiply(pos[..., j - 1], base, out=pos[..., j])
+    elif base.ndim == 0:  # one base for every row and candidate: its K//2 powers computed once (the same values)
         pos = c[..., None] * base[None] ** np.arange(K // 2)
     else:
         c, base = np.broadcast_arrays(c, base)
@@ -144,7 +152,7 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     fine = one and rows.plateaus
     n_base = n_base or (96 if fine else 48 if one else 16)
     n_top = n_top or (128 if fine else 64 if one else 24)
-    n_pattern = n_pattern or (60 if one else 24)
+    n_pattern = n_pattern or (60 if fine else 24)
     n = K // 2
     C = rows.C
     all_rows = np.arange(C)
@@ -153,7 +161,7 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
 
     def levels(lx, la):  # log(base - 1), log(top level) -> (..., K)
         b = 1.0 + np.exp(lx)
-        return exponential_grid(K, np.exp(la) / b ** (n - 1), b)
+        return exponential_grid(K, np.exp(la) / b ** (n - 1), b, products=not rows.plateaus)
 
     def f(r, lx, la):
         return rows.rho(_half(levels(lx, la), K), r)
@@ -174,14 +182,19 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
         best_la = np.clip(np.log(half[:, -1]), top_lo, top_hi)
         best_v = f(all_rows, best_lx[:, None], best_la[:, None])[:, 0]
         lxs, n_top, n_pattern = np.linspace(lxs[0], lxs[-1], 4 * (n_base - 1) + 1), 4 * (n_top - 1) + 1, 8
-    for lx in (lxs if around is None else ()):  # the grid, one base at a time (memory: C x n_top candidates)
-        v = f(all_rows, lx, las)  # one base for all rows
-        j = np.argmax(v, axis=1)
-        vj = v[all_rows, j]
-        better = vj > best_v
-        best_v = np.where(better, vj, best_v)
-        best_lx = np.where(better, lx, best_lx)
-        best_la = np.where(better, las[all_rows, j], best_la)
+    elif not rows.plateaus and C * n_base * n_top <= 1 << 16:  # the whole grid in one call: the same first best
+        v = f(all_rows, np.repeat(lxs, n_top)[None, :], np.tile(las, (1, n_base)))  # (C, n_base n_top), base-major
+        flat = np.argmax(v, axis=1)
+        best_v, best_lx, best_la = v[all_rows, flat], lxs[flat // n_top], las[all_rows, flat % n_top]
+    else:
+        for lx in lxs:  # the grid, one base at a time (memory: C x n_top candidates)
+            v = f(all_rows, lx, las)  # one base for all rows
+            j = np.argmax(v, axis=1)
+            vj = v[all_rows, j]
+            better = vj > best_v
+            best_v = np.where(better, vj, best_v)
+            best_lx = np.where(better, lx, best_lx)
+            best_la = np.where(better, las[all_rows, j], best_la)
     # Pattern search: try the 8 neighbours at the current steps, move if better, else halve the steps.
     dx = np.full(C, lxs[1] - lxs[0])
     da = (top_hi - top_lo) / (n_top - 1)
@@ -237,6 +250,8 @@ def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: f
     """
     tol = rows.lloyd_tol if tol is None else tol
     gain_tol = rows.lloyd_gain_tol
+    if hasattr(rows, "density") and gain_tol is not None and init.shape[1] <= NEWTON_LEVELS:
+        return _lloyd_newton(rows, init, max_iter, gain_tol)
     c = np.array(init, dtype=np.float64)
     active = np.arange(rows.C)
     prev = None
@@ -259,6 +274,80 @@ def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: f
         if gain_tol is not None:
             prev_fit = fit[moved]
         prev = P
+    return c
+
+
+#: Lloyd-Max on a density with a known value at the thresholds takes Newton steps up to this many levels.
+NEWTON_LEVELS = 64
+
+
+def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float) -> np.ndarray:
+    """Lloyd-Max levels (the same fixed point: every level the centroid of its cell, thresholds at midpoints)
+    found by Newton's method on ``T(c) - c`` (``T`` the Lloyd map) for rows with a ``density``.
+
+    With cells ``[t_{k-1}, t_k)``, ``t_k = (c_k + c_{k+1}) / 2``, the centroid ``m_k = M1_k / P_k`` moves
+    with its thresholds as ``dm_k/dt_k = f(t_k) (t_k - m_k) / P_k`` and ``dm_k/dt_{k-1} = f(t_{k-1})
+    (m_k - t_{k-1}) / P_k`` (``f`` the density), so the Jacobian of ``T`` is tridiagonal.  A step is kept
+    only where its cells raise the explained energy ``sum M1^2 / P`` (``rho^2 E[z^2]`` at the centroids);
+    a rejected step is halved (three times at most), then the row takes the plain Lloyd step, which
+    never lowers it.  A row stops when an accepted plain or full step gains less than ``gain_tol E[z^2]``.
+    Lloyd's iteration on a flat density needs hundreds of steps for that; Newton a few (S. Lloyd 1982;
+    J. Max 1960).
+    """
+    c = np.array(init, dtype=np.float64)
+    C, K = c.shape
+    x = c.copy()  # the point whose cells are evaluated next
+    base, delta = c.copy(), np.zeros_like(c)  # the last accepted point and its Newton step
+    damp = np.ones(C)
+    best = np.full(C, -np.inf)
+    active = np.arange(C)
+    k = np.arange(K)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        xa = x[active]
+        t = midpoints(xa)
+        P, M1 = rows.cell_sums(t[:, None, :], active)
+        P, M1 = P[:, 0], M1[:, 0]
+        full = P > 1e-300
+        with np.errstate(invalid="ignore", divide="ignore"):
+            Pd = np.where(full, P, 1.0)
+            m = np.maximum.accumulate(np.where(full, M1 / Pd, xa), axis=1)
+            energy = np.sum(np.where(full, M1 * M1 / Pd, 0.0), axis=1)
+        gain = energy - best[active]
+        ok = gain >= 0
+        bad = active[~ok]
+        # a rejected step: halve it from its base; after three halvings, the plain Lloyd step from the base's cells
+        damp[bad] *= 0.5
+        halve = damp[bad] >= 0.125
+        x[bad] = np.where(halve[:, None], base[bad] + damp[bad, None] * delta[bad], c[bad])
+        delta[bad[~halve]] = 0.0
+        acc = active[ok]
+        if acc.size:
+            plain_or_full = (damp[acc] == 1.0) | np.all(delta[acc] == 0.0, axis=1)
+            done = plain_or_full & (gain[ok] <= gain_tol * rows.e2[acc])
+            c[acc], best[acc] = m[ok], energy[ok]
+            # Newton from the accepted point
+            mo, to, Po, xo = m[ok], t[ok], np.where(full[ok], P[ok], np.inf), xa[ok]
+            f = rows.density(to, acc)
+            up, lo = np.zeros_like(mo), np.zeros_like(mo)
+            up[:, :-1] = f * (to - mo[:, :-1]) / Po[:, :-1]  # dm_k / dt_k
+            lo[:, 1:] = f * (mo[:, 1:] - to) / Po[:, 1:]  # dm_k / dt_{k-1}
+            J = np.zeros((acc.size, K, K))
+            J[:, k, k] = 0.5 * (up + lo) - 1.0
+            J[:, k[:-1], k[:-1] + 1] = 0.5 * up[:, :-1]
+            J[:, k[1:], k[1:] - 1] = 0.5 * lo[:, 1:]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                try:
+                    step = np.linalg.solve(J, (xo - mo)[..., None])[..., 0]
+                except np.linalg.LinAlgError:
+                    step = mo - xo
+            usable = np.all(np.isfinite(step), axis=1) & np.all(np.diff(xo + step, axis=1) > 0, axis=1)
+            step = np.where(usable[:, None], step, mo - xo)  # else the plain step
+            base[acc], delta[acc], damp[acc] = xo, step, 1.0
+            x[acc] = xo + step
+            active = np.concatenate((active[~ok], acc[~done]))
+            active.sort()
     return c
 
 

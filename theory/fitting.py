@@ -37,12 +37,15 @@ import numpy as np
 from . import _search as S
 from ._quantizer import Quantizer
 from ._search import midpoints
-from ._hist import HistRows
+from ._hist import BINS, HistRows
 from .affine import affine_rows
 from .correlation import GAINS, gain_factor
 from .granularity import PerGroup, PerTensor, as_granularity
 from .recipe import METHODS, Recipe, as_recipe
 
+#: ``search="histogram"`` reads histograms for tensors of at least this many weights; smaller ones are
+#: searched exactly (their sort is cheap, and a histogram of few weights is a coarse density).
+HIST_MIN_WEIGHTS = 1 << 14
 #: Scale used for an all-zero group (keeps levels strictly increasing).
 _TINY = 1e-20
 
@@ -167,7 +170,7 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         if not np.any(live):
             return t, lv
     data = rows[live] if not np.all(live) else rows
-    if recipe.search == "histogram":
+    if recipe.search == "histogram" and data.size >= HIST_MIN_WEIGHTS:
         return _fit_hist(data, rms[live], amax[live], recipe, t, lv, live)
     signed = S.SortedRows.scaled(data, rms[live])  # sorted rows / rms
     if method == "sign":
@@ -195,7 +198,7 @@ def _fit_hist(data: np.ndarray, rms: np.ndarray, amax: np.ndarray, recipe: Recip
     method, K = recipe.method, recipe.K
     C, n = data.shape
     e2 = np.full(C, float(n))  # the rows are divided by their own RMS
-    signed = HistRows.of(data, rms, e2, amax=amax)
+    signed = HistRows.of(data, rms, e2, amax=amax, bins=max(BINS, 16 * K))  # at least 16 bins per level
     if method == "sign":
         unit_t, unit = np.zeros((C, 1)), np.tile([-1.0, 1.0], (C, 1))
         ewq = np.sum(np.abs(data), axis=1, dtype=np.float64) / rms

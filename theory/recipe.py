@@ -76,7 +76,8 @@ class Recipe:
     - `search`: how the family parameters are searched on data.  ``"exact"`` (default): on each
       group's sorted weights, so the search sees the exact empirical rho.  ``"histogram"``: on a
       fixed-width histogram of each group (:mod:`theory._hist`; no sort, several times faster on
-      large models), with each group's own shape refined locally from the pooled one; the
+      large models) for tensors of at least ``theory.fitting.HIST_MIN_WEIGHTS`` (2**14) weights
+      (smaller ones exactly), with each group's own shape refined locally from the pooled one; the
       optimum moves by the histogram's resolution (a rho within about 1e-5 of the exact search's
       on the benchmark model), and the quantizer that comes out is applied exactly.  Min-max and
       affine do not search this way and ignore it.
