@@ -166,6 +166,17 @@ def _minmax_grid(rows: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
     return -zp * step, step
 
 
+def _starts(rows: np.ndarray, K: int, lo: np.ndarray, hi: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> list:
+    """The starting grids (origin, step) of every row: min-max, the full range, ``mean +- c sd`` (shifted for small groups)."""
+    starts = [_minmax_grid(rows, K), (lo, (hi - lo) / (K - 1))]
+    shifts = SMALL_SHIFTS if rows.shape[1] <= SMALL_GROUP else (0.0,)
+    for c in CLIP_STARTS:
+        half = np.minimum(c * sd, 0.5 * (hi - lo))
+        step = 2.0 * half / (K - 1)
+        starts += [(mu - half + s * step, step) for s in shifts]
+    return starts
+
+
 def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray, np.ndarray]:
     """(thresholds (G, K-1), levels (G, K)) of the maximum-rho affine grid of each row of ``rows`` (G, m).
 
@@ -184,13 +195,7 @@ def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray
         return t, lv
     G, m = rows.shape
     lo, hi = rows.min(axis=1), rows.max(axis=1)
-    starts = [_minmax_grid(rows, K), (lo, (hi - lo) / (K - 1))]
-    mu, sd = rows.mean(axis=1), rows.std(axis=1)
-    shifts = SMALL_SHIFTS if m <= SMALL_GROUP else (0.0,)
-    for c in CLIP_STARTS:
-        half = np.minimum(c * sd, 0.5 * (hi - lo))
-        step = 2.0 * half / (K - 1)
-        starts += [(mu - half + s * step, step) for s in shifts]
+    starts = _starts(rows, K, lo, hi, rows.mean(axis=1), rows.std(axis=1))
     S = len(starts)
     a0 = np.concatenate([a for a, _ in starts])
     b0 = np.concatenate([b for _, b in starts])
@@ -210,4 +215,96 @@ def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray
     return t, strictly_increasing(lv)
 
 
-__all__ = ["affine_rows", "CLIP_STARTS", "SMALL_GROUP", "SMALL_SHIFTS", "MAX_ITER"]
+def affine_hist_rows(rows: np.ndarray, K: int, gain: str = "mse", max_iter: int = MAX_ITER,
+                     gain_tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`affine_rows` with the alternation run on histograms of the rows (``search="histogram"``).
+
+    The same starts and the same two steps, written in cell sums (:class:`theory._hist.HistRows`,
+    per row the piecewise-constant density of its histogram): for the cells of a line, the
+    least-squares line through the codes ``k`` has slope ``(n S_kw - S_k S_w) / (n S_kk - S_k^2)``
+    and passes through the means, with ``n = sum P_k``, ``S_k = sum k P_k``, ``S_kk = sum k^2 P_k``,
+    ``S_w = sum M1_k``, ``S_kw = sum k M1_k``; its explained energy ``a S_w + b S_kw`` never falls, and
+    a pair (row, start) stops when it gains less than ``gain_tol sum w^2`` or after ``max_iter``
+    lines.  The alternation creeps along flat valleys, so each pair extrapolates: the next line is
+    the least-squares one pushed ``omega - 1`` times its last move further; a pushed line whose cells
+    explain more energy than the pair's best doubles ``omega`` (up to 64), one that does not is
+    dropped for the plain least-squares line, with ``omega = 1`` (so the energy still never falls).
+    The best start of each row by the histogram rho wins; the unbiased gain comes from the same
+    cell sums.  Rows must not be constant (:func:`affine_rows` handles those).
+    """
+    from ._hist import HistRows
+
+    x = np.asarray(rows)
+    G, m = x.shape
+    lo, hi = x.min(axis=1).astype(np.float64), x.max(axis=1).astype(np.float64)
+    mu = np.mean(x, axis=1, dtype=np.float64)
+    e2 = np.einsum("ij,ij->i", x, x, dtype=np.float64) if x.dtype == np.float64 else \
+        np.einsum("ij,ij->i", x.astype(np.float64), x.astype(np.float64))
+    sd = np.sqrt(np.maximum(e2 / m - mu * mu, 0.0))
+    scale = np.maximum(np.sqrt(e2 / m), 1e-300)  # the histogram's unit: each row's RMS
+    h = HistRows.of(x, scale, e2 / (scale * scale), bins=max(256, 16 * K))
+    starts = _starts(x, K, lo, hi, mu, sd)
+    S = len(starts)
+    a = np.stack([s[0] for s in starts], axis=1) / scale[:, None]  # (G, S), unit of the histogram
+    b = np.stack([s[1] for s in starts], axis=1) / scale[:, None]
+    b = np.where(b > 0, b, ((hi - lo) / (K - 1) / scale)[:, None])
+    k = np.arange(K, dtype=np.float64)
+    n = float(m)
+    tot = h._tab[1][:, -1]  # each row's sum under its histogram density
+    best = np.full((G, S), -np.inf)
+    first = np.tile(np.arange(S), (G, 1))  # equal starts of a row are iterated once (clipped ranges often coincide)
+    for s1 in range(S - 1, 0, -1):
+        for s0 in range(s1):
+            eq = (a[:, s0] == a[:, s1]) & (b[:, s0] == b[:, s1])
+            first[eq, s1] = s0
+    active = first == np.arange(S)
+    omega = np.ones((G, S))
+    fa, fb = a.copy(), b.copy()  # each pair's plain least-squares line: where a failed push falls back to
+    for _ in range(max_iter):
+        r, s_ = np.nonzero(active)
+        if r.size == 0:
+            break
+        ar, br = a[r, s_], b[r, s_]
+        Cb, Sb = h.below((ar[:, None] + br[:, None] * (k[:-1] + 0.5))[:, None, :], r)  # below each threshold
+        Cb, Sb = Cb[:, 0], Sb[:, 0]
+        # the cells' sums by parts: sum_k k P_k = (K-1) n - sum_j C(t_j), sum_k k^2 P_k = (K-1)^2 n - sum_j (2j+1) C(t_j)
+        Sk, Skk = (K - 1) * n - Cb.sum(axis=1), (K - 1) ** 2 * n - Cb @ (2 * k[:-1] + 1)
+        Sw = tot[r]
+        Skw = (K - 1) * Sw - Sb.sum(axis=1)
+        var, cov = n * Skk - Sk * Sk, n * Skw - Sk * Sw
+        ok = (var > 0) & (cov > 0)
+        nb = np.where(ok, cov / np.where(ok, var, 1.0), br)
+        na = np.where(ok, (Sw - nb * Sk) / n, ar)
+        energy = na * Sw + nb * Skw
+        up = energy > best[r, s_]
+        om = omega[r, s_]
+        pushed = om > 1
+        stop = up & ~pushed & (energy - best[r, s_] <= gain_tol * h.e2[r]) | ~up & ~pushed
+        # improved: keep the line, push further; a failed push: back to the plain line, omega 1
+        om = np.where(up, np.minimum(2 * om, 64.0), 1.0)
+        nxt_a = np.where(up, na + (om - 1) * (na - ar), fa[r, s_])
+        nxt_b = np.where(up, nb + (om - 1) * (nb - br), fb[r, s_])
+        bad = ~(nxt_b > 0)
+        nxt_a, nxt_b, om = np.where(bad, na, nxt_a), np.where(bad, nb, nxt_b), np.where(bad, 1.0, om)
+        fa[r[up], s_[up]], fb[r[up], s_[up]], best[r[up], s_[up]] = na[up], nb[up], energy[up]
+        a[r, s_], b[r, s_], omega[r, s_] = nxt_a, nxt_b, om
+        active[r[stop], s_[stop]] = False
+    rows_i = np.arange(G)
+    a, b = fa[rows_i[:, None], first], fb[rows_i[:, None], first]  # the best line of each pair (equal starts: the same)
+    lv = a[:, :, None] + b[:, :, None] * k  # (G, S, K), each start's line, cells at its midpoints
+    pick = np.argmax(h.rho(lv, rows_i), axis=1)  # the first best start wins ties
+    av, bv = a[rows_i, pick], b[rows_i, pick]
+    lv = av[:, None] + bv[:, None] * k
+    if gain != "mse":  # about the group mean (module docstring), from the cell sums of the chosen grid
+        P, M1 = h.cell_sums(midpoints(lv)[:, None, :], rows_i)
+        P, M1 = P[:, 0], M1[:, 0]
+        mz = mu / scale
+        qc = lv - mz[:, None]
+        g = np.asarray(gain_factor(gain, h.e2 - n * mz * mz, np.sum(qc * (M1 - mz[:, None] * P), axis=1),
+                                   np.sum(qc * qc * P, axis=1)))
+        lv = mz[:, None] + g[:, None] * qc
+    lv = lv * scale[:, None]
+    return midpoints(av[:, None] + bv[:, None] * k) * scale[:, None], strictly_increasing(lv)
+
+
+__all__ = ["affine_rows", "affine_hist_rows", "CLIP_STARTS", "SMALL_GROUP", "SMALL_SHIFTS", "MAX_ITER"]

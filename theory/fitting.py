@@ -38,7 +38,7 @@ from . import _search as S
 from ._quantizer import Quantizer
 from ._search import midpoints
 from ._hist import BINS, HistRows
-from .affine import affine_rows
+from .affine import SMALL_GROUP, affine_hist_rows, affine_rows
 from .correlation import GAINS, gain_factor
 from .granularity import PerGroup, PerTensor, as_granularity
 from .recipe import METHODS, Recipe, as_recipe
@@ -149,6 +149,10 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         t, lv = fit_rows(rows - m[:, None], _centred(recipe))
         return t + m[:, None], S.strictly_increasing(lv + m[:, None])
     if method == "affine":  # the maximum-rho affine grid (theory.affine)
+        if recipe.search == "histogram" and rows.size >= HIST_MIN_WEIGHTS and rows.shape[1] > SMALL_GROUP:
+            const = ~(rows.max(axis=1) > rows.min(axis=1))
+            if not np.any(const):
+                return affine_hist_rows(rows, K, recipe.gain)
         return affine_rows(rows, K, recipe.gain)
     if method == "minmax":
         lv = _minmax_rows(rows, K)
