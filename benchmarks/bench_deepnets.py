@@ -120,7 +120,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per step; the minimum is reported (default 2)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to time (default all; minmax always runs first)")
     ap.add_argument("--searches", nargs="+", default=["exact", "histogram"], choices=["exact", "histogram"],
-                    help="shape searches of the rho families to time (default both; min-max and affine have none)")
+                    help="shape searches of the rho fits to time (default both; min-max has none)")
     ap.add_argument("--fit-repeats", type=int, default=None, help="timed quantize runs of the max-rho fits (default --repeats)")
     ap.add_argument("--no-trace", action="store_true", help="skip the traced (peak memory) calls")
     ap.add_argument("--write", default=None, help="Markdown file whose '## deepnets' table part is replaced")
@@ -131,7 +131,7 @@ def main(argv=None) -> None:
     model = resnet50_shaped(a.seed)
     n = sum(p.numel() for p in model.parameters())
     methods = [(m, s) for m in ["minmax"] + [m for m in a.methods if m != "minmax"]
-               for s in (("exact",) if m in ("minmax", "affine") else a.searches)]
+               for s in (("exact",) if m == "minmax" else a.searches)]
     rows = []
     t_rtn = math.inf
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +185,7 @@ def main(argv=None) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['method']} | {'' if r['method'] in ('minmax', 'affine') else r['search']} | {r['bits']} | {r['rho']:.6f} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
+        lines.append(f"| {r['method']} | {'' if r['method'] == 'minmax' else r['search']} | {r['bits']} | {r['rho']:.6f} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
                      f"{r['ts']:.3f} | {r['ts'] / r['tf']:.1f} | {r['tsd'] / r['tfd']:.2f} | {r['save_mbs']:.0f} | {r['tl']:.3f} | {r['tl'] / r['tr']:.0f} | "
                      f"{r['load_mbs']:.0f} | {r['mb']:.1f} | {r['ratio']:.2f} |")
     lines.append(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | | 8 | | {tt:.2f} | {tt / t_rtn:.1f} | "

@@ -313,7 +313,7 @@ def benchmarks_block(bench: dict) -> str:
     both = dn["rows"] + dn.get("fixed_rows", [])
     hist = {r["method"]: r for r in both if r.get("search") == "histogram"}
     exact = {r["method"]: r for r in both if r.get("search", "exact") == "exact"}
-    hm = [m for m in ("sign", "ternary", "uniform", "exponential", "lloyd_max") if m in hist and m in exact]
+    hm = [m for m in ("sign", "ternary", "uniform", "exponential", "lloyd_max", "affine") if m in hist and m in exact]
     drho = sorted(exact[m]["mean_rho"] - hist[m]["mean_rho"] for m in hm)
     fitted = [d4[m] for m in ("uniform", "exponential", "lloyd_max")]
     rng = lambda xs, f: f"{min(xs):{f}}-{max(xs):{f}}"  # noqa: E731

@@ -30,13 +30,19 @@ from ._rows import _Rows, midpoints
 BINS = 256
 
 
+#: The grid is this much wider than the data, so that float32 bin coordinates stay inside ``[0, bins)``.
+_MARGIN = 1.0 + 2.0**-16
+
+
 def zero_edge_grid(lo: float, hi: float, bins: int) -> tuple[float, float]:
-    """(start, width) of ``bins`` equal bins covering ``[lo, hi]`` (``lo <= 0 <= hi``) with 0 on a bin edge."""
+    """(start, width) of ``bins`` equal bins covering ``[lo, hi]`` (``lo <= 0 <= hi``) with 0 on a bin edge, with
+    room to spare: ``lo`` and ``hi`` lie at least ``2**-16`` of their bins' span inside (so a bin coordinate
+    computed in float32, relative error below ``2**-22``, cannot leave the grid)."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     if hi - lo <= 0:
         return 0.0, 1.0
     nneg = 0 if lo == 0 else int(min(max(np.ceil(bins * -lo / (hi - lo)), 1), bins - 1))
-    w = max(-lo / nneg if nneg else 0.0, hi / (bins - nneg) if hi > 0 else 0.0)
+    w = _MARGIN * max(-lo / nneg if nneg else 0.0, hi / (bins - nneg) if hi > 0 else 0.0)
     return -nneg * w, w
 
 
@@ -88,11 +94,10 @@ class HistRows(_Rows):
         mult = (1.0 / (w * scale)).astype(a.dtype)[:, None]  # bin coordinate, row by row
         u = np.multiply(a, mult, out=a) if absolute else a * mult
         if start != 0:
-            u += a.dtype.type(-start / w)
-        idx = u.astype(np.int32)
+            u += a.dtype.type(round(-start / w))  # the number of negative bins, an integer
+        idx = u.astype(np.intp)  # in [0, B): the grid's margin (zero_edge_grid)
         del u, a
-        np.clip(idx, 0, B - 1, out=idx)
-        idx += (np.arange(C, dtype=np.int32) * B)[:, None]
+        idx += (np.arange(C, dtype=np.intp) * B)[:, None]
         cc = np.zeros((C, B + 1))
         np.cumsum(np.bincount(idx.ravel(), minlength=C * B).reshape(C, B), axis=1, out=cc[:, 1:])
         return cc, start, w, np.maximum(np.abs(lo), np.abs(hi))

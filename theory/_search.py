@@ -117,7 +117,7 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
     step in ``[1e-4, 1] * 2 max|z| / (K - 1)``; 40 golden-section steps, 24 on rows whose rho
     has no plateaus (histograms: 0.618**24 of the grid cell is far below their resolution).
     ``around`` (C, K) levels: search each row's step only within a factor 1.5 of theirs (8 grid
-    points, 16 golden steps; a local refinement of a pooled shape).
+    points, 10 golden steps; a local refinement of a pooled shape).
     """
     if K == 2:
         return uniform_grid(K, np.ones(rows.C))
@@ -128,7 +128,7 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
 
     if around is not None:
         s0 = around[:, -1] - around[:, -2]
-        return uniform_grid(K, _maximize_1d(f, s0 / 1.5, s0 * 1.5, n_grid=8, n_golden=16))
+        return uniform_grid(K, _maximize_1d(f, s0 / 1.5, s0 * 1.5, n_grid=8, n_golden=10))
     hi = 2 * spread / (K - 1)
     return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24))
 
@@ -290,7 +290,7 @@ def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float)
     (m_k - t_{k-1}) / P_k`` (``f`` the density), so the Jacobian of ``T`` is tridiagonal.  A step is kept
     only where its cells raise the explained energy ``sum M1^2 / P`` (``rho^2 E[z^2]`` at the centroids);
     a rejected step is halved (three times at most), then the row takes the plain Lloyd step, which
-    never lowers it.  A row stops when an accepted plain or full step gains less than ``gain_tol E[z^2]``.
+    never lowers it.  A row stops when an accepted step gains less than ``gain_tol E[z^2]``.
     Lloyd's iteration on a flat density needs hundreds of steps for that; Newton a few (S. Lloyd 1982;
     J. Max 1960).
     """
@@ -324,8 +324,7 @@ def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float)
         delta[bad[~halve]] = 0.0
         acc = active[ok]
         if acc.size:
-            plain_or_full = (damp[acc] == 1.0) | np.all(delta[acc] == 0.0, axis=1)
-            done = plain_or_full & (gain[ok] <= gain_tol * rows.e2[acc])
+            done = gain[ok] <= gain_tol * rows.e2[acc]
             c[acc], best[acc] = m[ok], energy[ok]
             # Newton from the accepted point
             mo, to, Po, xo = m[ok], t[ok], np.where(full[ok], P[ok], np.inf), xa[ok]

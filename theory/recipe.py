@@ -77,10 +77,11 @@ class Recipe:
       group's sorted weights, so the search sees the exact empirical rho.  ``"histogram"``: on a
       fixed-width histogram of each group (:mod:`theory._hist`; no sort, several times faster on
       large models) for tensors of at least ``theory.fitting.HIST_MIN_WEIGHTS`` (2**14) weights
-      (smaller ones exactly), with each group's own shape refined locally from the pooled one; the
-      optimum moves by the histogram's resolution (a rho within about 1e-5 of the exact search's
-      on the benchmark model), and the quantizer that comes out is applied exactly.  Min-max and
-      affine do not search this way and ignore it.
+      (smaller ones exactly): each group's own shape is refined locally from the pooled one,
+      Lloyd-Max takes Newton steps, the affine alternation runs on cell sums (groups of more than
+      ``theory.affine.SMALL_GROUP`` weights) with extrapolated steps.  The optimum moves by the
+      histogram's resolution (on the benchmark model the mean rho of the layers moves by 1e-5 or
+      less, up or down), and the quantizer that comes out is applied exactly.  Min-max ignores it.
 
     ``"affine"`` is the maximum-rho affine grid ``a + b k`` of each group (:mod:`theory.affine`):
     one origin and one step per group, as the asymmetric toolkits store, placed for maximum rho;
