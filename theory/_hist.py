@@ -10,11 +10,12 @@ bin ``i`` takes the fraction ``f`` of its count, and ``f (e_i + t) / 2`` times i
 sum (the integral of that density), so a lookup is a few gathers in a small table whatever
 the row length, and rho is a continuous function of the thresholds.
 
-What it costs in accuracy: the cell sums of a threshold are those of the data up to the
-values inside the threshold's bin, ``|P - P_exact| <= n_i`` and ``|M1 - M1_exact| <= n_i w``
-(``w`` the bin width) plus the bin-centre error of the sums, ``n w / 2`` at most over the
-row; so rho of any quantizer is within a bound of order ``w`` of the exact one (checked against
-:class:`theory._rows.SortedRows` in ``tests/test_theory_hist.py``).  Only the search sees this
+What it costs in accuracy: below a threshold inside bin ``i`` (edges ``e_i``, ``e_i + w``) the
+count is off by at most the bin's count ``n_i``, and the sum by at most ``n_i (max|edge| + w/2)``
+(the misplaced values carry the threshold's value) plus the bin-centre error ``w/2`` for each of
+the ``N_below`` values below it; a cell's error is at most its two thresholds' (checked against
+:class:`theory._rows.SortedRows` in ``tests/test_theory_hist.py``).  So rho of any quantizer is
+within a bound of order ``w`` of the exact one.  Only the search sees this
 approximation: the quantizer that comes out is applied to the real weights, so its codes,
 rho and error are exact.  The rows of one tensor share a grid so that the pooled row (all
 rows as one, for shared shapes) is the exact sum of the rows' histograms.

@@ -116,7 +116,7 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
     Same search range as :func:`theory.families.uniform` on an empirical density:
     step in ``[1e-4, 1] * 2 max|z| / (K - 1)``; 40 golden-section steps, 24 on rows whose rho
     has no plateaus (histograms: 0.618**24 of the grid cell is far below their resolution).
-    ``around`` (C, K) levels: search each row's step only within a factor 1.5 of theirs (8 grid
+    ``around`` (C, K) levels: search each row's step only within a factor 3 of theirs (12 grid
     points, 10 golden steps; a local refinement of a pooled shape).
     """
     if K == 2:
@@ -128,7 +128,7 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
 
     if around is not None:
         s0 = around[:, -1] - around[:, -2]
-        return uniform_grid(K, _maximize_1d(f, s0 / 1.5, s0 * 1.5, n_grid=8, n_golden=10))
+        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=10))
     hi = 2 * spread / (K - 1)
     return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24))
 
@@ -144,9 +144,7 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     is 16 x 24 (24 pattern steps) for many rows and 96 x 128 (60 steps) for one row (a density
     or a whole tensor), where rho of discrete data is piecewise constant and a coarse grid can
     miss the best plateau (one row whose rho has no plateaus, a histogram, takes 48 x 64).
-    ``around`` (C, K) levels: no grid; the pattern search starts from their base and top
-    level with steps of a quarter of the coarse grid's and takes 8 steps (a local refinement of
-    a pooled shape).
+    ``around`` (C, K) levels: the first candidate of each row (a pooled shape), before the grid.
     """
     one = rows.C == 1
     fine = one and rows.plateaus
@@ -176,16 +174,18 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     las = top_lo[:, None] + np.linspace(0.0, 1.0, n_top)[None, :] * (top_hi - top_lo)[:, None]  # (C, n_top)
     best_v = np.full(C, -np.inf)
     best_lx, best_la = np.zeros(C), np.zeros(C)
-    if around is not None:  # start from the given shapes: no grid
+    if around is not None:  # the given shapes are the first candidates; the grid and the pattern search follow
         half = _half(np.asarray(around, np.float64), K)
         best_lx = np.clip(np.log(half[:, -1] / half[:, -2] - 1.0), lxs[0], lxs[-1])
         best_la = np.clip(np.log(half[:, -1]), top_lo, top_hi)
         best_v = f(all_rows, best_lx[:, None], best_la[:, None])[:, 0]
-        lxs, n_top, n_pattern = np.linspace(lxs[0], lxs[-1], 4 * (n_base - 1) + 1), 4 * (n_top - 1) + 1, 8
-    elif not rows.plateaus and C * n_base * n_top <= 1 << 16:  # the whole grid in one call: the same first best
+    if not rows.plateaus and C * n_base * n_top <= 1 << 16:  # the whole grid in one call: the same first best
         v = f(all_rows, np.repeat(lxs, n_top)[None, :], np.tile(las, (1, n_base)))  # (C, n_base n_top), base-major
         flat = np.argmax(v, axis=1)
-        best_v, best_lx, best_la = v[all_rows, flat], lxs[flat // n_top], las[all_rows, flat % n_top]
+        better = v[all_rows, flat] > best_v
+        best_v = np.where(better, v[all_rows, flat], best_v)
+        best_lx = np.where(better, lxs[flat // n_top], best_lx)
+        best_la = np.where(better, las[all_rows, flat % n_top], best_la)
     else:
         for lx in lxs:  # the grid, one base at a time (memory: C x n_top candidates)
             v = f(all_rows, lx, las)  # one base for all rows
@@ -283,70 +283,59 @@ NEWTON_LEVELS = 64
 
 def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float) -> np.ndarray:
     """Lloyd-Max levels (the same fixed point: every level the centroid of its cell, thresholds at midpoints)
-    found by Newton's method on ``T(c) - c`` (``T`` the Lloyd map) for rows with a ``density``.
+    with Newton steps on ``T(c) - c`` (``T`` the Lloyd map) for rows with a ``density``.
 
     With cells ``[t_{k-1}, t_k)``, ``t_k = (c_k + c_{k+1}) / 2``, the centroid ``m_k = M1_k / P_k`` moves
     with its thresholds as ``dm_k/dt_k = f(t_k) (t_k - m_k) / P_k`` and ``dm_k/dt_{k-1} = f(t_{k-1})
-    (m_k - t_{k-1}) / P_k`` (``f`` the density), so the Jacobian of ``T`` is tridiagonal.  A step is kept
-    only where its cells raise the explained energy ``sum M1^2 / P`` (``rho^2 E[z^2]`` at the centroids);
-    a rejected step is halved (three times at most), then the row takes the plain Lloyd step, which
-    never lowers it.  A row stops when an accepted step gains less than ``gain_tol E[z^2]``.
-    Lloyd's iteration on a flat density needs hundreds of steps for that; Newton a few (S. Lloyd 1982;
-    J. Max 1960).
+    (m_k - t_{k-1}) / P_k`` (``f`` the density), so the Jacobian of ``T`` is tridiagonal.  Every iteration
+    evaluates two points in one pass, the plain Lloyd step (the current centroids) and the Newton
+    point, and goes on from the one whose cells explain more energy ``sum M1^2 / P`` (``rho^2 E[z^2]``
+    at the centroids); its centroids are the new levels.  So the energy of the levels' own cells never
+    falls from one iteration to the next, as in Lloyd's iteration.  A row stops when that energy gains
+    less than ``gain_tol E[z^2]``.  Lloyd's iteration on a flat density needs hundreds of steps for that;
+    Newton a few (S. Lloyd 1982; J. Max 1960).
     """
     c = np.array(init, dtype=np.float64)
     C, K = c.shape
-    x = c.copy()  # the point whose cells are evaluated next
-    base, delta = c.copy(), np.zeros_like(c)  # the last accepted point and its Newton step
-    damp = np.ones(C)
+    x = c.copy()  # the Newton point evaluated next to the plain step
     best = np.full(C, -np.inf)
     active = np.arange(C)
     k = np.arange(K)
     for _ in range(max_iter):
         if active.size == 0:
             break
-        xa = x[active]
-        t = midpoints(xa)
-        P, M1 = rows.cell_sums(t[:, None, :], active)
-        P, M1 = P[:, 0], M1[:, 0]
-        full = P > 1e-300
+        R = active.size
+        pts = np.stack((c[active], x[active]), axis=1)  # (R, 2, K): plain step, Newton point
+        t2 = midpoints(pts)
+        P2, M2 = rows.cell_sums(t2, active)
+        full = P2 > 1e-300
         with np.errstate(invalid="ignore", divide="ignore"):
-            Pd = np.where(full, P, 1.0)
-            m = np.maximum.accumulate(np.where(full, M1 / Pd, xa), axis=1)
-            energy = np.sum(np.where(full, M1 * M1 / Pd, 0.0), axis=1)
-        gain = energy - best[active]
-        ok = gain >= 0
-        bad = active[~ok]
-        # a rejected step: halve it from its base; after three halvings, the plain Lloyd step from the base's cells
-        damp[bad] *= 0.5
-        halve = damp[bad] >= 0.125
-        x[bad] = np.where(halve[:, None], base[bad] + damp[bad, None] * delta[bad], c[bad])
-        delta[bad[~halve]] = 0.0
-        acc = active[ok]
-        if acc.size:
-            done = gain[ok] <= gain_tol * rows.e2[acc]
-            c[acc], best[acc] = m[ok], energy[ok]
-            # Newton from the accepted point
-            mo, to, Po, xo = m[ok], t[ok], np.where(full[ok], P[ok], np.inf), xa[ok]
-            f = rows.density(to, acc)
-            up, lo = np.zeros_like(mo), np.zeros_like(mo)
-            up[:, :-1] = f * (to - mo[:, :-1]) / Po[:, :-1]  # dm_k / dt_k
-            lo[:, 1:] = f * (mo[:, 1:] - to) / Po[:, 1:]  # dm_k / dt_{k-1}
-            J = np.zeros((acc.size, K, K))
-            J[:, k, k] = 0.5 * (up + lo) - 1.0
-            J[:, k[:-1], k[:-1] + 1] = 0.5 * up[:, :-1]
-            J[:, k[1:], k[1:] - 1] = 0.5 * lo[:, 1:]
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                try:
-                    step = np.linalg.solve(J, (xo - mo)[..., None])[..., 0]
-                except np.linalg.LinAlgError:
-                    step = mo - xo
-            usable = np.all(np.isfinite(step), axis=1) & np.all(np.diff(xo + step, axis=1) > 0, axis=1)
-            step = np.where(usable[:, None], step, mo - xo)  # else the plain step
-            base[acc], delta[acc], damp[acc] = xo, step, 1.0
-            x[acc] = xo + step
-            active = np.concatenate((active[~ok], acc[~done]))
-            active.sort()
+            Pd = np.where(full, P2, 1.0)
+            m2 = np.maximum.accumulate(np.where(full, M2 / Pd, pts), axis=2)
+            e2 = np.sum(np.where(full, M2 * M2 / Pd, 0.0), axis=2)
+        pick = (e2[:, 1] > e2[:, 0]).astype(np.intp)
+        r = np.arange(R)
+        xo, to, mo, Po, energy = pts[r, pick], t2[r, pick], m2[r, pick], P2[r, pick], e2[r, pick]
+        done = energy - best[active] <= gain_tol * rows.e2[active]
+        c[active], best[active] = mo, energy
+        f = rows.density(to, active)
+        Pn = np.where(Po > 1e-300, Po, np.inf)
+        up, lo = np.zeros_like(mo), np.zeros_like(mo)
+        up[:, :-1] = f * (to - mo[:, :-1]) / Pn[:, :-1]  # dm_k / dt_k
+        lo[:, 1:] = f * (mo[:, 1:] - to) / Pn[:, 1:]  # dm_k / dt_{k-1}
+        J = np.zeros((R, K, K))
+        J[:, k, k] = 0.5 * (up + lo) - 1.0
+        J[:, k[:-1], k[:-1] + 1] = 0.5 * up[:, :-1]
+        J[:, k[1:], k[1:] - 1] = 0.5 * lo[:, 1:]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            try:
+                step = np.linalg.solve(J, (xo - mo)[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                step = np.full_like(mo, np.nan)
+        newton = xo + step
+        ordered = np.all(np.isfinite(newton), axis=1) & np.all(np.diff(newton, axis=1) > 0, axis=1)
+        x[active] = np.where(ordered[:, None], newton, mo)  # an unusable step: the plain one twice
+        active = active[~done]
     return c
 
 
