@@ -364,7 +364,8 @@ def benchmarks_block(bench: dict) -> str:
             " / ".join(m.replace("lloyd_max", "Lloyd-Max") for m in hm), "the same round-to-nearest",
             " / ".join(f"{hist[m]['time_x_rtn']:.1f}x" for m in hm) + " the time (exact search: "
             + " / ".join(f"{exact[m]['time_x_rtn']:.0f}x" for m in hm) + "); mean rho of the layers "
-            + f"{drho[0]:.1e} to {drho[-1]:.1e} below the exact search's", dn]]
+            + (f"{drho[-1]:.1e} below to {-drho[0]:.1e} above the exact search's" if drho[0] < 0
+               else f"{drho[0]:.1e} to {drho[-1]:.1e} below the exact search's"), dn]]
           if hm else []),
         ["packed file of that model", f"{dn['bits']}-bit files", f"float32 safetensors ({dn['float_file_MiB']:g} MiB)",
          f"{rng([r['ratio_vs_float32'] for r in dn['rows']], '.1f')}x smaller; save {rng([r['save_MBps'] for r in dn['rows']], '.0f')} "
