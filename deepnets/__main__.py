@@ -299,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
                         "codes and rho are the same")
     q.add_argument("--search", default="exact", choices=["exact", "histogram"],
                    help="shape search of the rho families: exact (on sorted weights, default) or histogram (on per-channel "
-                        "histograms: several times faster on large models, a rho lower by ~1e-5; docs/benchmarks.md)")
+                        "histograms: several times faster on large models, rho within ~1e-5, top-1 can move; docs/benchmarks.md)")
     q.add_argument("--out", default=None, help="output packed file (default <model>_<dataset>_<method><bits>.safetensors)")
     q.set_defaults(func=cmd_quantize)
 

@@ -80,8 +80,9 @@ class Recipe:
       (smaller ones exactly): each group's own shape is refined locally from the pooled one,
       Lloyd-Max takes Newton steps, the affine alternation runs on cell sums (groups of more than
       ``theory.affine.SMALL_GROUP`` weights) with extrapolated steps.  The optimum moves by the
-      histogram's resolution (on the benchmark model the mean rho of the layers moves by 1e-5 or
-      less, up or down), and the quantizer that comes out is applied exactly.  Min-max ignores it.
+      histogram's resolution (the mean rho of the layers moves by 1e-5 or so, up or down, but on
+      BatchNorm nets at 2-3 bits top-1 can move by a point: docs/benchmarks.md), and the quantizer
+      that comes out is applied exactly.  Min-max ignores it.
 
     ``"affine"`` is the maximum-rho affine grid ``a + b k`` of each group (:mod:`theory.affine`):
     one origin and one step per group, as the asymmetric toolkits store, placed for maximum rho;
