@@ -230,16 +230,20 @@ def main(argv=None) -> dict:
         record["merge"] = "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:])
     else:
         record = run(a)
-    md = render(record)
+    write_record(record, render(record), a.json, a.markdown)
+    return record
+
+
+def write_record(record: dict, md: str, json_path: str | None, md_path: str | None) -> None:
+    """Print the markdown ``md`` of ``record``; write the record as JSON and the markdown where asked."""
     print(md)
-    if a.json:
-        with open(a.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(record, f, indent=1)
             f.write("\n")
-    if a.markdown:
-        with open(a.markdown, "w") as f:
+    if md_path:
+        with open(md_path, "w") as f:
             f.write(md)
-    return record
 
 
 def _versions() -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 
@@ -29,7 +28,7 @@ import deepnets
 import theory
 from deepnets.quantize import weight_layers
 
-from bench_peers import correct, paired_se
+from bench_peers import correct, paired_se, write_record
 
 
 def _mean_rho(report) -> float:
@@ -96,15 +95,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--markdown", default=None, help="write the table here")
     a = ap.parse_args(argv)
     rec = run(a)
-    md = render(rec)
-    print(md)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rec, f, indent=1)
-            f.write("\n")
-    if a.markdown:
-        with open(a.markdown, "w") as f:
-            f.write(md)
+    write_record(rec, render(rec), a.json, a.markdown)
     return rec
 
 

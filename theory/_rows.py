@@ -41,8 +41,6 @@ class _Rows:
     e2: np.ndarray
     spread: np.ndarray
     discrete: bool
-    #: Relative level change at which Lloyd iterations stop (besides "no weight changes cell").
-    lloyd_tol = 1e-12
     #: If set, Lloyd iterations also stop on a gain in explained energy below this fraction of E[z^2].
     lloyd_gain_tol: float | None = None
     #: rho is piecewise constant in the parameters (data), so one row gets a fine search grid.

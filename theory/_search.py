@@ -235,20 +235,18 @@ def exponential_given(rows: _Rows, K: int, base: float | None, c: float | None) 
     return exponential_grid(K, np.full(rows.C, c), 1.0 + x)
 
 
-def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: float | None = None) -> np.ndarray:
+def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: float = 1e-12) -> np.ndarray:
     """(C, K) Lloyd-Max levels of each signed row from ``init`` (C, K) (S. Lloyd 1982; J. Max 1960).
 
     Thresholds at level midpoints, levels at cell centroids (empty cells keep their
     level), until, per row, no weight changes cell (data) or the largest level change is
     below ``tol`` relative to the largest level (a continuous density), or ``max_iter``
-    iterations; rows that have converged stop iterating.  ``tol`` defaults to the rows'
-    ``lloyd_tol`` (1e-12).  Rows with a ``lloyd_gain_tol`` (histograms, whose cells change
+    iterations; rows that have converged stop iterating.  Rows with a ``lloyd_gain_tol`` (histograms, whose cells change
     with every threshold move) also stop when an iteration raises the explained energy
     ``sum_k M1_k^2 / P_k`` (``rho^2 E[z^2]`` at the centroids, never decreasing) by no more
     than that fraction of ``E[z^2]``.  On data this is 1-D k-means
     (Han, Mao, Dally 2016, weight sharing).  Deterministic.
     """
-    tol = rows.lloyd_tol if tol is None else tol
     gain_tol = rows.lloyd_gain_tol
     if hasattr(rows, "density") and gain_tol is not None and init.shape[1] <= NEWTON_LEVELS:
         return _lloyd_newton(rows, init, max_iter, gain_tol)

@@ -216,7 +216,7 @@ def affine_rows(rows: np.ndarray, K: int, gain: str = "mse") -> tuple[np.ndarray
 
 
 def affine_hist_rows(rows: np.ndarray, K: int, gain: str = "mse", max_iter: int = MAX_ITER,
-                     gain_tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+                     gain_tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`affine_rows` with the alternation run on histograms of the rows (``search="histogram"``).
 
     The same starts and the same two steps, written in cell sums (:class:`theory._hist.HistRows`,
@@ -230,13 +230,15 @@ def affine_hist_rows(rows: np.ndarray, K: int, gain: str = "mse", max_iter: int 
     explain more energy than the pair's best doubles ``omega`` (up to 64), one that does not is
     dropped for the plain least-squares line, with ``omega = 1`` (so the energy still never falls).
     The best start of each row by the histogram rho wins; the unbiased gain comes from the same
-    cell sums.  Rows must not be constant (:func:`affine_rows` handles those).
+    cell sums.  None if a row is constant (:func:`affine_rows` handles those).
     """
     from ._hist import HistRows
 
     x = np.asarray(rows)
     G, m = x.shape
     lo, hi = x.min(axis=1).astype(np.float64), x.max(axis=1).astype(np.float64)
+    if not np.all(hi > lo):
+        return None
     mu = np.mean(x, axis=1, dtype=np.float64)
     e2 = np.einsum("ij,ij->i", x, x, dtype=np.float64) if x.dtype == np.float64 else \
         np.einsum("ij,ij->i", x.astype(np.float64), x.astype(np.float64))

@@ -150,9 +150,9 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         return t + m[:, None], S.strictly_increasing(lv + m[:, None])
     if method == "affine":  # the maximum-rho affine grid (theory.affine)
         if recipe.search == "histogram" and rows.size >= HIST_MIN_WEIGHTS and rows.shape[1] > SMALL_GROUP:
-            const = ~(rows.max(axis=1) > rows.min(axis=1))
-            if not np.any(const):
-                return affine_hist_rows(rows, K, recipe.gain)
+            out = affine_hist_rows(rows, K, recipe.gain)  # None with a constant row
+            if out is not None:
+                return out
         return affine_rows(rows, K, recipe.gain)
     if method == "minmax":
         lv = _minmax_rows(rows, K)
