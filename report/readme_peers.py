@@ -49,7 +49,7 @@ def peers_block(peers: dict) -> str:
     for c in cells:
         bp, at = c["best_peer"], c["at_peer_bits"]
         ours = "-" if at is None else f"{at['top1']:.1f} at {at['bits_per_weight']:.2f} (`{_tool(at['tool'])}`)"
-        diff = "-" if at is None else f"{at['diff']:+.1f} +- {at['paired_se']:.1f}"
+        diff = "-" if at is None else f"{at['diff']:+.2f} +- {at['paired_se']:.2f}"  # 0.01 point = 1 image in 10,000
         rows.append([f"{_model(c['model'])} ({c['float_top1']:.1f})", c["granularity"], c["bits"],
                      f"{bp['top1']:.1f} at {bp['bits_per_weight']:.2f} ({bp['tool']})", ours, diff, cell_word(at)])
     table = _table(["model (float)", "granularity", "bits", "best peer (top-1 at bpw)", "corrquant at <= its bpw",

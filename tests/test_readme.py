@@ -131,7 +131,7 @@ def test_a_changed_peer_number_or_cell_changes_the_peers_block(readme, record, b
     assert "12.3 at" in block and "12.3 at" not in readme.split(begin)[1].split(end)[0]
     from report.readme_blocks import _model
 
-    assert "-50.0 +- 0.5 | loss |" in block
+    assert "-50.00 +- 0.50 | loss |" in block
     assert f"losses beyond that: {_model(cell['model'])} {cell['granularity']} {cell['bits']} bits" in block
     assert rr.render(readme, record, bench, peers) == readme
 
