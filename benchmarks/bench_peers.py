@@ -14,7 +14,7 @@ Fashion-MNIST test set through ``deepnets.test_subset``) at every bit width and 
 - **corrquant**: ``deepnets.quantize`` with each recipe of ``--recipes`` (BatchNorm left
   unfolded, as for the peers).  A recipe ``A@F,B`` uses ``A`` on layers whose fan-in per output
   channel is at most ``F`` and ``B`` on the others (any number of tiers; a layer-name mapping of
-  ``QuantConfig``\ s, data-free like every recipe).
+  ``QuantConfig`` objects, data-free like every recipe).
 - **HQQ** (Badri & Shaji 2023, half-quadratic quantization, data-free): its core
   ``hqq.core.quantize.Quantizer.quantize`` (``optimize=True``, ``axis=1``, ``device="cpu"``) on
   each weight reshaped to ``(out, in*kh*kw)``; HQQ has no Conv2d layer.  Scale and zero are
@@ -122,17 +122,18 @@ def _set_weights(model: nn.Module, new: dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
-def run_corrquant(model: nn.Module, plan: list, spec: tuple) -> tuple[nn.Module, float, float]:
-    """(quantized model, effective bits per weight, seconds); ``spec = (tiers, bias correction, input shape)`` (:func:`parse_tiers`)."""
+def run_corrquant(model: nn.Module, plan: list, spec: tuple, override: dict | None = None) -> tuple[nn.Module, float, float]:
+    """(quantized model, effective bits per weight, seconds); ``spec = (tiers, bias correction, input shape)`` (:func:`parse_tiers`);
+    ``override``: layer name -> tiers used for that layer instead."""
     tiers, bc, input_shape = spec
 
-    def tier(m):
+    def tier(name, m):
         fan_in = m.weight[0].numel()
-        return next((r, b) for f, r, b in tiers if f is None or fan_in <= f)
+        return next((r, b) for f, r, b in (override or {}).get(name, tiers) if f is None or fan_in <= f)
 
     config = {}
     for name, m, g in plan:
-        recipe, book = tier(m)
+        recipe, book = tier(name, m)
         config[name] = deepnets.QuantConfig(recipe, granularity="channel" if g is None else deepnets.PerGroup(g), codebook=book)
     t = time.perf_counter()
     qmodel, _ = deepnets.quantize(model, config)
