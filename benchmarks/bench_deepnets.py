@@ -11,7 +11,9 @@ of the quantized layers beside the time (the report's exact rho of the real weig
 weight, per output channel (min, max, scale, round, clamp to uint8 codes; no model copy, no
 decoding, no report), timed alternately with the methods in the same run (min-max: alternately
 with it, at least 5 times each); every quantize time is printed as a ratio to it (``x RTN``;
-targets: min-max within 2x, every max-rho fit within 10x) and to corrquant's own min-max.  ``quantize`` includes everything the call does: the
+targets: min-max within 2x, every max-rho fit within 10x) and to corrquant's own min-max.  The fit
+alone (``theory.fitting.fit_checked`` on every layer's float32 weights: the search that ``quantize``
+runs first, without the codes, the decoded weights and the report) is timed too (``fit x RTN``).  ``quantize`` includes everything the call does: the
 model copy, the finiteness check, the fit, the codes, the decoded weights and the per-layer
 rho/relMSE report.  Pack + save is compared with writing the same number of bytes with
 numpy ``tofile`` into the same directory in the same run (``x tofile``; both land in the page
@@ -43,6 +45,7 @@ from deepnets.baselines import int8_per_channel
 from deepnets.quantize import FIXED_BITS, METHODS, QuantConfig, quantize, weight_layers
 from deepnets.storage import load, save, save_float
 from deepnets.zoo import resnet50_shaped
+from theory.fitting import fit_checked
 
 
 def _measure(fn, repeats: int = 1, trace: bool = True):
@@ -130,6 +133,7 @@ def main(argv=None) -> None:
     load0 = os.getloadavg()[0]
     model = resnet50_shaped(a.seed)
     n = sum(p.numel() for p in model.parameters())
+    weights = [m.weight.detach().cpu().numpy() for _, m in weight_layers(model)]  # as quantize hands them to the fit
     methods = [(m, s) for m in ["minmax"] + [m for m in a.methods if m != "minmax"]
                for s in (("exact",) if m == "minmax" else a.searches)]
     rows = []
@@ -150,6 +154,8 @@ def main(argv=None) -> None:
                 (qm, report), _, mq = _measure(lambda cfg=cfg: quantize(model, cfg), 1, not a.no_trace)
             else:
                 (qm, report), tq, mq = _measure(lambda cfg=cfg: quantize(model, cfg), reps, not a.no_trace)
+            # the fit alone (theory's search for every layer's quantizer, what quantize calls first), best of reps
+            _, tfit, _ = _measure(lambda cfg=cfg: [fit_checked(cfg.recipe, w, cfg.granularity) for w in weights], reps, trace=False)
             live = [r for r in report if not r.skipped]
             rho = sum(r.rho * r.params for r in live) / sum(r.params for r in live)
             path = os.path.join(tmp, f"{m}.safetensors")
@@ -163,9 +169,9 @@ def main(argv=None) -> None:
             with torch.no_grad():
                 assert torch.equal(loaded(x), qm(x)), f"{m}: load is not bitwise exact"
             mb = sizes["file"] / 2**20
-            rows.append(dict(method=m, search=search, rho=rho, bits=bits, tq=tq, mq=mq, ts=ts, tf=tf, tsd=tsd, tfd=tfd, ms=ms, tl=tl, tr=tr, save_mbs=mb / ts, load_mbs=mb / tl,
+            rows.append(dict(method=m, search=search, rho=rho, bits=bits, tq=tq, tfit=tfit, mq=mq, ts=ts, tf=tf, tsd=tsd, tfd=tfd, ms=ms, tl=tl, tr=tr, save_mbs=mb / ts, load_mbs=mb / tl,
                              mb=mb, ratio=fbytes / sizes["file"]))
-            print(f"done {m} ({search}): quantize {tq:.2f}s (RTN {t:.3f}s), mean rho {rho:.8f}", file=sys.stderr, flush=True)
+            print(f"done {m} ({search}): quantize {tq:.2f}s (fit {tfit:.2f}s, RTN {t:.3f}s), mean rho {rho:.8f}", file=sys.stderr, flush=True)
             del qm, loaded
         (_, _, tsize), tt, mt = _measure(lambda: int8_per_channel(model, tmp), a.repeats, not a.no_trace)
     base = rows[0]
@@ -181,19 +187,21 @@ def main(argv=None) -> None:
         "",
         f"Command: `{command}`",
         "",
-        "| method | search | bits | mean rho | quantize s | x RTN | x minmax | peak MiB (tracemalloc) | pack+save s | x tofile | durable x tofile | save MB/s | load s | x fromfile | load MB/s | file MiB | ratio vs float32 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| method | search | bits | mean rho | quantize s | x RTN | fit s | fit x RTN | x minmax | peak MiB (tracemalloc) | pack+save s | x tofile | durable x tofile | save MB/s | load s | x fromfile | load MB/s | file MiB | ratio vs float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['method']} | {'' if r['method'] == 'minmax' else r['search']} | {r['bits']} | {r['rho']:.6f} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
+        lines.append(f"| {r['method']} | {'' if r['method'] == 'minmax' else r['search']} | {r['bits']} | {r['rho']:.6f} | {r['tq']:.2f} | {r['tq'] / t_rtn:.1f} | {r['tfit']:.2f} | {r['tfit'] / t_rtn:.1f} | {r['tq'] / base['tq']:.2f} | {r['mq']:.0f} | "
                      f"{r['ts']:.3f} | {r['ts'] / r['tf']:.1f} | {r['tsd'] / r['tfd']:.2f} | {r['save_mbs']:.0f} | {r['tl']:.3f} | {r['tl'] / r['tr']:.0f} | "
                      f"{r['load_mbs']:.0f} | {r['mb']:.1f} | {r['ratio']:.2f} |")
-    lines.append(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | | 8 | | {tt:.2f} | {tt / t_rtn:.1f} | "
+    lines.append(f"| torch_int8_channel (torch.ao observer + fake-quant, incl. save) | | 8 | | {tt:.2f} | {tt / t_rtn:.1f} | | | "
                  f"{tt / base['tq']:.2f} | {mt:.0f} | | | | | | | | {tsize / 2**20:.1f} | {fbytes / tsize:.2f} |")
     fitted = [r for r in rows if r["method"] != "minmax"]
     lines += ["", f"Targets: min-max within 2x of RTN: {'met' if base['tq'] <= 2 * t_rtn else 'NOT met'} "
               f"({base['tq'] / t_rtn:.1f}x); every max-rho fit within 10x: "
               + ", ".join(f"{_label(r)} {r['tq'] / t_rtn:.0f}x{'' if r['tq'] <= 10 * t_rtn else ' (NOT met)'}" for r in fitted)
+              + "; the fit alone (theory's search, without the codes, the decoded weights and the report) within 10x: "
+              + ", ".join(f"{_label(r)} {r['tfit'] / t_rtn:.1f}x{'' if r['tfit'] <= 10 * t_rtn else ' (NOT met)'}" for r in fitted)
               + "; pack + save within 1.5x of tofile: "
               + ", ".join(f"{_label(r)} {r['ts'] / r['tf']:.1f}x{'' if r['ts'] <= 1.5 * r['tf'] else ' (NOT met)'}" for r in rows)
               + "; durable (each write followed by fsync): "
@@ -231,6 +239,7 @@ def _write_json(path: str, rows: list, t_rtn: float, n: int, bits: int, fbytes: 
 
     def row(r):
         return {"method": r["method"], "search": r["search"], "mean_rho": round(r["rho"], 8), "bits": r["bits"], "quantize_s": round(r["tq"], 3), "time_x_rtn": round(r["tq"] / t_rtn, 1),
+                "fit_s": round(r["tfit"], 3), "fit_x_rtn": round(r["tfit"] / t_rtn, 1),
                 "time_x_minmax": round(r["tq"] / base["tq"], 2), "peak_x_minmax": round(r["mq"] / base["mq"], 2) if base["mq"] == base["mq"] else None,
                 "save_x_tofile": round(r["ts"] / r["tf"], 1), "save_durable_x_tofile": round(r["tsd"] / r["tfd"], 2), "save_MBps": round(r["save_mbs"], 1), "load_MBps": round(r["load_mbs"], 1),
                 "load_x_fromfile": round(r["tl"] / r["tr"], 1),

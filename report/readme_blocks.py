@@ -363,7 +363,10 @@ def benchmarks_block(bench: dict) -> str:
         *([[f"`quantize` on that model with `search=\"histogram\"` (sign 1 bit, ternary 2, the others {dn['bits']})",
             " / ".join(m.replace("lloyd_max", "Lloyd-Max") for m in hm), "the same round-to-nearest",
             " / ".join(f"{hist[m]['time_x_rtn']:.1f}x" for m in hm) + " the time (exact search: "
-            + " / ".join(f"{exact[m]['time_x_rtn']:.0f}x" for m in hm) + "); mean rho of the layers "
+            + " / ".join(f"{exact[m]['time_x_rtn']:.0f}x" for m in hm) + ")"
+            + ("; the fit alone, without the codes, the decoded weights and the report: "
+               + " / ".join(f"{hist[m]['fit_x_rtn']:.1f}x" for m in hm) if all("fit_x_rtn" in hist[m] for m in hm) else "")
+            + "; mean rho of the layers "
             + (f"{drho[-1]:.1e} below to {-drho[0]:.1e} above the exact search's" if drho[0] < 0
                else f"{drho[0]:.1e} to {drho[-1]:.1e} below the exact search's"), dn]]
           if hm else []),
