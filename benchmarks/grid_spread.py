@@ -6,8 +6,9 @@ Usage: ``python benchmarks/grid_spread.py [--model mlp] [--layer layers.5] [--bi
 Every Conv/Linear weight of the committed ``--model`` is quantized with corrquant's min-max grid
 (``minmax+fp16``, as in ``benchmarks/bench_peers.py``), in the same groups as there.  Then only
 ``--layer`` is replaced by ``--count`` min-max grids whose range is scaled by ``1 + d``, ``d`` evenly
-from ``-span`` to ``+span`` (``scale = (max - min)(1 + d) / (K - 1)``, integer zero point, codes
-clipped to ``0..K-1``: the same kind of grid, rho within a fraction of a percent of min-max's), and
+from ``-span`` to ``+span`` (theory's ``minmax`` grid of ``(1 + d) w`` applied to ``w``: step
+``(max - min)(1 + d) / (K - 1)``, the same integer zero point, the nearest level with the ends
+clipped: the same kind of grid, rho within a fraction of a percent of min-max's), and
 top-1 is taken on the first ``--n`` Fashion-MNIST test images.  The spread of those accuracies is
 how far the particular rounding errors of that layer move top-1 when rho hardly moves; a
 difference between two recipes inside it is a tie that the test set's paired standard error does
@@ -33,21 +34,12 @@ import theory
 from bench_peers import correct, layer_plan, paired_se, parse_tiers, run_corrquant, write_record
 
 
-def _groups(w: np.ndarray, g: int | None) -> np.ndarray:
-    """(rows, size) view of a weight's groups: whole output channels (``g`` None) or ``g`` consecutive weights."""
-    flat = w.reshape(w.shape[0], -1)
-    return flat if g is None else flat.reshape(-1, g)
-
-
 def scaled_minmax(w: np.ndarray, bits: int, g: int | None, d: float) -> np.ndarray:
-    """``w`` on a min-max grid per group whose range is scaled by ``1 + d`` (float64 arithmetic, float32 result)."""
-    K = 2**bits
-    rows = _groups(w.astype(np.float64), g)
-    lo, hi = np.minimum(rows.min(axis=1), 0.0), np.maximum(rows.max(axis=1), 0.0)
-    scale = np.where(hi > lo, (hi - lo) * (1.0 + d) / (K - 1), 1.0)
-    zp = np.round(-lo / scale)
-    q = (np.clip(np.round(rows / scale[:, None]) + zp[:, None], 0, K - 1) - zp[:, None]) * scale[:, None]
-    return q.reshape(w.shape).astype(np.float32)
+    """``w`` on theory's min-max grid of ``(1 + d) w`` (the range and step scaled by ``1 + d``, the same integer
+    zero point), per output channel (``g`` None) or in groups of ``g``: the nearest level, the ends clipped."""
+    gran = theory.PerChannel(0) if g is None else theory.PerGroup(g)
+    w64 = w.astype(np.float64)
+    return theory.Recipe("minmax", bits).fit((1.0 + d) * w64, gran)(w64).astype(np.float32)
 
 
 def main(argv=None) -> dict:
