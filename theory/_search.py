@@ -48,12 +48,13 @@ def uniform_grid(K: int, step) -> np.ndarray:
     return np.asarray(step, dtype=np.float64)[..., None] * (np.arange(K) - (K - 1) / 2.0)
 
 
-def exponential_grid(K: int, c, base, products: bool = False) -> np.ndarray:
+def exponential_grid(K: int, c, base, products: bool = False, half: bool = False) -> np.ndarray:
     """``+-c * base**j``, j = 0..K//2 - 1, plus a zero level when K is odd (Malsagov et al. 2019).
 
     ``c`` and ``base`` may be arrays (broadcast together to (...,)); the result is then (..., K).
     ``products``: the powers by repeated multiplication (several times faster than ``**`` on many
     candidates; equal up to the last bits, for searches that do not need bit-stable levels).
+    ``half``: only the levels >= 0 (``(..., K - K//2)``, the quantizer of ``|z|``; the same values).
     """
     c, base = np.asarray(c, dtype=np.float64), np.asarray(base, dtype=np.float64)
     if products:
@@ -68,6 +69,8 @@ def exponential_grid(K: int, c, base, products: bool = False) -> np.ndarray:
         c, base = np.broadcast_arrays(c, base)
         pos = c[..., None] * base[..., None] ** np.arange(K // 2)
     zero = [np.zeros(c.shape + (1,))] if K % 2 else []
+    if half:
+        return np.concatenate([*zero, pos], axis=-1) if zero else pos
     return np.concatenate([-pos[..., ::-1], *zero, pos], axis=-1)
 
 
@@ -157,12 +160,12 @@ def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int 
     spread = rows.spread
     top_lo, top_hi = np.log(1e-2 * spread), np.log(2 * spread)
 
-    def levels(lx, la):  # log(base - 1), log(top level) -> (..., K)
+    def levels(lx, la, half=False):  # log(base - 1), log(top level) -> (..., K), or its levels >= 0
         b = 1.0 + np.exp(lx)
-        return exponential_grid(K, np.exp(la) / b ** (n - 1), b, products=not rows.plateaus)
+        return exponential_grid(K, np.exp(la) / b ** (n - 1), b, products=not rows.plateaus, half=half)
 
     def f(r, lx, la):
-        return rows.rho(_half(levels(lx, la), K), r)
+        return rows.rho(levels(lx, la, half=True), r)
 
     if n == 1:  # one positive level: the base does not matter
         lx0 = np.full(C, np.log(1.0))

@@ -259,38 +259,43 @@ def affine_hist_rows(rows: np.ndarray, K: int, gain: str = "mse", max_iter: int 
         for s0 in range(s1):
             eq = (a[:, s0] == a[:, s1]) & (b[:, s0] == b[:, s1])
             first[eq, s1] = s0
-    active = first == np.arange(S)
-    omega = np.ones((G, S))
     fa, fb = a.copy(), b.copy()  # each pair's plain least-squares line: where a failed push falls back to
+    # the live pairs' state, compacted (flat pair index p = row * S + start); a pair that stops leaves it
+    p = np.flatnonzero(first == np.arange(S))
+    r = p // S
+    ar, br = a.ravel()[p], b.ravel()[p]
+    pa, pb, best, om = ar.copy(), br.copy(), np.full(p.size, -np.inf), np.ones(p.size)
+    faf, fbf = fa.ravel(), fb.ravel()  # views: the stopped pairs' lines are written into fa, fb
+    w1, ones = 2 * k[:-1] + 1, np.ones(K - 1)
     for _ in range(max_iter):
-        r, s_ = np.nonzero(active)
-        if r.size == 0:
+        if p.size == 0:
             break
-        ar, br = a[r, s_], b[r, s_]
         Cb, Sb = h.below((ar[:, None] + br[:, None] * (k[:-1] + 0.5))[:, None, :], r)  # below each threshold
         Cb, Sb = Cb[:, 0], Sb[:, 0]
         # the cells' sums by parts: sum_k k P_k = (K-1) n - sum_j C(t_j), sum_k k^2 P_k = (K-1)^2 n - sum_j (2j+1) C(t_j)
-        Sk, Skk = (K - 1) * n - Cb.sum(axis=1), (K - 1) ** 2 * n - Cb @ (2 * k[:-1] + 1)
+        Sk, Skk = (K - 1) * n - Cb @ ones, (K - 1) ** 2 * n - Cb @ w1  # (matrix-vector products: fast row sums)
         Sw = tot[r]
-        Skw = (K - 1) * Sw - Sb.sum(axis=1)
+        Skw = (K - 1) * Sw - Sb @ ones
         var, cov = n * Skk - Sk * Sk, n * Skw - Sk * Sw
         ok = (var > 0) & (cov > 0)
         nb = np.where(ok, cov / np.where(ok, var, 1.0), br)
         na = np.where(ok, (Sw - nb * Sk) / n, ar)
         energy = na * Sw + nb * Skw
-        up = energy > best[r, s_]
-        om = omega[r, s_]
+        up = energy > best
         pushed = om > 1
-        stop = up & ~pushed & (energy - best[r, s_] <= gain_tol * h.e2[r]) | ~up & ~pushed
+        stop = up & ~pushed & (energy - best <= gain_tol * h.e2[r]) | ~up & ~pushed
         # improved: keep the line, push further; a failed push: back to the plain line, omega 1
         om = np.where(up, np.minimum(2 * om, 64.0), 1.0)
-        nxt_a = np.where(up, na + (om - 1) * (na - ar), fa[r, s_])
-        nxt_b = np.where(up, nb + (om - 1) * (nb - br), fb[r, s_])
+        nxt_a = np.where(up, na + (om - 1) * (na - ar), pa)
+        nxt_b = np.where(up, nb + (om - 1) * (nb - br), pb)
         bad = ~(nxt_b > 0)
-        nxt_a, nxt_b, om = np.where(bad, na, nxt_a), np.where(bad, nb, nxt_b), np.where(bad, 1.0, om)
-        fa[r[up], s_[up]], fb[r[up], s_[up]], best[r[up], s_[up]] = na[up], nb[up], energy[up]
-        a[r, s_], b[r, s_], omega[r, s_] = nxt_a, nxt_b, om
-        active[r[stop], s_[stop]] = False
+        ar, br, om = np.where(bad, na, nxt_a), np.where(bad, nb, nxt_b), np.where(bad, 1.0, om)
+        pa, pb, best = np.where(up, na, pa), np.where(up, nb, pb), np.where(up, energy, best)
+        if stop.any():
+            faf[p[stop]], fbf[p[stop]] = pa[stop], pb[stop]
+            keep = ~stop
+            p, r, ar, br, pa, pb, best, om = (v[keep] for v in (p, r, ar, br, pa, pb, best, om))
+    faf[p], fbf[p] = pa, pb
     rows_i = np.arange(G)
     a, b = fa[rows_i[:, None], first], fb[rows_i[:, None], first]  # the best line of each pair (equal starts: the same)
     lv = a[:, :, None] + b[:, :, None] * k  # (G, S, K), each start's line, cells at its midpoints
