@@ -394,4 +394,30 @@ def benchmarks_block(bench: dict) -> str:
                "docs/benchmarks.md says where the single-thread time goes")
     else:
         met = f"not met ({s1:g}x on one thread, {s2:g}x on two)"
-    return "\n\n".join([lead, table, _para(f"The issue's target for the Hopfield scan was {t:g}x after compilation: {met}.")])
+    paras = [lead, table, _para(f"The issue's target for the Hopfield scan was {t:g}x after compilation: {met}.")]
+    if "rtn_s" in dn and "targets" in dn:
+        paras.append(_para(_deepnets_targets(dn, exact, hist)))
+    return "\n\n".join(paras)
+
+
+def _deepnets_targets(dn: dict, exact: dict, hist: dict) -> str:
+    """One sentence: which of issue 13's speed targets for ``quantize`` the record meets, and which not."""
+    tm, tf = dn["targets"]["minmax_x_rtn"], dn["targets"]["fit_x_rtn"]
+    label = {"lloyd_max": "Lloyd-Max"}
+    runs = [(f"{label.get(m, m)}{' (histogram)' if tag else ''}", r) for tag, rows in ((False, exact), (True, hist))
+            for m, r in rows.items() if m != "minmax"]
+    met = [name for name, r in runs if r["time_x_rtn"] <= tf]
+    fit_met = [name for name, r in runs if r.get("fit_x_rtn", float("inf")) <= tf]
+    mm = exact["minmax"]["time_x_rtn"]
+    slow = [r["time_x_rtn"] for _, r in runs if r["time_x_rtn"] > tf]
+    if mm <= tm and not slow:
+        return (f"Issue 13's speed targets for `quantize` are met on this record: min-max {mm:.1f}x the plain "
+                f"round-to-nearest (target {tm:g}x), every max-rho fit within {tf:g}x.")
+    return (f"Issue 13's speed targets for `quantize` (min-max within {tm:g}x of the plain round-to-nearest, every "
+            f"max-rho fit within {tf:g}x) are not all met on this record: min-max takes {mm:.1f}x"
+            f"{' (met)' if mm <= tm else ''}; of the fits, {', '.join(met) if met else 'none'} "
+            f"{'is' if len(met) == 1 else 'are'} within {tf:g}x with everything `quantize` does, and "
+            f"{', '.join(fit_met) if fit_met else 'none'} with the fit alone; the other fits take "
+            f"{min(slow):.0f}-{max(slow):.0f}x.  The ratios depend on the machine (round-to-nearest took "
+            f"{dn['rtn_s']:.3f} s here); docs/benchmarks.md says where the time goes and what was tried.")
+

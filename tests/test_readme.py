@@ -101,6 +101,23 @@ def test_a_changed_number_or_verdict_changes_the_readme(readme, record, bench):
     assert "**7x / " in new and new.count("\n") > 100
 
 
+def test_the_speed_target_sentence_follows_the_deepnets_record(readme, record, bench):
+    """Which `quantize` runs meet issue 13's targets is read from the rows: move one under and every one over."""
+    b = copy.deepcopy(bench)
+    dn = b["deepnets"]
+    def text(bb):  # the rendered paragraphs wrap: compare words
+        return " ".join(rr.render(readme, record, bb).split())
+
+    new = text(b)
+    assert "are not all met on this record" in new and f"round-to-nearest took {dn['rtn_s']:.3f} s" in new
+    ternary = next(r for r in dn["rows"] + dn.get("fixed_rows", []) if r["method"] == "ternary" and r.get("search") == "exact")
+    ternary["time_x_rtn"] = 3.0
+    assert "of the fits, ternary, " in text(b)
+    for r in dn["rows"] + dn.get("fixed_rows", []):
+        r["time_x_rtn"] = 1.5
+    assert "speed targets for `quantize` are met on this record: min-max 1.5x" in text(b)
+
+
 def test_check_exits_1_on_a_stale_readme(tmp_path, readme):
     begin, _ = rr._markers("results")
     stale = tmp_path / "README.md"
