@@ -213,7 +213,7 @@ class HistRows(_Rows):
         """(R, m) rho of each row for m candidate quantizers ``levels`` (R, m, K), as :meth:`_Rows.rho` from the
         sums below the thresholds: ``sum_k c_k M1_k = c_last M1_total + sum_j (c_j - c_{j+1}) S(t_j)`` (and so for
         ``c^2`` and the counts), without forming the cells."""
-        t = midpoints(levels) if thresholds is None else np.array(thresholds, dtype=np.float64)
+        t = midpoints(levels) if thresholds is None else np.asarray(thresholds, dtype=np.float64)  # below() does not write t
         Pb, Sb = self.below(t, rows)
         cc, cs = self._tab[:2]
         last = levels[..., -1]

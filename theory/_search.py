@@ -227,13 +227,13 @@ def exponential_given(rows: _Rows, K: int, base: float | None, c: float | None) 
     if base is not None and c is not None:
         return exponential_grid(K, np.full(rows.C, c), np.full(rows.C, base))
     if base is not None:
-        top = _maximize_1d(lambda r, a: rows.rho(_half(exponential_grid(K, a / base ** (n - 1), base), K), r),
+        top = _maximize_1d(lambda r, a: rows.rho(exponential_grid(K, a / base ** (n - 1), base, half=True), r),
                            1e-2 * rows.spread, 2 * rows.spread)
         return exponential_grid(K, top / base ** (n - 1), np.full(rows.C, base))
     if n == 1:
         return exponential_grid(K, np.full(rows.C, c), np.full(rows.C, 2.0))
     bmax = min(8.0, 1e4 ** (1.0 / (n - 1)))
-    x = _maximize_1d(lambda r, xx: rows.rho(_half(exponential_grid(K, c, 1.0 + xx), K), r),
+    x = _maximize_1d(lambda r, xx: rows.rho(exponential_grid(K, c, 1.0 + xx, half=True), r),
                      np.full(rows.C, 1e-2), np.full(rows.C, bmax - 1))
     return exponential_grid(K, np.full(rows.C, c), 1.0 + x)
 
