@@ -192,7 +192,8 @@ def test_magnitudes_is_the_histogram_of_abs(dtype):
     scale, e2, _ = _unit(x)
     amax = np.max(np.abs(x), axis=1).astype(np.float64)
     want = HistRows.of(x, scale, e2, absolute=True)._tab
-    for h in (HistRows.of(x, scale, e2), HistRows.of(x, scale, e2, amax=amax)):
+    extent = (x.min(axis=1), x.max(axis=1))
+    for h in (HistRows.of(x, scale, e2), HistRows.of(x, scale, e2, amax=amax), HistRows.of(x, scale, e2, extent=extent)):
         mag = h.magnitudes()
         assert mag is h.magnitudes()  # built once
         got = mag._tab
@@ -200,6 +201,8 @@ def test_magnitudes_is_the_histogram_of_abs(dtype):
         assert got[2] == 0.0  # |z| starts at 0
     with pytest.raises(ValueError):
         HistRows.of(x, scale, e2).pooled().magnitudes()
+    signed = HistRows.of(x, scale, e2)._tab  # the rows' known (min, max) give the same signed table
+    assert all(np.array_equal(a, b) for a, b in zip(HistRows.of(x, scale, e2, extent=extent)._tab, signed, strict=True))
 
 
 # -- 2. search quality ----------------------------------------------------------------------

@@ -83,20 +83,28 @@ class HistRows(_Rows):
 
     @classmethod
     def of(cls, rows: np.ndarray, scale: np.ndarray, e2: np.ndarray, *, absolute: bool = False,
-           bins: int = BINS, amax: np.ndarray | None = None) -> HistRows:
+           bins: int = BINS, amax: np.ndarray | None = None, extent: tuple | None = None) -> HistRows:
         """The histograms of ``rows / scale[:, None]`` (or of their absolute values), rows (C, n) float32 or float64.
 
         ``e2`` (C,): the sums of squares of ``rows / scale`` (the caller has them exactly);
-        ``amax`` (C,): the rows' largest |value| if known (saves a pass).
+        ``amax`` (C,): the rows' largest |value|, or ``extent``: ``(min, max)`` (C,) of each row, if known
+        (saves passes over the rows).
         """
-        return cls(rows.shape[0], e2, bins, source=(rows, np.asarray(scale, np.float64), absolute, amax))
+        if extent is not None:
+            extent = tuple(np.asarray(e, np.float64) for e in extent)
+            amax = np.maximum(-extent[0], extent[1])
+        return cls(rows.shape[0], e2, bins, source=(rows, np.asarray(scale, np.float64), absolute, amax, extent))
 
     def _count(self) -> tuple:
-        rows, scale, absolute, amax = self._source
+        rows, scale, absolute, amax, extent = self._source
         C, B = self.C, self.bins
         a = np.abs(rows) if absolute else rows
-        hi = (a.max(axis=1) if amax is None or not absolute else amax).astype(np.float64) / scale
-        lo = np.zeros(C) if absolute else a.min(axis=1).astype(np.float64) / scale
+        if absolute:
+            hi = (a.max(axis=1) if amax is None else amax).astype(np.float64) / scale
+            lo = np.zeros(C)
+        else:
+            lo, hi = extent if extent is not None else (a.min(axis=1), a.max(axis=1))
+            lo, hi = lo.astype(np.float64) / scale, hi.astype(np.float64) / scale
         start, w = zero_edge_grid(lo.min(), hi.max(), B)
         mult = (1.0 / (w * scale)).astype(a.dtype)[:, None]  # bin coordinate, row by row
         u = np.multiply(a, mult, out=a) if absolute else a * mult
@@ -126,7 +134,7 @@ class HistRows(_Rows):
         if self._magnitudes is None:
             if self._source is None or self._source[2]:
                 raise ValueError("these rows are already magnitudes (or pooled): no data to take |z| of")
-            rows, scale, _, amax = self._source
+            rows, scale, _, amax, _ = self._source
             self._magnitudes = HistRows.of(rows, scale, self.e2, absolute=True, bins=self.bins, amax=amax)
         return self._magnitudes
 

@@ -85,8 +85,19 @@ def _grid(lo: np.ndarray, hi: np.ndarray, m: int) -> np.ndarray:
     return np.exp(np.log(lo)[:, None] + np.linspace(0.0, 1.0, m)[None, :] * np.log(hi / lo)[:, None])
 
 
-def _maximize_1d(f, lo: np.ndarray, hi: np.ndarray, n_grid: int = 64, n_golden: int = 40) -> np.ndarray:
-    """Per-row argmax of ``f(rows, x (R, m)) -> (R, m)`` on ``[lo, hi]`` (R,): log grid, then golden section."""
+#: Points per pass of the nested grids that replace golden section for a few rows of a smooth ``f`` (histograms):
+#: ``_ZOOM`` candidates per call shrink the bracket ``(_ZOOM + 1) / 2`` times, where golden section takes one
+#: candidate per call; below ``_ZOOM_ROWS`` rows a call costs about the same for 1 or ``_ZOOM`` candidates.
+_ZOOM, _ZOOM_ROWS = 30, 8
+
+
+def _maximize_1d(f, lo: np.ndarray, hi: np.ndarray, n_grid: int = 64, n_golden: int = 40,
+                 smooth: bool = False) -> np.ndarray:
+    """Per-row argmax of ``f(rows, x (R, m)) -> (R, m)`` on ``[lo, hi]`` (R,): log grid, then golden section.
+
+    ``smooth``: ``f`` has no plateaus (histograms); with fewer than ``_ZOOM_ROWS`` rows, the golden section is
+    replaced by nested grids of ``_ZOOM`` points that shrink the bracket at least as much as ``n_golden`` steps.
+    """
     R = lo.size
     rows = np.arange(R)
     g = _grid(lo, hi, n_grid)
@@ -95,6 +106,19 @@ def _maximize_1d(f, lo: np.ndarray, hi: np.ndarray, n_grid: int = 64, n_golden: 
     best_x, best_v = g[rows, i], v[rows, i]
     a = np.log(g[rows, np.maximum(i - 1, 0)])
     b = np.log(g[rows, np.minimum(i + 1, n_grid - 1)])
+    if smooth and R < _ZOOM_ROWS:
+        passes = int(np.ceil(n_golden * np.log(1 / _GOLDEN) / np.log((_ZOOM + 1) / 2)))
+        frac = np.arange(1, _ZOOM + 1) / (_ZOOM + 1)  # interior points (_ZOOM even: not the centre, already known)
+        llo, lhi = np.log(lo), np.log(hi)
+        for _ in range(passes):
+            u = a[:, None] + (b - a)[:, None] * frac[None, :]
+            v = f(rows, np.exp(u))
+            j = np.argmax(v, axis=1)
+            better = v[rows, j] > best_v
+            best_x, best_v = np.where(better, np.exp(u[rows, j]), best_x), np.where(better, v[rows, j], best_v)
+            h, centre = (b - a) / (_ZOOM + 1), np.log(best_x)  # a unimodal f peaks next to its best point
+            a, b = np.maximum(centre - h, llo), np.minimum(centre + h, lhi)
+        return best_x
     x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
     f12 = f(rows, np.exp(np.stack((x1, x2), axis=1)))
     f1, f2 = f12[:, 0], f12[:, 1]
@@ -118,7 +142,8 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
 
     Same search range as :func:`theory.families.uniform` on an empirical density:
     step in ``[1e-4, 1] * 2 max|z| / (K - 1)``; 40 golden-section steps, 24 on rows whose rho
-    has no plateaus (histograms: 0.618**24 of the grid cell is far below their resolution).
+    has no plateaus (histograms: 0.618**24 of the grid cell is far below their resolution), which
+    take nested grids instead when they are few (a pooled row: :func:`_maximize_1d`'s ``smooth``).
     ``around`` (C, K) levels: search each row's step only within a factor 3 of theirs (12 grid
     points, 10 golden steps; a local refinement of a pooled shape).
     """
@@ -131,9 +156,10 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
 
     if around is not None:
         s0 = around[:, -1] - around[:, -2]
-        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=10))
+        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=10, smooth=not rows.plateaus))
     hi = 2 * spread / (K - 1)
-    return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24))
+    return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24,
+                                           smooth=not rows.plateaus))
 
 
 def exponential_rows(rows: _Rows, K: int, n_base: int | None = None, n_top: int | None = None,
@@ -282,6 +308,15 @@ def lloyd_max_rows(rows: _Rows, init: np.ndarray, max_iter: int = 10_000, tol: f
 NEWTON_LEVELS = 64
 
 
+#: Beside the plain Lloyd step and the Newton point, each iteration evaluates (in the same pass) Aitken's
+#: extrapolation of the plain steps, ``T(c) + d r / (1 - r)`` times these fractions (``d = T(c) - c``, ``r`` the
+#: ratio of the last two plain steps).  On a near-flat density (pooled histograms) the slowest Lloyd mode's
+#: Jacobian eigenvalue is near 0 and the piecewise-constant density puts it off by tens of percent, so the
+#: Newton point can lose for hundreds of iterations while the plain steps shrink geometrically, as Aitken's
+#: extrapolation assumes.
+_AITKEN = np.array([1.0, 0.5])
+
+
 def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float) -> np.ndarray:
     """Lloyd-Max levels (the same fixed point: every level the centroid of its cell, thresholds at midpoints)
     with Newton steps on ``T(c) - c`` (``T`` the Lloyd map) for rows with a ``density``.
@@ -289,16 +324,19 @@ def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float)
     With cells ``[t_{k-1}, t_k)``, ``t_k = (c_k + c_{k+1}) / 2``, the centroid ``m_k = M1_k / P_k`` moves
     with its thresholds as ``dm_k/dt_k = f(t_k) (t_k - m_k) / P_k`` and ``dm_k/dt_{k-1} = f(t_{k-1})
     (m_k - t_{k-1}) / P_k`` (``f`` the density), so the Jacobian of ``T`` is tridiagonal.  Every iteration
-    evaluates two points in one pass, the plain Lloyd step (the current centroids) and the Newton
-    point, and goes on from the one whose cells explain more energy ``sum M1^2 / P`` (``rho^2 E[z^2]``
-    at the centroids); its centroids are the new levels.  So the energy of the levels' own cells never
-    falls from one iteration to the next, as in Lloyd's iteration.  A row stops when that energy gains
-    less than ``gain_tol E[z^2]``.  Lloyd's iteration on a flat density needs hundreds of steps for that;
-    Newton a few (S. Lloyd 1982; J. Max 1960).
+    evaluates in one pass the plain Lloyd step (the current centroids), the Newton point and Aitken's
+    extrapolations of the plain steps (:data:`_AITKEN`), and goes on from the one whose cells explain the
+    most energy ``sum M1^2 / P`` (``rho^2 E[z^2]`` at the centroids); its centroids are the new levels.  So
+    the energy of the levels' own cells never falls from one iteration to the next, as in Lloyd's iteration.
+    A row stops when that energy gains less than ``gain_tol E[z^2]``.  Lloyd's iteration on a flat density
+    needs hundreds of steps for that; this a few to a few tens (S. Lloyd 1982; J. Max 1960; A. C. Aitken 1926).
+    The fixed point reached may be another one than plain Lloyd's from the same start (a histogram's energy
+    has several), within the histogram's resolution.
     """
     c = np.array(init, dtype=np.float64)
     C, K = c.shape
-    x = c.copy()  # the Newton point evaluated next to the plain step
+    x = np.repeat(c[:, None], 1 + _AITKEN.size, axis=1)  # the Newton and Aitken points evaluated next to the plain step
+    dprev = np.zeros((C, K))  # each row's last plain step T(c) - c
     best = np.full(C, -np.inf)
     active = np.arange(C)
     k = np.arange(K)
@@ -306,7 +344,7 @@ def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float)
         if active.size == 0:
             break
         R = active.size
-        pts = np.stack((c[active], x[active]), axis=1)  # (R, 2, K): plain step, Newton point
+        pts = np.concatenate((c[active][:, None], x[active]), axis=1)  # (R, 2 + A, K): plain step, the others
         t2 = midpoints(pts)
         P2, M2 = rows.cell_sums(t2, active)
         full = P2 > 1e-300
@@ -314,7 +352,7 @@ def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float)
             Pd = np.where(full, P2, 1.0)
             m2 = np.maximum.accumulate(np.where(full, M2 / Pd, pts), axis=2)
             e2 = np.sum(np.where(full, M2 * M2 / Pd, 0.0), axis=2)
-        pick = (e2[:, 1] > e2[:, 0]).astype(np.intp)
+        pick = np.argmax(e2, axis=1)  # the first of equals: the plain step
         r = np.arange(R)
         xo, to, mo, Po, energy = pts[r, pick], t2[r, pick], m2[r, pick], P2[r, pick], e2[r, pick]
         done = energy - best[active] <= gain_tol * rows.e2[active]
@@ -333,9 +371,14 @@ def _lloyd_newton(rows: _Rows, init: np.ndarray, max_iter: int, gain_tol: float)
                 step = np.linalg.solve(J, (xo - mo)[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 step = np.full_like(mo, np.nan)
-        newton = xo + step
-        ordered = np.all(np.isfinite(newton), axis=1) & np.all(np.diff(newton, axis=1) > 0, axis=1)
-        x[active] = np.where(ordered[:, None], newton, mo)  # an unusable step: the plain one twice
+            d, dp = mo - xo, dprev[active]
+            ratio = np.clip(np.vecdot(d, dp) / np.vecdot(dp, dp), 0.0, 0.999)
+        ratio = np.where(np.isfinite(ratio), ratio, 0.0)
+        dprev[active] = d
+        ahead = (d * (ratio / (1 - ratio))[:, None])[:, None] * _AITKEN[:, None]  # (R, A, K)
+        new = np.concatenate(((xo + step)[:, None], mo[:, None] + ahead), axis=1)
+        ordered = np.all(np.isfinite(new), axis=2) & np.all(np.diff(new, axis=2) > 0, axis=2)
+        x[active] = np.where(ordered[..., None], new, mo[:, None])  # an unusable point: the plain step again
         active = active[~done]
     return c
 
@@ -359,7 +402,7 @@ def ternary_rows(rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
             v = sum(np.where(P[..., k] > 0, M1[..., k] ** 2 / np.where(P[..., k] > 0, P[..., k], 1.0), 0.0) for k in (0, 2))
         return np.sqrt(v / rows.e2[r, None])
 
-    t = _maximize_1d(f, 1e-3 * hi, hi, n_golden=40 if rows.plateaus else 24)
+    t = _maximize_1d(f, 1e-3 * hi, hi, n_golden=40 if rows.plateaus else 24, smooth=not rows.plateaus)
     P, M1 = cells(np.arange(rows.C), t[:, None])
     P, M1 = P[:, 0], M1[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -162,7 +162,8 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
             ewq, eq2 = _data_moments(rows, t, lv)
             lv = lv * np.asarray(gain_factor(recipe.gain, e2, ewq, eq2))[:, None]
         return t, lv
-    amax = np.max(np.abs(rows), axis=1).astype(np.float64)
+    extent = np.min(rows, axis=1).astype(np.float64), np.max(rows, axis=1).astype(np.float64)
+    amax = np.maximum(-extent[0], extent[1])  # max |w| (exactly), in two passes without a copy
     live = amax > 0
     safe = np.where(live, amax, 1.0)
     rms = safe * np.sqrt(np.mean((rows / safe[:, None]) ** 2, axis=1))  # scaled first: no underflow at 1e-170
@@ -175,7 +176,7 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
             return t, lv
     data = rows[live] if not np.all(live) else rows
     if recipe.search == "histogram" and data.size >= HIST_MIN_WEIGHTS:
-        return _fit_hist(data, rms[live], amax[live], recipe, t, lv, live)
+        return _fit_hist(data, rms[live], tuple(e[live] for e in extent), recipe, t, lv, live)
     signed = S.SortedRows.scaled(data, rms[live])  # sorted rows / rms
     if method == "sign":
         unit_t, unit = np.zeros((signed.C, 1)), np.tile([-1.0, 1.0], (signed.C, 1))
@@ -192,7 +193,7 @@ def fit_rows(rows: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     return t, lv
 
 
-def _fit_hist(data: np.ndarray, rms: np.ndarray, amax: np.ndarray, recipe: Recipe, t: np.ndarray,
+def _fit_hist(data: np.ndarray, rms: np.ndarray, extent: tuple, recipe: Recipe, t: np.ndarray,
               lv: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fit_rows` of the live rows ``data`` with ``search="histogram"`` (:mod:`theory._hist`).
 
@@ -202,7 +203,7 @@ def _fit_hist(data: np.ndarray, rms: np.ndarray, amax: np.ndarray, recipe: Recip
     method, K = recipe.method, recipe.K
     C, n = data.shape
     e2 = np.full(C, float(n))  # the rows are divided by their own RMS
-    signed = HistRows.of(data, rms, e2, amax=amax, bins=max(BINS, 16 * K))  # at least 16 bins per level
+    signed = HistRows.of(data, rms, e2, extent=extent, bins=max(BINS, 16 * K))  # at least 16 bins per level
     if method == "sign":
         unit_t, unit = np.zeros((C, 1)), np.tile([-1.0, 1.0], (C, 1))
         ewq = np.sum(np.abs(data), axis=1, dtype=np.float64) / rms
