@@ -145,7 +145,8 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
     has no plateaus (histograms: 0.618**24 of the grid cell is far below their resolution), which
     take nested grids instead when they are few (a pooled row: :func:`_maximize_1d`'s ``smooth``).
     ``around`` (C, K) levels: search each row's step only within a factor 3 of theirs (12 grid
-    points, 10 golden steps; a local refinement of a pooled shape).
+    points, 8 golden steps: the step to 0.9% of itself, a seventh of a bin of a histogram with 16
+    bins per level; a local refinement of a pooled shape).
     """
     if K == 2:
         return uniform_grid(K, np.ones(rows.C))
@@ -156,7 +157,7 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
 
     if around is not None:
         s0 = around[:, -1] - around[:, -2]
-        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=10, smooth=not rows.plateaus))
+        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=8, smooth=not rows.plateaus))
     hi = 2 * spread / (K - 1)
     return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24,
                                            smooth=not rows.plateaus))
