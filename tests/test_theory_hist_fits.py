@@ -242,3 +242,27 @@ def test_maximize_1d_nested_grids_on_few_smooth_rows_match_golden_section_in_few
     calls.clear()
     S._maximize_1d(f, np.full(8, 1e-3), np.full(8, 1.0), smooth=True)  # _ZOOM_ROWS rows and more: golden section
     assert len(calls) == 2 + 40
+
+
+def test_candidates_shared_by_every_row_give_the_same_numbers_as_repeated():
+    """HistRows.rho and below take candidates (1, m, K) for all rows (one grid for every row, so the bins and
+    fractions are computed once), bit for bit as the (R, m, K) repetition; and so does _maximize_1d(shared=True)."""
+    x = _rows("laplace", C=40, n=900)
+    h = _hist(x, absolute=True)
+    rows = np.arange(40)
+    lv = S._half(S.uniform_grid(8, np.geomspace(0.05, 0.9, 7)), 8)[None]  # (1, 7, 4)
+    rep = np.repeat(lv, 40, axis=0)
+    assert np.array_equal(h.rho(lv, rows), h.rho(rep, rows))
+    t = S.midpoints(lv)
+    for a, b in zip(h.below(t, rows), h.below(np.repeat(t, 40, axis=0), rows), strict=True):
+        assert np.array_equal(a, b)
+    assert HistRows.shared_candidates and not SortedRows.shared_candidates
+
+    def f(r, step):
+        return h.rho(S._half(S.uniform_grid(8, step), 8), r)
+
+    lo, hi = np.full(40, 0.02), np.full(40, 1.0)
+    calls = []
+    assert np.array_equal(S._maximize_1d(lambda r, s: calls.append(s.shape) or f(r, s), lo, hi, shared=True),
+                          S._maximize_1d(f, lo, hi))
+    assert calls[0] == (1, 64)  # the grid once for all rows

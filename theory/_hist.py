@@ -76,6 +76,8 @@ class HistRows(_Rows):
     lloyd_gain_tol = 1e-10
     #: The histogram density makes rho continuous in the thresholds: no plateaus to miss.
     plateaus = False
+    #: :meth:`rho` takes candidates (1, m, K) shared by every row.
+    shared_candidates = True
 
     def __init__(self, C: int, e2: np.ndarray, bins: int, source: tuple | None = None, table: tuple | None = None):
         self.C, self.bins, self.e2, self.discrete = C, int(bins), np.asarray(e2, np.float64), True
@@ -174,7 +176,8 @@ class HistRows(_Rows):
 
         A threshold at bin coordinate ``u = i + f`` (bin ``i``, fraction ``f``, clipped to the grid) takes
         ``f n_i`` of the bin's count and ``f n_i (e_i + f w / 2)`` as its sum, ``e_i + f w / 2`` being the
-        centre of the part of the bin below it."""
+        centre of the part of the bin below it.  ``t`` (1, m, k): the same thresholds for every row (one grid
+        for all rows, so their bins and fractions are computed once; the same numbers)."""
         B = self.bins
         cc, cs, start, width, _ = self._tab
         u = np.subtract(t, start)
@@ -183,17 +186,17 @@ class HistRows(_Rows):
         j = u.astype(np.intp)
         np.minimum(j, B - 1, out=j)
         f = u - j
-        j += (B + 1) * rows[:, None, None]
+        j = j + (B + 1) * rows[:, None, None]
         c = cc.ravel().take(j)
         fn = self._counts().take(j)
         fn *= f
+        c += fn
         f *= -0.5  # u - f / 2 = i + f / 2: the centre of the part below, in bins
         u += f
         u *= width
         u += start
-        u *= fn
+        u = np.multiply(u, fn, out=fn)
         u += cs.ravel().take(j)
-        c += fn
         return c, u
 
     def density(self, t: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -220,7 +223,8 @@ class HistRows(_Rows):
     def rho(self, levels: np.ndarray, rows: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
         """(R, m) rho of each row for m candidate quantizers ``levels`` (R, m, K), as :meth:`_Rows.rho` from the
         sums below the thresholds: ``sum_k c_k M1_k = c_last M1_total + sum_j (c_j - c_{j+1}) S(t_j)`` (and so for
-        ``c^2`` and the counts), without forming the cells."""
+        ``c^2`` and the counts), without forming the cells.  ``levels`` (1, m, K): the same candidates for every
+        row (:attr:`shared_candidates`), with the same results as repeated."""
         t = midpoints(levels) if thresholds is None else np.asarray(thresholds, dtype=np.float64)  # below() does not write t
         Pb, Sb = self.below(t, rows)
         cc, cs = self._tab[:2]

@@ -92,16 +92,19 @@ _ZOOM, _ZOOM_ROWS = 30, 8
 
 
 def _maximize_1d(f, lo: np.ndarray, hi: np.ndarray, n_grid: int = 64, n_golden: int = 40,
-                 smooth: bool = False) -> np.ndarray:
+                 smooth: bool = False, shared: bool = False) -> np.ndarray:
     """Per-row argmax of ``f(rows, x (R, m)) -> (R, m)`` on ``[lo, hi]`` (R,): log grid, then golden section.
 
     ``smooth``: ``f`` has no plateaus (histograms); with fewer than ``_ZOOM_ROWS`` rows, the golden section is
     replaced by nested grids of ``_ZOOM`` points that shrink the bracket at least as much as ``n_golden`` steps.
+    ``shared``: ``f`` also takes ``x`` (1, m) for every row; where all rows have the same range, the grid is
+    passed once (the same values).
     """
     R = lo.size
     rows = np.arange(R)
     g = _grid(lo, hi, n_grid)
-    v = f(rows, g)
+    same = shared and R > 1 and bool(np.all(lo == lo[0]) and np.all(hi == hi[0]))
+    v = f(rows, g[:1] if same else g)
     i = np.argmax(v, axis=1)
     best_x, best_v = g[rows, i], v[rows, i]
     a = np.log(g[rows, np.maximum(i - 1, 0)])
@@ -157,7 +160,8 @@ def uniform_rows(rows: _Rows, K: int, around: np.ndarray | None = None) -> np.nd
 
     if around is not None:
         s0 = around[:, -1] - around[:, -2]
-        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=8, smooth=not rows.plateaus))
+        return uniform_grid(K, _maximize_1d(f, s0 / 3, s0 * 3, n_grid=12, n_golden=8, smooth=not rows.plateaus,
+                                            shared=rows.shared_candidates))
     hi = 2 * spread / (K - 1)
     return uniform_grid(K, _maximize_1d(f, 1e-4 * hi, hi, n_golden=40 if rows.plateaus else 24,
                                            smooth=not rows.plateaus))
