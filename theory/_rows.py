@@ -42,9 +42,9 @@ class _Rows:
     spread: np.ndarray
     discrete: bool
     #: If set, Lloyd iterations also stop on a gain in explained energy below this fraction of E[z^2].
+    lloyd_gain_tol: float | None = None
     #: Whether ``rho`` takes candidates (1, m, K) shared by every row (:class:`theory._hist.HistRows`).
     shared_candidates = False
-    lloyd_gain_tol: float | None = None
     #: rho is piecewise constant in the parameters (data), so one row gets a fine search grid.
     plateaus = True
 
